@@ -1,0 +1,149 @@
+/**
+ * The one internal transport interface that every runtime adapter implements
+ * (`deno.ts`, `bun.ts`, `node.ts`, `memory.ts`). Everything above this layer is
+ * runtime-free. This file is internal: it is not exported from `mod.ts`.
+ *
+ * Contract, in short:
+ * - A socket starts PAUSED with no handler. The owner calls `start(handler)` and
+ *   then `resume()`; no `data` is delivered before `resume()`.
+ * - `data(chunk)`: the chunk is the receiver's to keep; the adapter never reuses or
+ *   changes it afterwards.
+ * - `end()`: the peer half-closed (FIN). Writing is still possible.
+ * - `close(error?)`: fired exactly once when the socket is gone, with a typed
+ *   `ConnectionError` if it broke (reset, ...) and nothing if it closed normally.
+ *   Nothing else fires after it.
+ * - `write(chunk)` always takes the whole chunk (the adapter keeps what the kernel did
+ *   not take) and returns `false` once the adapter holds `writeHighWaterMark` bytes or
+ *   more; `drain()` then fires once everything held has been handed to the kernel.
+ *   The chunk must not be changed after `write()`.
+ * - `end()` half-closes after every queued byte is sent; `close()` closes after every
+ *   queued byte is sent; `abort()` drops the queue and closes at once.
+ * - Calls after close are ignored (writes return `false`).
+ *
+ * @module
+ */
+
+import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "../types.ts";
+
+/** Events a raw socket delivers. */
+export interface RawSocketHandler {
+  /** Bytes arrived. The chunk is the receiver's to keep. */
+  data(chunk: Uint8Array): void;
+  /** The peer half-closed its side. */
+  end(): void;
+  /** Everything queued has been handed to the kernel after `write()` returned false. */
+  drain(): void;
+  /** The socket is gone; `error` is set when it broke. Fired exactly once, last. */
+  close(error?: Error): void;
+}
+
+/** One established connection, as an adapter sees it. */
+export interface RawSocket {
+  /** The local address. */
+  readonly localAddr: Addr;
+  /** The peer's address. */
+  readonly remoteAddr: Addr;
+  /** Bytes the adapter holds that the kernel has not taken yet. */
+  readonly bufferedAmount: number;
+  /** TLS session facts, for TLS sockets; `undefined` for plain ones. */
+  readonly tls?: TlsInfo;
+  /** Sets the event handler. Must be called once, before `resume()`. */
+  start(handler: RawSocketHandler): void;
+  /** Queues bytes; returns false at or above the write high-water mark (wait for `drain`). */
+  write(chunk: Uint8Array): boolean;
+  /** Stops delivering `data` (reads stop, the kernel buffer fills, TCP pushes back). */
+  pause(): void;
+  /** Starts or restarts delivering `data`. */
+  resume(): void;
+  /** Half-closes our side once everything queued is sent. */
+  end(): void;
+  /** Closes once everything queued is sent. */
+  close(): void;
+  /** Closes at once, dropping anything queued (a reset where the runtime can send one). */
+  abort(): void;
+  /** Sets TCP_NODELAY. No effect on Unix sockets. */
+  setNoDelay(on: boolean): void;
+  /** Sets SO_KEEPALIVE, with the initial delay in ms where the runtime supports it. */
+  setKeepAlive(on: boolean, initialDelay?: number): void;
+  /**
+   * Upgrades this socket to TLS in place (STARTTLS). Resolves with the new socket,
+   * which replaces this one; throws `UnsupportedError` where the runtime cannot.
+   */
+  startTls?(options: StartTlsOptions): Promise<RawSocket>;
+}
+
+/** Options of {@linkcode RawSocket.startTls}. */
+export interface StartTlsOptions {
+  /** Server-side upgrade with this certificate. */
+  server?: TlsServerOptions;
+  /** Client-side upgrade with these options. */
+  client?: TlsClientOptions & { hostname?: string };
+}
+
+/** Options of {@linkcode Transport.listen}. */
+export interface TransportListenOptions {
+  /** IP address or hostname to bind (TCP). */
+  hostname?: string;
+  /** Port to bind (TCP); 0 = any free port. */
+  port?: number;
+  /** Unix socket path (instead of hostname/port). */
+  path?: string;
+  /** The kernel's listen backlog, where the runtime lets it be set. */
+  backlog?: number;
+  /** SO_REUSEPORT, where the runtime supports it. */
+  reusePort?: boolean;
+  /** TLS options; the listener then accepts TLS only. */
+  tls?: TlsServerOptions;
+  /** Write high-water mark for accepted sockets, bytes. */
+  writeHighWaterMark: number;
+}
+
+/** Options of {@linkcode Transport.connect}. */
+export interface TransportConnectOptions {
+  /** Hostname or IP address (TCP). */
+  hostname?: string;
+  /** Port (TCP). */
+  port?: number;
+  /** Unix socket path (instead of hostname/port). */
+  path?: string;
+  /** TLS options; the connection is TLS from the start. */
+  tls?: TlsClientOptions;
+  /** Aborting it abandons the attempt; the promise rejects with `ConnectError("aborted" | "timeout")`. */
+  signal?: AbortSignal;
+  /** Write high-water mark, bytes. */
+  writeHighWaterMark: number;
+}
+
+/** A bound listener. */
+export interface TransportListener {
+  /**
+   * The bound address (with the real port when port 0 was asked for). Known on return
+   * from `listen()` on Deno and Bun; on Node only once `ready` has resolved (before,
+   * reading it throws).
+   */
+  readonly addr: Addr;
+  /** Resolves once the listener is bound; rejects with the bind error (EADDRINUSE, ...). */
+  readonly ready: Promise<void>;
+  /**
+   * Stops accepting new connections. Established ones keep working.
+   * Resolves once the listening socket is closed.
+   */
+  close(): Promise<void>;
+}
+
+/** A runtime adapter. */
+export interface Transport {
+  /** `"deno"`, `"bun"`, `"node"` or `"memory"`. */
+  readonly name: AdapterName;
+  /**
+   * Binds and starts accepting. Where the runtime binds synchronously (Deno, Bun) a bind
+   * error is thrown here; on Node it rejects `ready`. Each accepted socket is passed to
+   * `onSocket` paused and without a handler.
+   */
+  listen(options: TransportListenOptions, onSocket: (socket: RawSocket) => void): TransportListener;
+  /** Opens a connection. The socket is paused and has no handler yet. */
+  connect(options: TransportConnectOptions): Promise<RawSocket>;
+}
+
+/** The names of the adapters. */
+export type AdapterName = "deno" | "bun" | "node" | "memory";
