@@ -1,0 +1,413 @@
+/**
+ * PROXY protocol v2 (the binary form): checking the fixed 16-byte part, decoding a
+ * complete header with its TLVs, and encoding one. Internal: {@linkcode encodeProxyV2}
+ * and {@linkcode PROXY_TLV} are re-exported by `proxy_protocol.ts`.
+ *
+ * ```
+ * 0                           12        13        14          16
+ * +---------------------------+---------+---------+-----------+---------------+------+
+ * | 0D0A0D0A 000D0A51 5549540A | ver|cmd | fam|tp  | len (BE)  | address block | TLVs |
+ * +---------------------------+---------+---------+-----------+---------------+------+
+ *          signature           2 | 0,1   see below              <------ len bytes ----->
+ *
+ * fam|tp: 0x00 UNSPEC  0x11 TCP/IPv4  0x12 UDP/IPv4  0x21 TCP/IPv6  0x22 UDP/IPv6
+ *         0x31 UNIX stream  0x32 UNIX dgram            (anything else is refused)
+ * INET   | src 4  | dst 4  | sport 2 | dport 2 |   12 bytes
+ * INET6  | src 16 | dst 16 | sport 2 | dport 2 |   36 bytes
+ * UNIX   | src path 108 | dst path 108 |          216 bytes (NUL-padded)
+ * TLV    | type 1 | length 2 (BE) | value, length bytes |
+ * SSL    | client 1 | verify 4 (BE) | sub-TLVs (0x21 version, 0x22 CN, ...) |
+ * ```
+ *
+ * @module
+ */
+
+import { crc32c } from "./_crc32c.ts";
+import { addrBytes, toV6 } from "./_proxy_v1.ts";
+import { ProxyProtocolError } from "./errors.ts";
+import { formatIp } from "./ip.ts";
+import type { ProxyHeader, ProxySslInfo, ProxyTlv } from "./proxy_protocol.ts";
+import type { TcpAddr, UnixAddr } from "./types.ts";
+
+/** The 12-byte v2 signature: `\r\n\r\n\0\r\nQUIT\n`. */
+export const V2_SIGNATURE: Uint8Array = Uint8Array.from(
+  "\r\n\r\n\0\r\nQUIT\n",
+  (c) => c.charCodeAt(0),
+);
+
+/**
+ * The TLV types the HAProxy spec defines. Types 0xE0-0xEF are for custom use and
+ * 0xF0 is experimental; every TLV, known or not, is also in `ProxyHeader.tlvs`.
+ *
+ * @example Sending a custom TLV
+ * ```ts
+ * import { encodeProxyV2, PROXY_TLV } from "@tcpkit/tcpkit";
+ * encodeProxyV2({ tlvs: [{ type: PROXY_TLV.NOOP, value: new Uint8Array(3) }] });
+ * ```
+ */
+export const PROXY_TLV = {
+  ALPN: 0x01,
+  AUTHORITY: 0x02,
+  CRC32C: 0x03,
+  NOOP: 0x04,
+  UNIQUE_ID: 0x05,
+  SSL: 0x20,
+  SSL_VERSION: 0x21,
+  SSL_CN: 0x22,
+  SSL_CIPHER: 0x23,
+  SSL_SIG_ALG: 0x24,
+  SSL_KEY_ALG: 0x25,
+  NETNS: 0x30,
+} as const;
+
+/** Address block size per family byte of a PROXY command. */
+const BLOCK: Record<number, number> = {
+  0x00: 0,
+  0x11: 12,
+  0x12: 12,
+  0x21: 36,
+  0x22: 36,
+  0x31: 216,
+  0x32: 216,
+};
+const hex = (n: number) => "0x" + n.toString(16).padStart(2, "0");
+
+/**
+ * Checks the fixed part (the 16 bytes after which the length is known) and returns
+ * the whole header's length, 16 + len. Throws when it cannot be valid or is too long.
+ */
+export function checkV2Fixed(head: Uint8Array, maxHeaderBytes: number): number {
+  const version = head[12] >> 4;
+  const command = head[12] & 0x0f;
+  if (version !== 2) throw new ProxyProtocolError(`PROXY v2: version ${version}, want 2`);
+  if (command > 1) {
+    throw new ProxyProtocolError(`PROXY v2: command ${command}, want 0 (LOCAL) or 1 (PROXY)`);
+  }
+  const len = (head[14] << 8) | head[15];
+  if (command === 1) {
+    const need = BLOCK[head[13]];
+    if (need === undefined) {
+      throw new ProxyProtocolError(
+        `PROXY v2: address family/protocol byte ${hex(head[13])} is not defined`,
+      );
+    }
+    if (len < need) {
+      throw new ProxyProtocolError(
+        `PROXY v2: length ${len} is shorter than the ${need}-byte address block of family ${
+          hex(head[13])
+        }`,
+      );
+    }
+  }
+  if (16 + len > maxHeaderBytes) {
+    throw new ProxyProtocolError(
+      `PROXY v2: header of ${16 + len} bytes exceeds maxHeaderBytes ${maxHeaderBytes}`,
+    );
+  }
+  return 16 + len;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8Loose = new TextDecoder("utf-8");
+const latin1 = (b: Uint8Array) => {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+  return s;
+};
+/** Top-level TLV types decoded into fields of the header (NOOP is known but carries nothing). */
+const DECODED = new Set<number>([0x01, 0x02, 0x03, 0x05, 0x20, 0x30]);
+const be16 = (b: Uint8Array, at: number) => (b[at] << 8) | b[at + 1];
+
+function tcpAddr(ip: Uint8Array, port: number): TcpAddr {
+  return {
+    transport: "tcp",
+    hostname: formatIp(ip),
+    port,
+    family: ip.length === 4 ? "IPv4" : "IPv6",
+  };
+}
+
+function unixAddr(raw: Uint8Array): UnixAddr {
+  if (raw[0] === 0) {
+    let end = raw.length;
+    while (end > 1 && raw[end - 1] === 0) end--;
+    return { transport: "unix", path: end > 1 ? "@" + utf8Loose.decode(raw.subarray(1, end)) : "" };
+  }
+  const nul = raw.indexOf(0);
+  return { transport: "unix", path: utf8Loose.decode(nul < 0 ? raw : raw.subarray(0, nul)) };
+}
+
+/** Reads a TLV list; throws when a TLV overruns the bytes given. */
+function readTlvs(
+  b: Uint8Array,
+  at: number,
+  end: number,
+): { type: number; at: number; value: Uint8Array }[] {
+  const out = [];
+  while (at < end) {
+    if (end - at < 3) {
+      throw new ProxyProtocolError(
+        `PROXY v2: truncated TLV at offset ${at} (${end - at} bytes left)`,
+      );
+    }
+    const type = b[at];
+    const len = be16(b, at + 1);
+    if (len > end - at - 3) {
+      throw new ProxyProtocolError(
+        `PROXY v2: TLV ${hex(type)} at offset ${at} declares ${len} bytes, only ${
+          end - at - 3
+        } left`,
+      );
+    }
+    out.push({ type, at, value: b.subarray(at + 3, at + 3 + len) });
+    at += 3 + len;
+  }
+  return out;
+}
+
+function decodeSsl(v: Uint8Array): ProxySslInfo | undefined {
+  if (v.length < 5) return undefined;
+  const verify = ((v[1] << 24) | (v[2] << 16) | (v[3] << 8) | v[4]) >>> 0;
+  const info: Record<string, unknown> = { client: v[0], verify, verified: verify === 0 };
+  const names: Record<number, string> = {
+    0x21: "version",
+    0x22: "commonName",
+    0x23: "cipher",
+    0x24: "signatureAlgorithm",
+    0x25: "keyAlgorithm",
+  };
+  try {
+    for (const t of readTlvs(v, 5, v.length)) {
+      if (names[t.type]) info[names[t.type]] = utf8Loose.decode(t.value);
+    }
+  } catch {
+    // best effort: keep the sub-TLVs read before the malformed one
+  }
+  return info as unknown as ProxySslInfo;
+}
+
+/** Decodes a complete v2 header (`raw` is exactly 16 + len bytes, already checked). */
+export function decodeV2(raw: Uint8Array): ProxyHeader {
+  const byteLength = raw.length;
+  const fam = raw[13];
+  if ((raw[12] & 0x0f) === 0) {
+    // LOCAL: the family is ignored and the whole block skipped by length (dovecot#125).
+    return {
+      version: 2,
+      command: "local",
+      family: "unspec",
+      transport: "unspec",
+      tlvs: [],
+      byteLength,
+    };
+  }
+  const family = (["unspec", "inet", "inet6", "unix"] as const)[fam >> 4];
+  const transport = (["unspec", "stream", "dgram"] as const)[fam & 0x0f];
+  if (fam === 0x00) {
+    // UNSPEC: the sender does not know the addresses; use the real ones, skip the block.
+    return { version: 2, command: "proxy", family, transport, tlvs: [], byteLength };
+  }
+  const header: Record<string, unknown> = {
+    version: 2,
+    command: "proxy",
+    family,
+    transport,
+    byteLength,
+  };
+  const size = BLOCK[fam];
+  if (family === "unix") {
+    header.source = unixAddr(raw.subarray(16, 124));
+    header.destination = unixAddr(raw.subarray(124, 232));
+  } else {
+    const n = family === "inet" ? 4 : 16;
+    header.source = tcpAddr(raw.subarray(16, 16 + n), be16(raw, 16 + 2 * n));
+    header.destination = tcpAddr(raw.subarray(16 + n, 16 + 2 * n), be16(raw, 18 + 2 * n));
+  }
+  const tlvs: ProxyTlv[] = [];
+  const seen = new Set<number>();
+  for (const t of readTlvs(raw, 16 + size, byteLength)) {
+    tlvs.push({ type: t.type, value: t.value });
+    if (!DECODED.has(t.type)) continue; // NOOP and unknown types: kept raw, otherwise ignored
+    if (seen.has(t.type)) {
+      throw new ProxyProtocolError(`PROXY v2: TLV ${hex(t.type)} appears twice`);
+    }
+    seen.add(t.type);
+    decodeKnown(raw, t, header);
+  }
+  header.tlvs = tlvs;
+  return header as unknown as ProxyHeader;
+}
+
+function decodeKnown(
+  raw: Uint8Array,
+  t: { type: number; at: number; value: Uint8Array },
+  header: Record<string, unknown>,
+) {
+  const v = t.value;
+  switch (t.type) {
+    case PROXY_TLV.ALPN:
+      header.alpn = latin1(v);
+      break;
+    case PROXY_TLV.AUTHORITY:
+      try {
+        header.authority = utf8.decode(v);
+      } catch {
+        throw new ProxyProtocolError("PROXY v2: AUTHORITY TLV is not valid UTF-8");
+      }
+      break;
+    case PROXY_TLV.CRC32C: {
+      if (v.length !== 4) {
+        throw new ProxyProtocolError(`PROXY v2: CRC32C TLV has ${v.length} bytes, want 4`);
+      }
+      const sent = ((v[0] << 24) | (v[1] << 16) | (v[2] << 8) | v[3]) >>> 0;
+      const start = t.at + 3;
+      let c = crc32c(raw.subarray(0, start));
+      c = crc32c(new Uint8Array(4), c);
+      c = crc32c(raw.subarray(start + 4), c);
+      if (c !== sent) {
+        throw new ProxyProtocolError(
+          `PROXY v2: CRC32C mismatch: header says ${sent.toString(16)}, computed ${c.toString(16)}`,
+        );
+      }
+      header.crc32c = sent;
+      break;
+    }
+    case PROXY_TLV.UNIQUE_ID:
+      if (v.length > 128) {
+        throw new ProxyProtocolError(`PROXY v2: UNIQUE_ID TLV has ${v.length} bytes, at most 128`);
+      }
+      header.uniqueId = v;
+      break;
+    case PROXY_TLV.SSL:
+      header.ssl = decodeSsl(v);
+      break;
+    case PROXY_TLV.NETNS:
+      header.netns = latin1(v);
+      break;
+  }
+}
+
+/** What {@linkcode encodeProxyV2} takes. */
+export interface ProxyV2Options {
+  /** `"proxy"` (default) or `"local"` (a health check: no addresses). */
+  command?: "proxy" | "local";
+  /** The client's address. Give both addresses or neither (then the family is UNSPEC). */
+  source?: TcpAddr | UnixAddr;
+  /** The address the client connected to. */
+  destination?: TcpAddr | UnixAddr;
+  /** `"stream"` (default, TCP) or `"dgram"` (UDP). */
+  transport?: "stream" | "dgram";
+  /** TLVs to send, in order. */
+  tlvs?: readonly ProxyTlv[];
+  /** Append a CRC32C TLV covering the whole header. Default false. */
+  crc32c?: boolean;
+}
+
+function unixPath(addr: TcpAddr | UnixAddr, what: string): Uint8Array {
+  if (addr.transport !== "unix") {
+    throw new TypeError(`${what}: mix of unix and ${addr.transport} addresses`);
+  }
+  const path = addr.path.startsWith("@") ? "\0" + addr.path.slice(1) : addr.path;
+  const bytes = new TextEncoder().encode(path);
+  if (bytes.length > 108) {
+    throw new RangeError(`${what}: unix path of ${bytes.length} bytes, at most 108`);
+  }
+  const out = new Uint8Array(108);
+  out.set(bytes);
+  return out;
+}
+
+/**
+ * Encodes a PROXY protocol v2 header. Mixed IPv4/IPv6 addresses are sent as IPv6,
+ * the IPv4 one as `::ffff:a.b.c.d`. A unix path starting with `@` is sent as a Linux
+ * abstract socket name.
+ *
+ * @param options Command, addresses, transport, TLVs and whether to add a CRC32C TLV.
+ * @returns The header bytes.
+ * @throws {TypeError} When addresses are missing, mixed (unix with IP) or given to LOCAL.
+ * @throws {RangeError} When a port, TLV or the total length is out of range.
+ *
+ * @example A TCP/IPv6 header with ALPN and a checksum
+ * ```ts
+ * import { encodeProxyV2, PROXY_TLV } from "@tcpkit/tcpkit";
+ * const header = encodeProxyV2({
+ *   source: { transport: "tcp", hostname: "2001:db8::1", port: 40000, family: "IPv6" },
+ *   destination: { transport: "tcp", hostname: "2001:db8::2", port: 443, family: "IPv6" },
+ *   tlvs: [{ type: PROXY_TLV.ALPN, value: new TextEncoder().encode("h2") }],
+ *   crc32c: true,
+ * });
+ * header.length; // 16 + 36 + 5 + 7
+ * ```
+ */
+export function encodeProxyV2(options: ProxyV2Options = {}): Uint8Array {
+  const { command = "proxy", source, destination, transport = "stream", tlvs = [] } = options;
+  if (command !== "proxy" && command !== "local") {
+    throw new TypeError(`encodeProxyV2: unknown command ${command}`);
+  }
+  if (transport !== "stream" && transport !== "dgram") {
+    throw new TypeError(`encodeProxyV2: unknown transport ${transport}`);
+  }
+  if (!source !== !destination) {
+    throw new TypeError("encodeProxyV2: give both source and destination, or neither");
+  }
+  if (command === "local" && source) {
+    throw new TypeError("encodeProxyV2: a LOCAL header carries no addresses");
+  }
+  let fam = 0x00;
+  let block = new Uint8Array(0);
+  if (source && destination) {
+    const tp = transport === "stream" ? 1 : 2;
+    if (source.transport === "unix" || destination.transport === "unix") {
+      fam = 0x30 | tp;
+      block = new Uint8Array(216);
+      block.set(unixPath(source, "encodeProxyV2 source"));
+      block.set(unixPath(destination, "encodeProxyV2 destination"), 108);
+    } else {
+      let src = addrBytes(source, "encodeProxyV2 source");
+      let dst = addrBytes(destination, "encodeProxyV2 destination");
+      if (src.length !== dst.length) [src, dst] = [toV6(src), toV6(dst)];
+      fam = (src.length === 4 ? 0x10 : 0x20) | tp;
+      block = new Uint8Array(2 * src.length + 4);
+      block.set(src);
+      block.set(dst, src.length);
+      const ports = new DataView(block.buffer, 2 * src.length);
+      ports.setUint16(0, source.port);
+      ports.setUint16(2, destination.port);
+    }
+  }
+  let len = block.length + (options.crc32c ? 7 : 0);
+  for (const t of tlvs) {
+    if (!Number.isInteger(t.type) || t.type < 0 || t.type > 255) {
+      throw new RangeError(`encodeProxyV2: TLV type ${t.type} is not 0-255`);
+    }
+    if (t.value.length > 65535) {
+      throw new RangeError(
+        `encodeProxyV2: TLV ${hex(t.type)} value of ${t.value.length} bytes, at most 65535`,
+      );
+    }
+    len += 3 + t.value.length;
+  }
+  if (len > 65535) {
+    throw new RangeError(`encodeProxyV2: header body of ${len} bytes, at most 65535`);
+  }
+  const out = new Uint8Array(16 + len);
+  out.set(V2_SIGNATURE);
+  out[12] = command === "proxy" ? 0x21 : 0x20;
+  out[13] = fam;
+  out[14] = len >> 8;
+  out[15] = len & 0xff;
+  out.set(block, 16);
+  let at = 16 + block.length;
+  for (const t of tlvs) {
+    out[at] = t.type;
+    out[at + 1] = t.value.length >> 8;
+    out[at + 2] = t.value.length & 0xff;
+    out.set(t.value, at + 3);
+    at += 3 + t.value.length;
+  }
+  if (options.crc32c) {
+    out.set([PROXY_TLV.CRC32C, 0, 4], at);
+    new DataView(out.buffer).setUint32(at + 3, crc32c(out));
+  }
+  return out;
+}
