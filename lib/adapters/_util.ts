@@ -1,0 +1,143 @@
+/**
+ * Helpers shared by the runtime adapters: canonical addresses, error mapping and
+ * write-queue coalescing. Internal: not exported from `mod.ts`.
+ *
+ * @module
+ */
+
+import type { TcpAddr, UnixAddr } from "../types.ts";
+import {
+  ConnectError,
+  type ConnectFailure,
+  ConnectionError,
+  ConnectionResetError,
+} from "../errors.ts";
+
+/**
+ * Builds a {@linkcode TcpAddr} from what a runtime reports: brackets stripped, IPv6 in
+ * lower case, the family derived from the address itself.
+ */
+export function tcpAddr(hostname: string, port: number): TcpAddr {
+  let host = hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
+  const v6 = host.includes(":");
+  if (v6) host = host.toLowerCase();
+  return { transport: "tcp", hostname: host, port, family: v6 ? "IPv6" : "IPv4" };
+}
+
+/** Builds a {@linkcode UnixAddr}; `""` for an unnamed socket. */
+export function unixAddr(path: string | undefined | null): UnixAddr {
+  return { transport: "unix", path: path ?? "" };
+}
+
+/** `host:port`, `[v6]:port` or `unix:path`, for messages. */
+export function describeTarget(o: { hostname?: string; port?: number; path?: string }): string {
+  if (o.path !== undefined) return `unix:${o.path}`;
+  const host = o.hostname ?? "127.0.0.1";
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${o.port}` : `${host}:${o.port}`;
+}
+
+/** The runtime's error code (`ECONNRESET`, ...), or `""`. */
+export function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : "";
+}
+
+function errorName(err: unknown): string {
+  const name = (err as { name?: unknown } | null)?.name;
+  return typeof name === "string" ? name : "";
+}
+
+const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
+// Deno.errors class names for the same conditions.
+const RESET_NAMES = new Set(["ConnectionReset", "BrokenPipe", "ConnectionAborted"]);
+
+/**
+ * Maps an error of an established socket to tcpkit's hierarchy: resets and broken
+ * pipes become {@linkcode ConnectionResetError}, the rest a {@linkcode ConnectionError}.
+ */
+export function toSocketError(err: unknown): ConnectionError {
+  if (err instanceof ConnectionError) return err;
+  const code = errorCode(err);
+  if (RESET_CODES.has(code) || RESET_NAMES.has(errorName(err))) {
+    return new ConnectionResetError({ cause: err }, code || "ECONNRESET");
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new ConnectionError(message || "socket error", code, { cause: err });
+}
+
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EAI_NODATA"]);
+const UNREACHABLE_CODES = new Set(["ENETUNREACH", "EHOSTUNREACH", "EADDRNOTAVAIL", "ENETDOWN"]);
+
+/** Says why a connect failed, from the runtime's error. */
+export function connectFailure(err: unknown): ConnectFailure {
+  const code = errorCode(err);
+  const name = errorName(err);
+  // ENOENT: a Unix socket path with nothing behind it, which is "nobody listens there".
+  if (code === "ECONNREFUSED" || code === "ENOENT" || name === "ConnectionRefused") {
+    return "refused";
+  }
+  if (DNS_CODES.has(code)) return "dns";
+  if (code === "ETIMEDOUT" || name === "TimedOut") return "timeout";
+  if (UNREACHABLE_CODES.has(code)) return "unreachable";
+  // Deno reports resolver failures as a plain Error without a code.
+  const message = err instanceof Error ? err.message : "";
+  if (/lookup address|getaddrinfo|name or service not known|name resolution/i.test(message)) {
+    return "dns";
+  }
+  return "other";
+}
+
+/** Wraps a runtime's connect failure in a {@linkcode ConnectError}. */
+export function toConnectError(err: unknown, target: string): ConnectError {
+  if (err instanceof ConnectError) return err;
+  return new ConnectError(connectFailure(err), target, { cause: err }, errorCode(err));
+}
+
+/**
+ * The error a connect attempt abandoned through its signal rejects with: `"timeout"`
+ * when the signal's reason is a `TimeoutError` (as from `AbortSignal.timeout()`),
+ * `"aborted"` otherwise.
+ */
+export function abortedConnect(signal: AbortSignal, target: string): ConnectError {
+  const reason: unknown = signal.reason;
+  const timeout = errorName(reason) === "TimeoutError";
+  return new ConnectError(timeout ? "timeout" : "aborted", target, { cause: reason });
+}
+
+/** Wraps a bind failure (EADDRINUSE, EACCES, ...) so every adapter throws the same type. */
+export function toListenError(err: unknown, target: string): ConnectionError {
+  if (err instanceof ConnectionError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ConnectionError(`listen on ${target} failed: ${message}`, errorCode(err), {
+    cause: err,
+  });
+}
+
+/** Chunks at least this big are written on their own, never copied into a batch. */
+const COALESCE_ALONE = 16 * 1024;
+/** The most bytes one coalesced write gathers. */
+const COALESCE_MAX = 64 * 1024;
+
+/**
+ * Removes the next write from the front of `queue`: the first chunk alone when it is big
+ * or alone in the queue, else as many small chunks as fit in 64 KiB copied into one
+ * buffer, so several queued small writes cost one system call.
+ */
+export function takeBatch(queue: Uint8Array[]): Uint8Array {
+  const first = queue[0];
+  if (queue.length === 1 || first.length >= COALESCE_ALONE) return queue.shift()!;
+  let count = 0;
+  let total = 0;
+  while (count < queue.length && total + queue[count].length <= COALESCE_MAX) {
+    total += queue[count].length;
+    count++;
+  }
+  if (count <= 1) return queue.shift()!;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of queue.splice(0, count)) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}

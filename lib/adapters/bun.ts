@@ -1,0 +1,334 @@
+/**
+ * The Bun adapter: `Bun.listen` / `Bun.connect` with socket handlers (TCP and Unix).
+ *
+ * - `socket.write()` returns the bytes the kernel took and never buffers: the rest is
+ *   queued here and sent on `drain`.
+ * - Half-close is `socket.shutdown()` (write side); listeners and clients use
+ *   `allowHalfOpen`. Never `end(data)`, which truncates large data.
+ * - `close()` is `socket.end()` once the queue is empty (it closes fully).
+ * - `abort()` is `socket.terminate()`, which sends an RST.
+ * - Sockets are paused (`socket.pause()`) until `resume()`; a chunk that still arrives
+ *   while paused is held and delivered on resume.
+ * - `backlog` is ignored: Bun always uses 512 (oven-sh/bun PR #33786).
+ *
+ * @module
+ */
+
+import type { Addr } from "../types.ts";
+import type {
+  RawSocket,
+  RawSocketHandler,
+  Transport,
+  TransportConnectOptions,
+  TransportListener,
+  TransportListenOptions,
+} from "./_transport.ts";
+import type { BunListener, BunSocket, BunSocketHandler } from "./_bun_types.ts";
+import { bunGlobal } from "./_bun_types.ts";
+import { UnsupportedError } from "../errors.ts";
+import {
+  abortedConnect,
+  describeTarget,
+  takeBatch,
+  tcpAddr,
+  toConnectError,
+  toListenError,
+  toSocketError,
+  unixAddr,
+} from "./_util.ts";
+
+type Slot = BunRawSocket | undefined;
+
+/** A Bun socket behind the {@linkcode RawSocket} interface. */
+class BunRawSocket implements RawSocket {
+  readonly localAddr: Addr;
+  readonly remoteAddr: Addr;
+  #s: BunSocket<Slot>;
+  #hwm: number;
+  #handler: RawSocketHandler | undefined;
+  #paused = true;
+  /** Events that arrived while paused, in order: data chunks, then maybe end and close. */
+  #held: Uint8Array[] = [];
+  #heldEnd = false;
+  #heldClose = false;
+  #endDelivered = false;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #needDrain = false;
+  #endWanted = false;
+  #writeShut = false;
+  #closeWanted = false;
+  #aborted = false;
+  #closed = false;
+  #error: Error | undefined;
+
+  constructor(s: BunSocket<Slot>, hwm: number, unixPath: { local?: string; remote?: string }) {
+    this.#s = s;
+    this.#hwm = hwm;
+    if (s.remotePort) {
+      this.localAddr = tcpAddr(s.localAddress ?? "", s.localPort ?? 0);
+      this.remoteAddr = tcpAddr(s.remoteAddress ?? "", s.remotePort);
+      s.setNoDelay(true);
+    } else {
+      this.localAddr = unixAddr(unixPath.local);
+      this.remoteAddr = unixAddr(unixPath.remote);
+    }
+    s.pause();
+  }
+
+  get bufferedAmount(): number {
+    return this.#queued;
+  }
+
+  start(handler: RawSocketHandler): void {
+    if (this.#handler) throw new Error("RawSocket.start() was already called");
+    this.#handler = handler;
+    if (this.#closed) queueMicrotask(() => handler.close(this.#closeError()));
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#closed || this.#endWanted || this.#closeWanted) return false;
+    if (chunk.length > 0) {
+      if (this.#queue.length === 0) {
+        const n = Math.max(0, this.#s.write(chunk));
+        if (n < chunk.length) {
+          this.#queue.push(n === 0 ? chunk : chunk.subarray(n));
+          this.#queued += chunk.length - n;
+        }
+      } else {
+        this.#queue.push(chunk);
+        this.#queued += chunk.length;
+      }
+    }
+    const ok = this.#queued < this.#hwm;
+    if (!ok) this.#needDrain = true;
+    return ok;
+  }
+
+  pause(): void {
+    if (this.#closed || this.#paused) return;
+    this.#paused = true;
+    this.#s.pause();
+  }
+
+  resume(): void {
+    if (this.#closed || !this.#paused) return;
+    this.#paused = false;
+    this.#s.resume();
+    if (this.#held.length > 0 || this.#heldEnd || this.#heldClose) {
+      queueMicrotask(() => this.#deliverHeld());
+    }
+  }
+
+  end(): void {
+    if (this.#closed || this.#endWanted) return;
+    this.#endWanted = true;
+    if (this.#queue.length === 0) this.#afterFlush();
+  }
+
+  close(): void {
+    if (this.#closed || this.#closeWanted) return;
+    this.#closeWanted = true;
+    if (this.#queue.length === 0) this.#afterFlush();
+  }
+
+  abort(): void {
+    if (this.#closed) return;
+    this.#aborted = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#s.terminate();
+  }
+
+  setNoDelay(on: boolean): void {
+    if (this.remoteAddr.transport === "tcp" && !this.#closed) this.#s.setNoDelay(on);
+  }
+
+  setKeepAlive(on: boolean, initialDelay?: number): void {
+    if (this.remoteAddr.transport === "tcp" && !this.#closed) {
+      this.#s.setKeepAlive(on, initialDelay ?? 0);
+    }
+  }
+
+  /** Bun's `data` event. */
+  onData(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#paused || this.#held.length > 0) this.#held.push(chunk);
+    else this.#handler!.data(chunk);
+  }
+
+  /** Bun's `end` event: the peer's FIN. */
+  onEnd(): void {
+    if (this.#closed) return;
+    if (this.#paused || this.#held.length > 0) this.#heldEnd = true;
+    else this.#deliverEnd();
+  }
+
+  /** Bun's `drain` event: the kernel takes bytes again. */
+  onDrain(): void {
+    const s = this.#s;
+    while (this.#queue.length > 0 && !this.#closed) {
+      const batch = takeBatch(this.#queue);
+      const n = Math.max(0, s.write(batch));
+      this.#queued -= n;
+      if (n < batch.length) {
+        this.#queue.unshift(n === 0 ? batch : batch.subarray(n));
+        return;
+      }
+    }
+    if (this.#closed) return;
+    if (this.#needDrain) {
+      this.#needDrain = false;
+      this.#handler?.drain();
+    }
+    if (this.#queue.length === 0) this.#afterFlush();
+  }
+
+  /** Bun's `error` event; the error is reported with `close`. */
+  onError(error: Error): void {
+    this.#error ??= error;
+  }
+
+  /** Bun's `close` event. */
+  onClose(error?: Error): void {
+    if (this.#closed) return;
+    if (error) this.#error ??= error;
+    // A clean close with events still held waits for resume(), so nothing is lost.
+    if (!this.#closeError() && this.#paused && (this.#held.length > 0 || this.#heldEnd)) {
+      this.#heldClose = true;
+      return;
+    }
+    this.#finish();
+  }
+
+  #deliverHeld(): void {
+    while (!this.#paused && !this.#closed && this.#held.length > 0) {
+      this.#handler!.data(this.#held.shift()!);
+    }
+    if (this.#paused || this.#closed || this.#held.length > 0) return;
+    if (this.#heldEnd) {
+      this.#heldEnd = false;
+      this.#deliverEnd();
+    }
+    if (this.#heldClose && !this.#paused) this.#finish();
+  }
+
+  #deliverEnd(): void {
+    if (this.#endDelivered) return;
+    this.#endDelivered = true;
+    this.#handler!.end();
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    const error = this.#closeError();
+    // After our shutdown(), Bun closes on the peer's FIN without an `end` event.
+    if (!error && this.#writeShut && !this.#closeWanted && !this.#aborted && this.#handler) {
+      for (const chunk of this.#held.splice(0)) this.#handler.data(chunk);
+      this.#deliverEnd();
+    }
+    this.#closed = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#handler?.close(error);
+  }
+
+  #afterFlush(): void {
+    if (this.#closed) return;
+    if (this.#closeWanted) return void this.#s.end();
+    if (this.#endWanted && !this.#writeShut) {
+      this.#writeShut = true;
+      this.#s.shutdown();
+    }
+  }
+
+  #closeError(): Error | undefined {
+    return this.#aborted || !this.#error ? undefined : toSocketError(this.#error);
+  }
+}
+
+function socketHandler(
+  hwm: number,
+  unixPath: { local?: string; remote?: string },
+  onOpen?: (s: RawSocket) => void,
+): BunSocketHandler<Slot> {
+  return {
+    open(s) {
+      s.data = new BunRawSocket(s, hwm, unixPath);
+      onOpen?.(s.data);
+    },
+    data: (s, chunk) => s.data?.onData(chunk),
+    drain: (s) => s.data?.onDrain(),
+    end: (s) => s.data?.onEnd(),
+    error: (s, err) => s.data?.onError(err),
+    close: (s, err) => s.data?.onClose(err),
+    connectError() {}, // the promise of Bun.connect rejects too
+  };
+}
+
+/** The Bun transport. */
+export const bunTransport: Transport = {
+  name: "bun",
+
+  listen(o: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
+    if (o.tls) throw new UnsupportedError("bun adapter", "TLS (not implemented yet)");
+    const socket = socketHandler(o.writeHighWaterMark, { local: o.path }, onSocket);
+    let server: BunListener;
+    try {
+      server = o.path !== undefined
+        ? bunGlobal().listen<Slot>({ unix: o.path, allowHalfOpen: true, socket })
+        : bunGlobal().listen<Slot>({
+          hostname: o.hostname ?? "0.0.0.0",
+          port: o.port ?? 0,
+          allowHalfOpen: true,
+          ...(o.reusePort ? { reusePort: true } : {}),
+          socket,
+        });
+    } catch (err) {
+      throw toListenError(err, describeTarget(o));
+    }
+    let closed = false;
+    return {
+      addr: o.path !== undefined ? unixAddr(o.path) : tcpAddr(server.hostname!, server.port!),
+      ready: Promise.resolve(),
+      close() {
+        if (!closed) server.stop(false); // established sockets stay open
+        closed = true;
+        return Promise.resolve();
+      },
+    };
+  },
+
+  async connect(o: TransportConnectOptions): Promise<RawSocket> {
+    if (o.tls) throw new UnsupportedError("bun adapter", "TLS (not implemented yet)");
+    const target = describeTarget(o);
+    const { signal } = o;
+    if (signal?.aborted) throw abortedConnect(signal, target);
+    const socket = socketHandler(o.writeHighWaterMark, { remote: o.path });
+    const attempt = o.path !== undefined
+      ? bunGlobal().connect<Slot>({ unix: o.path, allowHalfOpen: true, socket })
+      : bunGlobal().connect<Slot>({
+        hostname: o.hostname ?? "127.0.0.1",
+        port: o.port!,
+        allowHalfOpen: true,
+        socket,
+      });
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(abortedConnect(signal!, target));
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      const s = await Promise.race([attempt, aborted]);
+      return s.data!;
+    } catch (err) {
+      if (signal?.aborted) {
+        attempt.then((s) => s.terminate(), () => {});
+        throw abortedConnect(signal, target);
+      }
+      throw toConnectError(err, target);
+    } finally {
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    }
+  },
+};

@@ -1,0 +1,252 @@
+/**
+ * The `node:net` adapter. It is the native adapter on Node and also works when chosen
+ * explicitly on Deno and Bun, whose `node:net` is a compatibility layer (slower there:
+ * see design.md section 4).
+ *
+ * - Servers use `allowHalfOpen` (half-close is `end()`), `pauseOnConnect` (sockets start
+ *   paused) and `noDelay`.
+ * - `write()` hands the chunk to Node, which buffers it; it returns false once
+ *   `writableLength` reaches the high-water mark, and `drain` fires when Node's buffer
+ *   is empty again.
+ * - `close()` is `end()` and then `destroy()` once everything is flushed (`finish`).
+ * - `abort()` is `resetAndDestroy()` (an RST) on TCP, `destroy()` on Unix sockets.
+ * - `listen()` binds asynchronously: `addr` throws until `ready` resolves.
+ *
+ * @module
+ */
+
+import * as net from "node:net";
+import type { Addr } from "../types.ts";
+import type {
+  RawSocket,
+  RawSocketHandler,
+  Transport,
+  TransportConnectOptions,
+  TransportListener,
+  TransportListenOptions,
+} from "./_transport.ts";
+import { UnsupportedError } from "../errors.ts";
+import {
+  abortedConnect,
+  describeTarget,
+  tcpAddr,
+  toConnectError,
+  toListenError,
+  toSocketError,
+  unixAddr,
+} from "./_util.ts";
+
+/** A `net.Socket` behind the {@linkcode RawSocket} interface. */
+class NodeSocket implements RawSocket {
+  readonly localAddr: Addr;
+  readonly remoteAddr: Addr;
+  #s: net.Socket;
+  #hwm: number;
+  #handler: RawSocketHandler | undefined;
+  #needDrain = false;
+  #closed = false;
+  #aborted = false;
+  #error: Error | undefined;
+
+  constructor(s: net.Socket, hwm: number, unixPath: { local?: string; remote?: string }) {
+    this.#s = s;
+    this.#hwm = hwm;
+    if (s.remotePort !== undefined) {
+      this.localAddr = tcpAddr(s.localAddress ?? "", s.localPort ?? 0);
+      this.remoteAddr = tcpAddr(s.remoteAddress ?? "", s.remotePort);
+    } else {
+      this.localAddr = unixAddr(unixPath.local);
+      this.remoteAddr = unixAddr(unixPath.remote);
+    }
+    s.pause();
+    s.on("data", (chunk: Uint8Array) => {
+      if (!this.#closed) this.#handler?.data(chunk);
+    });
+    s.on("end", () => {
+      if (!this.#closed) this.#handler?.end();
+    });
+    s.on("drain", () => this.#checkDrain());
+    s.on("error", (err: Error) => {
+      this.#error ??= err;
+    });
+    s.on("close", () => {
+      this.#closed = true;
+      this.#handler?.close(this.#closeError());
+    });
+  }
+
+  get bufferedAmount(): number {
+    return this.#closed ? 0 : this.#s.writableLength;
+  }
+
+  start(handler: RawSocketHandler): void {
+    if (this.#handler) throw new Error("RawSocket.start() was already called");
+    this.#handler = handler;
+    if (this.#closed) queueMicrotask(() => handler.close(this.#closeError()));
+  }
+
+  write(chunk: Uint8Array): boolean {
+    const s = this.#s;
+    if (this.#closed || s.writableEnded || s.destroyed) return false;
+    s.write(chunk, () => this.#checkDrain());
+    const ok = s.writableLength < this.#hwm;
+    if (!ok) this.#needDrain = true;
+    return ok;
+  }
+
+  pause(): void {
+    this.#s.pause();
+  }
+
+  resume(): void {
+    if (!this.#closed) this.#s.resume();
+  }
+
+  end(): void {
+    if (!this.#closed && !this.#s.writableEnded) this.#s.end();
+  }
+
+  close(): void {
+    const s = this.#s;
+    if (this.#closed || s.destroyed) return;
+    if (s.writableFinished) return void s.destroy();
+    s.once("finish", () => s.destroy());
+    if (!s.writableEnded) s.end();
+  }
+
+  abort(): void {
+    const s = this.#s;
+    if (this.#closed || s.destroyed) return;
+    this.#aborted = true;
+    try {
+      // Sends an RST on TCP; throws ERR_INVALID_HANDLE_TYPE on a Unix socket.
+      if (this.remoteAddr.transport === "tcp" && typeof s.resetAndDestroy === "function") {
+        return void s.resetAndDestroy();
+      }
+    } catch { /* fall through to a plain destroy */ }
+    s.destroy();
+  }
+
+  setNoDelay(on: boolean): void {
+    if (this.remoteAddr.transport === "tcp" && !this.#closed) this.#s.setNoDelay(on);
+  }
+
+  setKeepAlive(on: boolean, initialDelay?: number): void {
+    if (this.remoteAddr.transport === "tcp" && !this.#closed) {
+      this.#s.setKeepAlive(on, initialDelay ?? 0);
+    }
+  }
+
+  #checkDrain(): void {
+    if (this.#needDrain && !this.#closed && this.#s.writableLength === 0) {
+      this.#needDrain = false;
+      this.#handler?.drain();
+    }
+  }
+
+  #closeError(): Error | undefined {
+    return this.#aborted || !this.#error ? undefined : toSocketError(this.#error);
+  }
+}
+
+/** The `node:net` transport. */
+export const nodeTransport: Transport = {
+  name: "node",
+
+  listen(options: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
+    if (options.tls) throw new UnsupportedError("node adapter", "TLS (not implemented yet)");
+    const hwm = options.writeHighWaterMark;
+    const path = options.path;
+    const server = net.createServer(
+      { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: hwm },
+      (s) => {
+        if (path === undefined) s.setNoDelay(true);
+        onSocket(new NodeSocket(s, hwm, { local: path }));
+      },
+    );
+    const target = describeTarget(options);
+    let addr: Addr | undefined;
+    let closed = false;
+    const ready = new Promise<void>((resolve, reject) => {
+      server.once("listening", () => {
+        const a = server.address();
+        addr = typeof a === "object" && a ? tcpAddr(a.address, a.port) : unixAddr(path);
+        resolve();
+      });
+      server.once("error", (err) => reject(toListenError(err, target)));
+    });
+    ready.catch(() => {}); // a bind error is reported through `ready` only
+    // Errors after binding (EMFILE on accept, ...) must not crash the process.
+    server.on("error", () => {});
+    server.listen(
+      path !== undefined ? { path, backlog: options.backlog } : {
+        host: options.hostname,
+        port: options.port ?? 0,
+        backlog: options.backlog,
+        ...(options.reusePort ? { reusePort: true } : {}),
+      },
+    );
+    return {
+      get addr(): Addr {
+        if (!addr) {
+          throw new Error(
+            `listener address is not known yet: node:net binds asynchronously; await ready first (${target})`,
+          );
+        }
+        return addr;
+      },
+      ready,
+      close(): Promise<void> {
+        if (closed || !server.listening) {
+          closed = true;
+          return Promise.resolve();
+        }
+        closed = true;
+        // server.close()'s callback waits for every connection to end; the listening
+        // socket itself is closed at once, so resolve on the next turn instead.
+        server.close();
+        return new Promise((resolve) => setTimeout(resolve, 0));
+      },
+    };
+  },
+
+  connect(options: TransportConnectOptions): Promise<RawSocket> {
+    if (options.tls) {
+      return Promise.reject(new UnsupportedError("node adapter", "TLS (not implemented yet)"));
+    }
+    const target = describeTarget(options);
+    const { signal, path } = options;
+    if (signal?.aborted) return Promise.reject(abortedConnect(signal, target));
+    return new Promise((resolve, reject) => {
+      const common = { allowHalfOpen: true, highWaterMark: options.writeHighWaterMark };
+      const s = path !== undefined
+        ? net.connect({ ...common, path })
+        : net.connect({ ...common, host: options.hostname ?? "127.0.0.1", port: options.port! });
+      s.pause();
+      const cleanup = () => {
+        s.off("connect", onConnect);
+        s.off("error", onError);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const onConnect = () => {
+        cleanup();
+        if (path === undefined) s.setNoDelay(true);
+        resolve(new NodeSocket(s, options.writeHighWaterMark, { remote: path }));
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        s.destroy();
+        reject(toConnectError(err, target));
+      };
+      const onAbort = () => {
+        cleanup();
+        s.on("error", () => {});
+        s.destroy();
+        reject(abortedConnect(signal!, target));
+      };
+      s.once("connect", onConnect);
+      s.once("error", onError);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  },
+};
