@@ -73,31 +73,33 @@ const BLOCK: Record<number, number> = {
 const hex = (n: number) => "0x" + n.toString(16).padStart(2, "0");
 
 /**
- * Checks the fixed part (the 16 bytes after which the length is known) and returns
- * the whole header's length, 16 + len. Throws when it cannot be valid or is too long.
+ * Checks the fixed part as far as `have` bytes of it are known (the signature is
+ * checked elsewhere), so a bad version, command or family fails at its own byte. Once
+ * all 16 bytes are known it returns the whole header's length, 16 + len; before, -1.
  */
-export function checkV2Fixed(head: Uint8Array, maxHeaderBytes: number): number {
+export function checkV2Fixed(head: Uint8Array, have: number, maxHeaderBytes: number): number {
+  if (have <= 12) return -1;
   const version = head[12] >> 4;
   const command = head[12] & 0x0f;
   if (version !== 2) throw new ProxyProtocolError(`PROXY v2: version ${version}, want 2`);
   if (command > 1) {
     throw new ProxyProtocolError(`PROXY v2: command ${command}, want 0 (LOCAL) or 1 (PROXY)`);
   }
+  // LOCAL: the family byte is ignored (the spec says so).
+  const need = command === 1 && have > 13 ? BLOCK[head[13]] : 0;
+  if (need === undefined) {
+    throw new ProxyProtocolError(
+      `PROXY v2: address family/protocol byte ${hex(head[13])} is not defined`,
+    );
+  }
+  if (have < 16) return -1;
   const len = (head[14] << 8) | head[15];
-  if (command === 1) {
-    const need = BLOCK[head[13]];
-    if (need === undefined) {
-      throw new ProxyProtocolError(
-        `PROXY v2: address family/protocol byte ${hex(head[13])} is not defined`,
-      );
-    }
-    if (len < need) {
-      throw new ProxyProtocolError(
-        `PROXY v2: length ${len} is shorter than the ${need}-byte address block of family ${
-          hex(head[13])
-        }`,
-      );
-    }
+  if (len < need) {
+    throw new ProxyProtocolError(
+      `PROXY v2: length ${len} is shorter than the ${need}-byte address block of family ${
+        hex(head[13])
+      }`,
+    );
   }
   if (16 + len > maxHeaderBytes) {
     throw new ProxyProtocolError(

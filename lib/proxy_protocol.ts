@@ -251,8 +251,8 @@ export class ProxyHeaderParser {
       this.#checkSignature(from);
     }
     if (this.#version === 1 && this.#total < 0) this.#scanV1(chunk, start);
-    if (this.#version === 2 && this.#total < 0 && this.#headLen === 16) {
-      this.#total = checkV2Fixed(this.#head, this.#max);
+    if (this.#version === 2 && this.#total < 0) {
+      this.#total = checkV2Fixed(this.#head, this.#headLen, this.#max);
     }
     return this.#total >= 0 && this.#size >= this.#total ? this.#complete() : undefined;
   }

@@ -349,16 +349,16 @@ test("ProxyHeaderParser verifies a CRC32C TLV and rejects a bad one", () => {
   rejectsAt(badSum, /CRC32C mismatch/);
 });
 
-test("ProxyHeaderParser rejects a bad v2 version or command at byte 12", () => {
-  rejectsAt(v2(0x11, 0x11, INET_BLOCK), /version 1, want 2/, 15);
-  rejectsAt(v2(0x31, 0x11, INET_BLOCK), /version 3, want 2/, 15);
-  rejectsAt(v2(0x22, 0x11, INET_BLOCK), /command 2, want 0 \(LOCAL\) or 1 \(PROXY\)/, 15);
-  rejectsAt(v2(0x2f, 0x11, INET_BLOCK), /command 15/, 15);
+test("ProxyHeaderParser rejects a bad v2 version or command at byte 12, family at byte 13", () => {
+  rejectsAt(v2(0x11, 0x11, INET_BLOCK), /version 1, want 2/, 12);
+  rejectsAt(v2(0x31, 0x11, INET_BLOCK), /version 3, want 2/, 12);
+  rejectsAt(v2(0x22, 0x11, INET_BLOCK), /command 2, want 0 \(LOCAL\) or 1 \(PROXY\)/, 12);
+  rejectsAt(v2(0x2f, 0x11, INET_BLOCK), /command 15/, 12);
 });
 
 test("ProxyHeaderParser rejects undefined v2 family/protocol bytes", () => {
   for (const fam of [0x01, 0x10, 0x13, 0x23, 0x30, 0x41, 0xff]) {
-    rejectsAt(v2(0x21, fam, new Uint8Array(216)), /family\/protocol byte .* is not defined/, 15);
+    rejectsAt(v2(0x21, fam, new Uint8Array(216)), /family\/protocol byte .* is not defined/, 13);
   }
 });
 
