@@ -119,6 +119,8 @@ const latin1 = (b: Uint8Array) => {
 /** Top-level TLV types decoded into fields of the header (NOOP is known but carries nothing). */
 const DECODED = new Set<number>([0x01, 0x02, 0x03, 0x05, 0x20, 0x30]);
 const be16 = (b: Uint8Array, at: number) => (b[at] << 8) | b[at + 1];
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type Tlv = { type: number; at: number; value: Uint8Array };
 
 function tcpAddr(ip: Uint8Array, port: number): TcpAddr {
   return {
@@ -144,8 +146,8 @@ function readTlvs(
   b: Uint8Array,
   at: number,
   end: number,
-): { type: number; at: number; value: Uint8Array }[] {
-  const out = [];
+): Tlv[] {
+  const out: Tlv[] = [];
   while (at < end) {
     if (end - at < 3) {
       throw new ProxyProtocolError(
@@ -170,8 +172,11 @@ function readTlvs(
 function decodeSsl(v: Uint8Array): ProxySslInfo | undefined {
   if (v.length < 5) return undefined;
   const verify = ((v[1] << 24) | (v[2] << 16) | (v[3] << 8) | v[4]) >>> 0;
-  const info: Record<string, unknown> = { client: v[0], verify, verified: verify === 0 };
-  const names: Record<number, string> = {
+  const info: Mutable<ProxySslInfo> = { client: v[0], verify, verified: verify === 0 };
+  const names: Record<
+    number,
+    "version" | "commonName" | "cipher" | "signatureAlgorithm" | "keyAlgorithm"
+  > = {
     0x21: "version",
     0x22: "commonName",
     0x23: "cipher",
@@ -185,7 +190,7 @@ function decodeSsl(v: Uint8Array): ProxySslInfo | undefined {
   } catch {
     // best effort: keep the sub-TLVs read before the malformed one
   }
-  return info as unknown as ProxySslInfo;
+  return info;
 }
 
 /** Decodes a complete v2 header (`raw` is exactly 16 + len bytes, already checked). */
@@ -209,11 +214,13 @@ export function decodeV2(raw: Uint8Array): ProxyHeader {
     // UNSPEC: the sender does not know the addresses; use the real ones, skip the block.
     return { version: 2, command: "proxy", family, transport, tlvs: [], byteLength };
   }
-  const header: Record<string, unknown> = {
+  const tlvs: ProxyTlv[] = [];
+  const header: Mutable<ProxyHeader> = {
     version: 2,
     command: "proxy",
     family,
     transport,
+    tlvs,
     byteLength,
   };
   const size = BLOCK[fam];
@@ -225,7 +232,6 @@ export function decodeV2(raw: Uint8Array): ProxyHeader {
     header.source = tcpAddr(raw.subarray(16, 16 + n), be16(raw, 16 + 2 * n));
     header.destination = tcpAddr(raw.subarray(16 + n, 16 + 2 * n), be16(raw, 18 + 2 * n));
   }
-  const tlvs: ProxyTlv[] = [];
   const seen = new Set<number>();
   for (const t of readTlvs(raw, 16 + size, byteLength)) {
     tlvs.push({ type: t.type, value: t.value });
@@ -236,15 +242,14 @@ export function decodeV2(raw: Uint8Array): ProxyHeader {
     seen.add(t.type);
     decodeKnown(raw, t, header);
   }
-  header.tlvs = tlvs;
-  return header as unknown as ProxyHeader;
+  return header;
 }
 
 function decodeKnown(
   raw: Uint8Array,
-  t: { type: number; at: number; value: Uint8Array },
-  header: Record<string, unknown>,
-) {
+  t: Tlv,
+  header: Mutable<ProxyHeader>,
+): void {
   const v = t.value;
   switch (t.type) {
     case PROXY_TLV.ALPN:
