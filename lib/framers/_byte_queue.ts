@@ -1,0 +1,346 @@
+/**
+ * A queue of byte chunks that the built-in decoders share. Internal: not exported.
+ *
+ * - `push()` keeps the chunk itself (no copy), except that runs of small chunks
+ *   (a trickle of 1-byte reads) are packed into an owned block, so a slow sender
+ *   costs bytes, not one object per byte.
+ * - `indexOf()` searches across chunks with the native `Uint8Array.prototype.indexOf`
+ *   and takes a start offset, so a decoder resumes where its last search ended. A
+ *   cursor remembers the chunk the last search or peek stopped in: resuming costs
+ *   nothing, even with thousands of chunks held.
+ * - `take(n)` returns a view (`subarray`) when the bytes lie in one chunk and copies
+ *   exactly once when they span chunks.
+ *
+ * Positions are relative to the front of the queue (the oldest byte held).
+ *
+ * @module
+ */
+
+/** A shared empty chunk. */
+export const EMPTY: Uint8Array = new Uint8Array(0);
+
+/** Chunks shorter than this are packed together while they keep coming. */
+const SMALL = 512;
+const SCRATCH_MIN = 1024;
+const SCRATCH_MAX = 64 * 1024;
+
+/** A FIFO of byte chunks with cross-chunk search. */
+export class ByteQueue {
+  /**
+   * Total bytes examined by searches, plus chunks stepped over to find a position,
+   * over all queues. Tests read it to prove that decoding is linear.
+   */
+  static work = 0;
+
+  #chunks: Uint8Array[] = [];
+  #head = 0; // index of the oldest live chunk
+  #off = 0; // bytes of chunks[#head] already consumed
+  #len = 0; // bytes held
+  #consumed = 0; // bytes removed since creation: the absolute position of the front
+  #curIdx = -1; // cursor: a chunk index...
+  #curStart = 0; // ...and the absolute position of that chunk's first byte
+  #scratch: Uint8Array | null = null; // owned block small chunks are packed into
+  #scratchUsed = 0;
+  #scratchStart = 0; // where the last chunk starts in #scratch
+  #scratchTail: Uint8Array | null = null; // the view of #scratch that is the last chunk
+
+  /** Bytes held. */
+  get length(): number {
+    return this.#len;
+  }
+
+  /** Appends a chunk. The queue keeps it: the caller must not change it afterwards. */
+  push(chunk: Uint8Array): void {
+    const n = chunk.length;
+    if (n === 0) return;
+    const chunks = this.#chunks;
+    if (n < SMALL && this.#len !== 0) {
+      const last = chunks.length - 1;
+      const tail = chunks[last];
+      if (tail === this.#scratchTail) {
+        const s = this.#scratch!;
+        const used = this.#scratchUsed;
+        if (used + n <= s.length) {
+          s.set(chunk, used);
+          const view = s.subarray(this.#scratchStart, used + n);
+          chunks[last] = view;
+          this.#scratchTail = view;
+          this.#scratchUsed = used + n;
+          this.#len += n;
+          return;
+        }
+        this.#newScratch(chunk, EMPTY, Math.min(SCRATCH_MAX, s.length * 2));
+        this.#len += n;
+        return;
+      }
+      if (tail.length < SMALL) {
+        // The tail is small too: pack both into a fresh block that replaces the tail.
+        // The whole tail is copied, so a partly consumed head keeps its offset.
+        chunks.pop();
+        this.#newScratch(chunk, tail, SCRATCH_MIN);
+        this.#len += n;
+        return;
+      }
+    }
+    chunks.push(chunk);
+    this.#len += n;
+  }
+
+  #newScratch(chunk: Uint8Array, before: Uint8Array, size: number): void {
+    const used = before.length + chunk.length;
+    const s = new Uint8Array(Math.max(size, used));
+    s.set(before);
+    s.set(chunk, before.length);
+    const view = s.subarray(0, used);
+    this.#chunks.push(view);
+    this.#scratch = s;
+    this.#scratchStart = 0;
+    this.#scratchUsed = used;
+    this.#scratchTail = view;
+  }
+
+  /** Points the cursor at the chunk holding position `pos` (`0 <= pos < length`). */
+  #locate(pos: number): void {
+    const abs = this.#consumed + pos;
+    let i = this.#curIdx;
+    let start = this.#curStart;
+    if (i < this.#head || start > abs) {
+      i = this.#head;
+      start = this.#consumed - this.#off;
+    }
+    const chunks = this.#chunks;
+    let steps = 0;
+    while (start + chunks[i].length <= abs) {
+      start += chunks[i].length;
+      i++;
+      steps++;
+    }
+    ByteQueue.work += steps;
+    this.#curIdx = i;
+    this.#curStart = start;
+  }
+
+  /** The byte at position `i`, or -1 when `i` is outside the queue. */
+  peekByte(i: number): number {
+    if (i < 0 || i >= this.#len) return -1;
+    const c = this.#chunks[this.#head];
+    const j = this.#off + i;
+    if (j < c.length) return c[j];
+    this.#locate(i);
+    return this.#chunks[this.#curIdx][this.#consumed + i - this.#curStart];
+  }
+
+  /**
+   * The position of the first `needle` at or after `from`, or -1. For a byte
+   * sequence, -1 also means "maybe at the very end": resume the next search at
+   * `Math.max(from, length - needle.length + 1)`.
+   */
+  indexOf(needle: number | Uint8Array, from = 0): number {
+    if (typeof needle === "number") return this.#indexOfByte(needle, from);
+    const m = needle.length;
+    if (m === 0) return from <= this.#len ? from : -1;
+    const first = needle[0];
+    for (let p = from;; p++) {
+      p = this.#indexOfByte(first, p);
+      if (p < 0) return -1;
+      const r = this.compare(needle, p);
+      if (r === 1) return p;
+      if (r === -1) return -1;
+    }
+  }
+
+  #indexOfByte(byte: number, from: number): number {
+    const len = this.#len;
+    if (from < 0) from = 0;
+    if (from >= len) return -1;
+    const chunks = this.#chunks;
+    let c = chunks[this.#head];
+    const off = this.#off;
+    let i: number;
+    let start: number; // position of chunks[i][0], relative to the front
+    let s: number; // where to start in chunks[i]
+    if (from < c.length - off) {
+      i = this.#head;
+      start = -off;
+      s = off + from;
+    } else {
+      this.#locate(from);
+      i = this.#curIdx;
+      start = this.#curStart - this.#consumed;
+      s = from - start;
+      c = chunks[i];
+    }
+    for (const n = chunks.length;;) {
+      const r = c.indexOf(byte, s);
+      if (r >= 0) {
+        ByteQueue.work += r - s + 1;
+        return start + r;
+      }
+      ByteQueue.work += c.length - s;
+      if (++i === n) break;
+      start += c.length;
+      c = chunks[i];
+      s = 0;
+    }
+    this.#curIdx = i - 1;
+    this.#curStart = this.#consumed + start;
+    return -1;
+  }
+
+  /**
+   * The position of the first byte at or after `from` whose entry in `table` (256
+   * entries) is not 0, or -1.
+   */
+  indexOfAny(table: Uint8Array, from = 0): number {
+    const len = this.#len;
+    if (from < 0) from = 0;
+    if (from >= len) return -1;
+    this.#locate(from);
+    const chunks = this.#chunks;
+    let i = this.#curIdx;
+    let start = this.#curStart - this.#consumed;
+    let s = from - start;
+    for (const n = chunks.length;;) {
+      const c = chunks[i];
+      const end = c.length;
+      for (let j = s; j < end; j++) {
+        if (table[c[j]] !== 0) {
+          ByteQueue.work += j - s + 1;
+          this.#curIdx = i;
+          this.#curStart = this.#consumed + start;
+          return start + j;
+        }
+      }
+      ByteQueue.work += end - s;
+      if (++i === n) break;
+      start += end;
+      s = 0;
+    }
+    this.#curIdx = i - 1;
+    this.#curStart = this.#consumed + start;
+    return -1;
+  }
+
+  /**
+   * Compares the bytes at position `at` with `seq`: 1 when they match, 0 when they
+   * differ, -1 when the bytes held run out before a difference (a partial match).
+   */
+  compare(seq: Uint8Array, at: number): 1 | 0 | -1 {
+    const m = seq.length;
+    if (at >= this.#len) return m === 0 ? 1 : -1;
+    this.#locate(at);
+    const chunks = this.#chunks;
+    let i = this.#curIdx;
+    let c = chunks[i];
+    let j = this.#consumed + at - this.#curStart;
+    for (let k = 0; k < m; k++, j++) {
+      if (j === c.length) {
+        if (++i === chunks.length) return -1;
+        c = chunks[i];
+        j = 0;
+      }
+      if (c[j] !== seq[k]) return 0;
+    }
+    return 1;
+  }
+
+  /**
+   * Removes and returns the first `n` bytes (`0 <= n <= length`): a view when they lie
+   * in one chunk, else one copy.
+   */
+  take(n: number): Uint8Array {
+    if (n === 0) return EMPTY;
+    const c = this.#chunks[this.#head];
+    const off = this.#off;
+    const end = off + n;
+    if (end < c.length) {
+      this.#off = end;
+      this.#len -= n;
+      this.#consumed += n;
+      return c.subarray(off, end);
+    }
+    if (end === c.length) {
+      this.#len -= n;
+      this.#consumed += n;
+      this.#dropHead();
+      return off === 0 ? c : c.subarray(off);
+    }
+    return this.#takeCopy(n);
+  }
+
+  #takeCopy(n: number): Uint8Array {
+    if (n > this.#len) throw new RangeError(`cannot take ${n} bytes from ${this.#len}`);
+    const out = new Uint8Array(n);
+    let done = 0;
+    while (done < n) {
+      const c = this.#chunks[this.#head];
+      const off = this.#off;
+      const k = Math.min(c.length - off, n - done);
+      out.set(off === 0 && k === c.length ? c : c.subarray(off, off + k), done);
+      done += k;
+      this.#advance(k, c.length - off);
+    }
+    return out;
+  }
+
+  /** Removes up to `max` bytes of the oldest chunk, without copying (`max >= 1`). */
+  takeChunk(max: number): Uint8Array | undefined {
+    if (this.#len === 0) return undefined;
+    const c = this.#chunks[this.#head];
+    const off = this.#off;
+    const n = Math.min(c.length - off, max);
+    return this.take(n);
+  }
+
+  /** Drops the first `n` bytes (`0 <= n <= length`). */
+  skip(n: number): void {
+    if (n > this.#len) throw new RangeError(`cannot skip ${n} bytes of ${this.#len}`);
+    while (n > 0) {
+      const avail = this.#chunks[this.#head].length - this.#off;
+      const k = n < avail ? n : avail;
+      this.#advance(k, avail);
+      n -= k;
+    }
+  }
+
+  /** Consumes `k` bytes of the head chunk, which has `avail` bytes left. */
+  #advance(k: number, avail: number): void {
+    this.#len -= k;
+    this.#consumed += k;
+    if (k === avail) this.#dropHead();
+    else this.#off += k;
+  }
+
+  #dropHead(): void {
+    const chunks = this.#chunks;
+    chunks[this.#head++] = EMPTY;
+    this.#off = 0;
+    if (this.#head === chunks.length) {
+      chunks.length = 0;
+      this.#head = 0;
+      this.#curIdx = -1;
+      this.#scratch = null;
+      this.#scratchTail = null;
+    } else if (this.#head >= 1024 && this.#head * 2 >= chunks.length) {
+      chunks.splice(0, this.#head);
+      this.#curIdx -= this.#head;
+      this.#head = 0;
+    }
+  }
+
+  /** Removes and returns every byte held, as the chunks they arrived in. */
+  takeRemaining(): Uint8Array[] {
+    const chunks = this.#chunks;
+    const out = chunks.slice(this.#head);
+    if (out.length !== 0 && this.#off !== 0) out[0] = out[0].subarray(this.#off);
+    this.#consumed += this.#len;
+    this.#len = 0;
+    chunks.length = 0;
+    this.#head = 0;
+    this.#off = 0;
+    this.#curIdx = -1;
+    this.#scratch = null;
+    this.#scratchTail = null;
+    return out;
+  }
+}

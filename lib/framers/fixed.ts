@@ -1,0 +1,111 @@
+/**
+ * {@linkcode fixed}: frames of one fixed size.
+ * @module
+ */
+
+import type { Decoder, EofPolicy, Framer } from "../framer.ts";
+import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
+import { ByteQueue } from "./_byte_queue.ts";
+import { checkEof, checkInteger, checkOptions } from "./_common.ts";
+
+/** Options of {@linkcode fixed}. */
+export interface FixedOptions {
+  /** What to do with a partial frame at end of input. Default `"error"`. */
+  eof?: EofPolicy;
+}
+
+/**
+ * Frames of exactly `size` bytes each.
+ *
+ * ```
+ * | frame: size bytes | frame: size bytes | ...
+ * ```
+ *
+ * Decoding: every `size` bytes make a frame, whatever the chunks. Frames may be views
+ * into the chunks pushed, see {@linkcode Decoder}. A decoder holds less than `size`
+ * bytes plus one chunk. At end of input a partial frame raises `IncompleteFrameError`
+ * (`eof: "error"`, the default), is yielded as it is (`"emit"`) or dropped
+ * (`"discard"`).
+ *
+ * Encoding: a message of exactly `size` bytes is sent as it is; a longer one raises
+ * `FrameTooLongError`, a shorter one `RangeError`.
+ *
+ * @param size The frame size in bytes, at least 1.
+ * @param options The EOF policy.
+ * @returns A framer of byte frames.
+ *
+ * @example 8-byte records
+ * ```ts
+ * import { fixed } from "@tcpkit/tcpkit";
+ *
+ * const decoder = fixed(8).decoder();
+ * decoder.push(new Uint8Array(12));
+ * decoder.push(new Uint8Array(4));
+ * console.log(decoder.next()?.length, decoder.next()?.length); // 8 8
+ * ```
+ */
+export function fixed(size: number, options?: FixedOptions): Framer<Uint8Array> {
+  checkInteger("fixed()", "size", size, 1);
+  const eof = checkEof("fixed()", checkOptions("fixed()", options).eof ?? "error");
+  return {
+    name: "fixed",
+    maxLength: size,
+    decoder: (): Decoder<Uint8Array> => new FixedDecoder(size, eof),
+    encode(msg: Uint8Array): Uint8Array {
+      if (!(msg instanceof Uint8Array)) {
+        throw new TypeError("fixed(): can only encode a Uint8Array");
+      }
+      if (msg.length > size) throw new FrameTooLongError(msg.length, size);
+      if (msg.length < size) {
+        throw new RangeError(`fixed(): a message must be ${size} bytes, got ${msg.length}`);
+      }
+      return msg;
+    },
+  };
+}
+
+class FixedDecoder implements Decoder<Uint8Array> {
+  #q = new ByteQueue();
+  #size: number;
+  #eof: EofPolicy;
+  #error: FramingError | null = null;
+
+  constructor(size: number, eof: EofPolicy) {
+    this.#size = size;
+    this.#eof = eof;
+  }
+
+  get buffered(): number {
+    return this.#q.length;
+  }
+
+  push(chunk: Uint8Array): void {
+    this.#q.push(chunk);
+  }
+
+  next(): Uint8Array | undefined {
+    if (this.#error !== null) throw this.#error;
+    return this.#q.length >= this.#size ? this.#q.take(this.#size) : undefined;
+  }
+
+  finish(): Uint8Array | undefined {
+    const frame = this.next();
+    if (frame !== undefined) return frame;
+    const q = this.#q;
+    const n = q.length;
+    if (n === 0) return undefined;
+    switch (this.#eof) {
+      case "emit":
+        return q.take(n);
+      case "discard":
+        q.skip(n);
+        return undefined;
+      case "error":
+        throw (this.#error = new IncompleteFrameError(n));
+    }
+  }
+
+  takeRemaining(): Uint8Array[] {
+    return this.#q.takeRemaining();
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Web Streams faces of a framer: {@linkcode decoderStream} and {@linkcode encoderStream}.
+ * @module
+ */
+
+import type { Framer } from "../framer.ts";
+import { FramingError } from "../errors.ts";
+
+/** Options of {@linkcode decoderStream}. */
+export interface DecoderStreamOptions {
+  /**
+   * Called with each recoverable `FramingError` (a frame dropped by `tooLong: "skip"`);
+   * decoding goes on. By default such errors are ignored. Other errors always error
+   * the stream.
+   */
+  onError?: (error: FramingError) => void;
+}
+
+/**
+ * A `TransformStream` from bytes to the framer's frames: a bounded `DelimiterStream`
+ * for any framer. At the end of input the decoder's EOF policy applies. A framing
+ * error that is not recoverable errors the stream with that typed error.
+ *
+ * Frames may be views into the chunks written; write chunks you no longer change.
+ *
+ * @param framer The framer whose decoder to run.
+ * @param options What to do with recoverable errors.
+ * @returns A stream of frames.
+ *
+ * @example Lines from any byte stream
+ * ```ts
+ * import { decoderStream, lines } from "@tcpkit/tcpkit";
+ *
+ * const bytes = ReadableStream.from([new TextEncoder().encode("one\ntw"), new TextEncoder().encode("o\n")]);
+ * for await (const line of bytes.pipeThrough(decoderStream(lines()))) console.log(line);
+ * ```
+ */
+export function decoderStream<In, Out>(
+  framer: Framer<In, Out>,
+  options: DecoderStreamOptions = {},
+): TransformStream<Uint8Array, In> {
+  const decoder = framer.decoder();
+  const onError = options.onError;
+  const drain = (take: () => In | undefined, out: TransformStreamDefaultController<In>) => {
+    for (;;) {
+      let frame: In | undefined;
+      try {
+        frame = take();
+      } catch (e) {
+        if (e instanceof FramingError && e.recoverable) {
+          onError?.(e);
+          continue;
+        }
+        throw e;
+      }
+      if (frame === undefined) return;
+      out.enqueue(frame);
+    }
+  };
+  return new TransformStream<Uint8Array, In>({
+    transform(chunk, out) {
+      decoder.push(chunk);
+      drain(() => decoder.next(), out);
+    },
+    flush(out) {
+      drain(() => decoder.finish(), out);
+    },
+  });
+}
+
+/**
+ * A `TransformStream` from messages to bytes, using the framer's encoder. A message the
+ * framer refuses errors the stream with the encoder's error.
+ *
+ * @param framer The framer whose encoder to run.
+ * @returns A stream of byte chunks.
+ *
+ * @example Writing length-prefixed frames
+ * ```ts
+ * import { encoderStream, lengthPrefixed } from "@tcpkit/tcpkit";
+ *
+ * const frames = ReadableStream.from([Uint8Array.of(1, 2), Uint8Array.of(3)]);
+ * const chunks = await Array.fromAsync(frames.pipeThrough(encoderStream(lengthPrefixed({ size: 1 }))));
+ * console.log(chunks); // [ Uint8Array [2], Uint8Array [1, 2], Uint8Array [1], Uint8Array [3] ]
+ * ```
+ */
+export function encoderStream<In, Out>(framer: Framer<In, Out>): TransformStream<Out, Uint8Array> {
+  return new TransformStream<Out, Uint8Array>({
+    transform(msg, out) {
+      const encoded = framer.encode(msg);
+      if (encoded instanceof Uint8Array) {
+        if (encoded.length !== 0) out.enqueue(encoded);
+        return;
+      }
+      for (const chunk of encoded) if (chunk.length !== 0) out.enqueue(chunk);
+    },
+  });
+}
