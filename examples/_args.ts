@@ -1,0 +1,42 @@
+/**
+ * Tiny argument and environment helpers shared by the examples. They use only the
+ * `process` global, which Deno, Bun and Node all have, so the examples run unchanged.
+ * @module
+ */
+
+declare const process: { argv: string[]; env: Record<string, string | undefined> };
+
+/** Reads an environment variable; `undefined` when it is unset or not permitted (Deno without --allow-env). */
+export function env(name: string): string | undefined {
+  try {
+    return process.env[name];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The command-line arguments after the script name. */
+export function args(): string[] {
+  const argv = process.argv;
+  // Deno and Node: [runtime, script, ...]; Bun: [bun, script, ...].
+  return argv.slice(2);
+}
+
+/** Value of `--name value` or `--name=value`, else `undefined`. */
+export function flag(name: string): string | undefined {
+  const a = args();
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === `--${name}`) return a[i + 1];
+    if (a[i].startsWith(`--${name}=`)) return a[i].slice(name.length + 3);
+  }
+  return undefined;
+}
+
+/** The port: `--port P`, a bare numeric argument, or PORT; else `fallback`. */
+export function port(fallback: number): number {
+  const text = flag("port") ?? args().find((a) => /^\d+$/.test(a)) ?? env("PORT");
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new RangeError(`bad port "${text}": use 0 to 65535`);
+  return n;
+}

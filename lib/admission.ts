@@ -1,0 +1,256 @@
+/**
+ * Admission: the concurrency limiter, the bounded FIFO queue of accepted connections
+ * waiting for a handler slot, and per-client limits (count and a token-bucket rate).
+ * Runtime-free and socket-free: the server feeds it keys and callbacks, so it is
+ * testable on its own.
+ *
+ * ```
+ * accept ──> per-client count? ──> per-client rate? ──> free slot? ──> run
+ *               │ over: "per-client"    │ empty: "rate"     │ no
+ *               v                       v                   v
+ *            reject                  reject          queue < backlog? ──> wait (FIFO, timeouts.queue)
+ *                                                           │ no             │ too long: "queue-timeout"
+ *                                                           v                v
+ *                                                    reject "capacity"    reject
+ * ```
+ * @module
+ */
+
+import type { RejectReason } from "./errors.ts";
+
+/** Per-client limits, keyed on the client address (IPv4, or the IPv6 /64). */
+export interface PerClientOptions {
+  /** Connections one client may have at once (running and queued). Default: no limit. */
+  maxConnections?: number;
+  /** A token bucket: at most `connections` new connections per `perSeconds` seconds. */
+  rate?: { connections: number; perSeconds: number };
+}
+
+/** Options of {@linkcode Admission}. */
+export interface AdmissionOptions {
+  /** Handlers running at once. Default 10 000. */
+  maxConnections?: number;
+  /** Accepted connections that may wait for a slot. Default 1024. 0 = none wait. */
+  backlog?: number;
+  /** Per-client limits. */
+  perClient?: PerClientOptions;
+  /** The clock, in ms (for tests). Default `Date.now`. */
+  now?: () => number;
+}
+
+/** One connection asking for a slot. */
+export interface Ticket {
+  /** The per-client key (see `clientKey()`), or `""` for none (Unix sockets). */
+  readonly key: string;
+  /** Called when the connection gets a slot (at once, or later from the queue). */
+  run(): void;
+  /** Called when the connection is turned away after having been queued. */
+  reject(reason: RejectReason): void;
+  /** @internal */ queuedAt?: number;
+  /** @internal */ state?: "queued" | "running" | "done";
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+const MAX_BUCKETS = 100_000;
+
+/**
+ * The limiter. `offer()` decides at once: run, queue, or reject; `release()` frees a
+ * slot (exactly once per running ticket) and starts the next queued one.
+ */
+export class Admission {
+  #max: number;
+  #backlog: number;
+  #perClientMax: number;
+  #rate: { capacity: number; perMs: number } | undefined;
+  #now: () => number;
+  #running = 0;
+  #queue: Ticket[] = [];
+  #qHead = 0;
+  #perClient = new Map<string, number>();
+  #buckets = new Map<string, Bucket>();
+
+  /**
+   * Creates the limiter.
+   * @param options The limits.
+   */
+  constructor(options: AdmissionOptions = {}) {
+    this.#max = checkCount("maxConnections", options.maxConnections ?? 10_000, 1);
+    this.#backlog = checkCount("backlog", options.backlog ?? 1024, 0);
+    const pc = options.perClient ?? {};
+    this.#perClientMax = checkCount("perClient.maxConnections", pc.maxConnections ?? Infinity, 1);
+    if (pc.rate) {
+      const { connections, perSeconds } = pc.rate;
+      checkCount("perClient.rate.connections", connections, 1);
+      if (!(perSeconds > 0)) throw new RangeError(`perClient.rate.perSeconds must be > 0, got ${perSeconds}`);
+      this.#rate = { capacity: connections, perMs: connections / (perSeconds * 1000) };
+    }
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Handlers running now. */
+  get running(): number {
+    return this.#running;
+  }
+  /** Connections waiting for a slot. */
+  get queued(): number {
+    return this.#queue.length - this.#qHead;
+  }
+  /** The current `maxConnections`. */
+  get maxConnections(): number {
+    return this.#max;
+  }
+
+  /**
+   * Decides for one new connection: `"run"` (ticket.run() was called), `"queued"`, or
+   * the reason it is rejected (then neither callback is called).
+   */
+  offer(ticket: Ticket): "run" | "queued" | RejectReason {
+    const key = ticket.key;
+    if (key) {
+      const held = this.#perClient.get(key) ?? 0;
+      if (held >= this.#perClientMax) return "per-client";
+      if (this.#rate && !this.#take(key)) return "rate";
+    }
+    if (this.#running < this.#max && this.queued === 0) {
+      this.#hold(key);
+      this.#start(ticket);
+      return "run";
+    }
+    if (this.queued >= this.#backlog) return "capacity";
+    this.#hold(key);
+    ticket.state = "queued";
+    ticket.queuedAt = this.#now();
+    this.#queue.push(ticket);
+    return "queued";
+  }
+
+  /**
+   * The ticket's connection is gone. Frees its slot if it ran, or its place in the queue;
+   * calling it again for the same ticket does nothing.
+   */
+  release(ticket: Ticket): void {
+    const was = ticket.state;
+    if (was === "done" || was === undefined) return;
+    ticket.state = "done";
+    this.#unhold(ticket.key);
+    if (was === "running") {
+      this.#running--;
+      this.#pump();
+    }
+    // A queued ticket is skipped lazily when it reaches the head of the queue.
+  }
+
+  /** Changes `maxConnections` while running; raising it starts queued connections at once. */
+  setMaxConnections(n: number): void {
+    this.#max = checkCount("maxConnections", n, 1);
+    this.#pump();
+  }
+
+  /** Rejects queued connections that waited longer than `ms` with `"queue-timeout"`. */
+  expire(ms: number): void {
+    const limit = this.#now() - ms;
+    for (let i = this.#qHead; i < this.#queue.length; i++) {
+      const t = this.#queue[i];
+      if (t.state !== "queued") continue;
+      if ((t.queuedAt ?? 0) > limit) break; // FIFO: the rest waited less
+      this.release(t);
+      t.reject("queue-timeout");
+    }
+    this.#compact();
+  }
+
+  /** Rejects every queued connection with `reason` (shutdown). */
+  rejectQueued(reason: RejectReason): void {
+    const waiting = this.#queue.slice(this.#qHead);
+    this.#queue = [];
+    this.#qHead = 0;
+    for (const t of waiting) {
+      if (t.state !== "queued") continue;
+      this.release(t);
+      t.reject(reason);
+    }
+  }
+
+  #start(ticket: Ticket): void {
+    ticket.state = "running";
+    this.#running++;
+    ticket.run();
+  }
+
+  #pump(): void {
+    while (this.#running < this.#max && this.#qHead < this.#queue.length) {
+      const t = this.#queue[this.#qHead];
+      this.#queue[this.#qHead++] = undefined as unknown as Ticket;
+      if (t.state === "queued") this.#start(t);
+    }
+    this.#compact();
+  }
+
+  #compact(): void {
+    while (this.#qHead < this.#queue.length && this.#queue[this.#qHead].state !== "queued") this.#qHead++;
+    if (this.#qHead === this.#queue.length) {
+      this.#queue = [];
+      this.#qHead = 0;
+    } else if (this.#qHead > 1024 && this.#qHead * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#qHead);
+      this.#qHead = 0;
+    }
+  }
+
+  #hold(key: string): void {
+    if (key) this.#perClient.set(key, (this.#perClient.get(key) ?? 0) + 1);
+  }
+
+  #unhold(key: string): void {
+    if (!key) return;
+    const n = (this.#perClient.get(key) ?? 1) - 1;
+    if (n <= 0) this.#perClient.delete(key);
+    else this.#perClient.set(key, n);
+  }
+
+  /** Token bucket: refill by elapsed time, then take one token if there is one. */
+  #take(key: string): boolean {
+    const rate = this.#rate!;
+    const now = this.#now();
+    let b = this.#buckets.get(key);
+    if (!b) {
+      if (this.#buckets.size >= MAX_BUCKETS) this.#sweepBuckets(now);
+      b = { tokens: rate.capacity, at: now };
+      this.#buckets.set(key, b);
+    } else {
+      b.tokens = Math.min(rate.capacity, b.tokens + (now - b.at) * rate.perMs);
+      b.at = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  /** Forgets buckets that have refilled: a full bucket is the same as none. Bounds memory. */
+  #sweepBuckets(now: number): void {
+    const rate = this.#rate!;
+    for (const [k, b] of this.#buckets) {
+      if (b.tokens + (now - b.at) * rate.perMs >= rate.capacity) this.#buckets.delete(k);
+    }
+    // Still full of active clients: drop the oldest half rather than grow without bound.
+    if (this.#buckets.size >= MAX_BUCKETS) {
+      let n = this.#buckets.size >> 1;
+      for (const k of this.#buckets.keys()) {
+        if (n-- <= 0) break;
+        this.#buckets.delete(k);
+      }
+    }
+  }
+}
+
+function checkCount(name: string, n: number, min: number): number {
+  if (n === Infinity) return n;
+  if (!Number.isInteger(n) || n < min) {
+    throw new RangeError(`${name} must be an integer >= ${min} (or Infinity), got ${n}`);
+  }
+  return n;
+}

@@ -1,0 +1,125 @@
+/**
+ * `connect()`: a client connection with the same {@linkcode Connection} type and the
+ * same framers as the server side.
+ * @module
+ */
+
+import type { AdapterName } from "./adapters/_transport.ts";
+import { getTransport } from "./adapters/mod.ts";
+import { Connection, type ConnectionHooks, type ConnectionLimits } from "./connection.ts";
+import { ConnectError, TimeoutError } from "./errors.ts";
+import type { Framer } from "./framer.ts";
+import { raw } from "./framers/raw.ts";
+import { nextConnectionId } from "./server.ts";
+import type { TlsClientOptions } from "./types.ts";
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions<In = Uint8Array, Out = In, Data = unknown> extends ConnectionLimits {
+  /** Host name or IP address. Default `"127.0.0.1"`. */
+  hostname?: string;
+  /** Port (TCP). */
+  port?: number;
+  /** A Unix socket path (instead of hostname and port). */
+  path?: string;
+  /** TLS options: the connection is TLS from the start. */
+  tls?: TlsClientOptions;
+  /** The framer. Default `raw()`. */
+  framer?: Framer<In, Out>;
+  /** Hooks instead of iteration: messages go to `hooks.message`. */
+  hooks?: ConnectionHooks<In, Out, Data>;
+  /** Milliseconds the connect may take before it fails with `ConnectError("timeout")`. Default 30 000. */
+  timeout?: number;
+  /** Aborting it abandons the connect, or aborts the connection once made. */
+  signal?: AbortSignal;
+  /** Force an adapter instead of detecting the runtime. */
+  adapter?: AdapterName;
+  /** TCP_NODELAY. Default true (Nagle off). */
+  noDelay?: boolean;
+  /** SO_KEEPALIVE: true, or the initial delay in ms. Default off. */
+  keepAlive?: boolean | number;
+}
+
+/**
+ * Opens a connection.
+ *
+ * @example A line client
+ * ```ts
+ * import { connect, lines, serve } from "@tcpkit/tcpkit";
+ *
+ * const server = serve({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   framer: lines(),
+ *   async handler(conn) {
+ *     for await (const line of conn) await conn.send(line.toUpperCase());
+ *   },
+ * });
+ * await server.ready;
+ * const port = server.addr.transport === "tcp" ? server.addr.port : 0;
+ * await using conn = await connect({ hostname: "127.0.0.1", port, framer: lines() });
+ * await conn.send("ping");
+ * console.log(await conn.next()); // "PING"
+ * await server.shutdown();
+ * ```
+ */
+export async function connect<In = Uint8Array, Out = In, Data = unknown>(
+  options: ConnectOptions<In, Out, Data>,
+): Promise<Connection<In, Out, Data>> {
+  if (!options.path && (typeof options.port !== "number" || options.port < 0 || options.port > 65535)) {
+    throw new TypeError(`connect() needs a port from 0 to 65535 or a path, got ${options.port}`);
+  }
+  const transport = getTransport(options.adapter);
+  const timeout = options.timeout ?? 30_000;
+  const timer = new AbortController();
+  const t = setTimeout(() => timer.abort(new TimeoutError("connect", timeout)), timeout);
+  const signal = options.signal ? AbortSignal.any([options.signal, timer.signal]) : timer.signal;
+  const hostname = options.path ? undefined : options.hostname ?? "127.0.0.1";
+  const target = options.path ?? `${hostname}:${options.port}`;
+  let socket;
+  try {
+    socket = await transport.connect({
+      hostname,
+      port: options.path ? undefined : options.port,
+      path: options.path,
+      tls: options.tls,
+      signal,
+      writeHighWaterMark: options.highWaterMark ?? 64 * 1024,
+    });
+  } catch (e) {
+    if (timer.signal.aborted && !options.signal?.aborted) {
+      throw new ConnectError("timeout", target, { cause: e });
+    }
+    if (options.signal?.aborted && !(e instanceof ConnectError && e.reason === "aborted")) {
+      throw new ConnectError("aborted", target, { cause: e });
+    }
+    throw e;
+  } finally {
+    clearTimeout(t);
+  }
+  if (options.path === undefined) {
+    if (options.noDelay !== false) socket.setNoDelay(true);
+    if (options.keepAlive) {
+      socket.setKeepAlive(true, typeof options.keepAlive === "number" ? options.keepAlive : undefined);
+    }
+  }
+  const conn = new Connection<In, Out, Data>({
+    socket,
+    framer: (options.framer ?? raw()) as Framer<In, Out>,
+    id: nextConnectionId(),
+    parentSignal: options.signal,
+    highWaterMark: options.highWaterMark,
+    maxOutbound: options.maxOutbound,
+    maxQueuedMessages: options.maxQueuedMessages,
+    messageBudget: options.messageBudget,
+    report: (e) => console.error(`tcpkit: client connection to ${target}:`, e),
+  });
+  if (options.signal) {
+    const s = options.signal;
+    const onAbort = () => conn.abort(s.reason instanceof Error ? s.reason : undefined);
+    s.addEventListener("abort", onAbort, { once: true });
+    conn.closed.then(() => s.removeEventListener("abort", onAbort));
+  }
+  if (options.hooks?.open) await options.hooks.open(conn);
+  conn._start(options.hooks);
+  return conn;
+}

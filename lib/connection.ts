@@ -1,0 +1,612 @@
+/**
+ * {@linkcode Connection}: one TCP (or TLS, or Unix) connection with a framer on it.
+ * Runtime-free: it sits on the adapters' `RawSocket` and knows nothing of Deno, Bun or Node.
+ *
+ * Inbound: bytes go through the framer's decoder; frames are read with
+ * `for await (const msg of conn)`, `conn.next()`, or delivered to hooks. When the
+ * handler falls behind, reading from the socket pauses (TCP pushes back on the peer).
+ *
+ * Outbound: `send(msg)` encodes and writes. Its promise resolves once the bytes are
+ * accepted under the high-water mark, so `await conn.send()` is backpressure; a peer
+ * that never reads cannot make the queue grow past `maxOutbound`.
+ *
+ * @module
+ */
+
+import type { RawSocket } from "./adapters/_transport.ts";
+import {
+  ConnectionClosedError,
+  FramingError,
+  OutboundOverflowError,
+  TcpkitError,
+} from "./errors.ts";
+import type { Decoder, Framer } from "./framer.ts";
+import type { Addr, TlsInfo } from "./types.ts";
+
+/** The life stages of a connection. */
+export type ConnectionState =
+  | "open"
+  | "half-closed-by-peer"
+  | "half-closed-by-us"
+  | "closing"
+  | "closed";
+
+/**
+ * Hooks: the callback style, for hot paths where a promise per message costs too much.
+ * A hook that returns a promise pauses delivery until it settles (messages stay in order).
+ * A hook that throws (or rejects) aborts its connection and is reported through `onError`.
+ */
+export interface ConnectionHooks<In, Out = In, Data = unknown> {
+  /** The connection is ready; set `conn.data` here. */
+  open?(conn: Connection<In, Out, Data>): void | Promise<void>;
+  /** One decoded message. */
+  message?(conn: Connection<In, Out, Data>, msg: In): void | Promise<void>;
+  /**
+   * The peer half-closed. Without this hook the connection ends its own side once
+   * everything queued is sent; with it, the hook decides (it may still `send()`).
+   */
+  end?(conn: Connection<In, Out, Data>): void | Promise<void>;
+  /** The outbound queue emptied after `send()` reported backpressure. */
+  drain?(conn: Connection<In, Out, Data>): void;
+  /** A recoverable problem: a frame skipped by the `"skip"` policy. */
+  error?(conn: Connection<In, Out, Data>, error: Error): void;
+  /** The connection is gone; `error` is set when it broke. Called exactly once. */
+  close?(conn: Connection<In, Out, Data>, error?: Error): void;
+}
+
+/** Tuning of a connection's buffers. All sizes in bytes. */
+export interface ConnectionLimits {
+  /** `send()` resolves at once while less than this is queued. Default 64 KiB. */
+  highWaterMark?: number;
+  /** Queued outbound bytes beyond this abort the connection with `OutboundOverflowError`. Default 1 MiB. */
+  maxOutbound?: number;
+  /** Decoded messages held for a slow iterator before reading pauses. Default 64. */
+  maxQueuedMessages?: number;
+  /** Messages delivered per turn of the event loop before yielding to other connections. Default 1024. */
+  messageBudget?: number;
+}
+
+/** @internal Options the server or client gives a new connection. */
+export interface ConnectionInit<In, Out> extends ConnectionLimits {
+  socket: RawSocket;
+  framer: Framer<In, Out>;
+  id: number;
+  /** Aborting it aborts `conn.signal` (server shutdown) without closing the socket. */
+  parentSignal?: AbortSignal;
+  /** Where recoverable errors and hook errors go when no `error` hook is set. */
+  report?: (error: unknown, conn: Connection<In, Out>) => void;
+  /** Called once, after the socket is gone. */
+  onClosed?: (conn: Connection<In, Out>, error?: Error) => void;
+}
+
+const PAUSE_CONSUMER = 1;
+const PAUSE_OUTBOUND = 2;
+const PAUSE_FAIRNESS = 4;
+const PAUSE_HOOK = 8;
+const PAUSE_USER = 16;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const noop = () => {};
+/** A rejected promise whose rejection is marked handled: fire-and-forget `send()` never crashes a process. */
+function rejected<T>(error: unknown): Promise<T> {
+  const p = Promise.reject(error);
+  p.catch(noop);
+  return p;
+}
+const DONE: IteratorResult<never, undefined> = { done: true, value: undefined };
+
+function concatBytes(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/**
+ * One connection, server or client side, with a framer on it.
+ *
+ * @typeParam In What the framer decodes (messages read).
+ * @typeParam Out What the framer encodes (messages sent).
+ * @typeParam Data The type of `conn.data`, per-connection user state.
+ *
+ * @example Echo with async iteration
+ * ```ts
+ * import { lines, serve } from "@tcpkit/tcpkit";
+ * const server = serve({
+ *   port: 0,
+ *   framer: lines(),
+ *   async handler(conn) {
+ *     for await (const line of conn) await conn.send(line);
+ *   },
+ * });
+ * await server.shutdown();
+ * ```
+ */
+export class Connection<In = Uint8Array, Out = In, Data = unknown> {
+  /** A number unique among this process's connections. */
+  readonly id: number;
+  /** Per-connection user state. */
+  data: Data = undefined as Data;
+  /** Aborted when the connection goes away or the server shuts down. */
+  readonly signal: AbortSignal;
+  /** Resolves once the socket is gone (never rejects). */
+  readonly closed: Promise<void>;
+  /** Bytes read from the socket. */
+  bytesIn = 0;
+  /** Bytes handed to the socket. */
+  bytesOut = 0;
+  /** Messages decoded. */
+  messagesIn = 0;
+  /** Messages sent. */
+  messagesOut = 0;
+
+  #socket: RawSocket;
+  #framer: Framer<In, Out>;
+  #decoder: Decoder<In>;
+  #hooks: ConnectionHooks<In, Out, Data> | undefined;
+  #peek: ((chunk: Uint8Array, eof: boolean) => void) | undefined;
+  #init: ConnectionInit<In, Out>;
+  #ac = new AbortController();
+  #state: ConnectionState = "open";
+  #paused = PAUSE_USER; // sockets start paused until start()
+  #queue: In[] = [];
+  #qHead = 0;
+  #waiter: { resolve(v: IteratorResult<In, undefined>): void; reject(e: unknown): void } | undefined;
+  #eof = false; // FIN seen
+  #peerEnded = false; // FIN seen and the decoder finished
+  #weEnded = false;
+  #error: Error | undefined;
+  #errorDelivered = false;
+  #drain: { promise: Promise<void>; resolve(): void; reject(e: unknown): void } | undefined;
+  #yieldTimer: ReturnType<typeof setTimeout> | undefined;
+  #resolveClosed!: () => void;
+  #hwm: number;
+  #maxOutbound: number;
+  #maxQueued: number;
+  #budget: number;
+
+  /** @internal Use `serve()` or `connect()`. */
+  constructor(init: ConnectionInit<In, Out>) {
+    this.id = init.id;
+    this.#init = init;
+    this.#socket = init.socket;
+    this.#framer = init.framer;
+    this.#decoder = init.framer.decoder();
+    this.#hwm = init.highWaterMark ?? 64 * 1024;
+    this.#maxOutbound = init.maxOutbound ?? 1024 * 1024;
+    this.#maxQueued = init.maxQueuedMessages ?? 64;
+    this.#budget = init.messageBudget ?? 1024;
+    this.signal = this.#ac.signal;
+    this.closed = new Promise((r) => (this.#resolveClosed = r));
+    const parent = init.parentSignal;
+    if (parent) {
+      if (parent.aborted) this.#ac.abort(parent.reason);
+      else {
+        const onAbort = () => this.#ac.abort(parent.reason);
+        parent.addEventListener("abort", onAbort, { once: true });
+        this.closed.then(() => parent.removeEventListener("abort", onAbort));
+      }
+    }
+    this.#socket.start({
+      data: (chunk) => this.#onData(chunk),
+      end: () => this.#onEnd(),
+      drain: () => this.#onDrain(),
+      close: (error) => this.#onClose(error),
+    });
+  }
+
+  /** The local address. */
+  get localAddr(): Addr {
+    return this.#socket.localAddr;
+  }
+  /** The peer's address. */
+  get remoteAddr(): Addr {
+    return this.#socket.remoteAddr;
+  }
+  /** TLS session facts, or `undefined` on a plain connection. */
+  get tls(): TlsInfo | undefined {
+    return this.#socket.tls;
+  }
+  /** Where the connection is in its life. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+  /** The framer in use. */
+  get framer(): Framer<In, Out> {
+    return this.#framer;
+  }
+  /** Outbound bytes queued and not yet taken by the kernel. */
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+  /** The error the connection broke with, if it did. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /** @internal Starts delivery: in hooks mode when `hooks` is given, else for iteration. */
+  _start(hooks?: ConnectionHooks<In, Out, Data>): void {
+    this.#hooks = hooks;
+    this.#peek = undefined;
+    this.#unpause(PAUSE_USER);
+  }
+
+  /**
+   * @internal Reads without delivering, to peek at the first bytes (routing by sniffing).
+   * `onBytes(head, eof)` runs after each chunk; the bytes stay in the decoder for the
+   * handler. Reading stops once `limit` bytes are held; `_start()` ends the peek.
+   */
+  _peek(limit: number, onBytes: (head: Uint8Array, eof: boolean) => void): void {
+    const chunks: Uint8Array[] = [];
+    let held = 0;
+    this.#peek = (chunk, eof) => {
+      if (chunk.length) {
+        chunks.push(chunk);
+        held += chunk.length;
+        if (held >= limit) this.#socket.pause();
+      }
+      const head = chunks.length === 1 ? chunks[0] : concatBytes(chunks, held);
+      onBytes(head.subarray(0, Math.min(limit, head.length)), eof || held >= limit);
+    };
+    this.#unpause(PAUSE_USER);
+    this.#paused |= PAUSE_USER; // delivery stays off; the socket reads
+  }
+
+  // ---------------------------------------------------------------- inbound
+
+  /**
+   * The next message, or `undefined` at end of stream. Rejects with the error the
+   * connection broke with (a reset, a framing error), once; after that, `undefined`.
+   */
+  next(): Promise<In | undefined> {
+    return this.#nextResult().then((r) => r.value);
+  }
+
+  /** Async iteration over the messages. Breaking out of the loop does not close the connection. */
+  [Symbol.asyncIterator](): AsyncIterator<In, undefined> {
+    return {
+      next: () => this.#nextResult(),
+      return: () => Promise.resolve(DONE),
+    };
+  }
+
+  #nextResult(): Promise<IteratorResult<In, undefined>> {
+    if (this.#waiter) return rejected(new TypeError("next() called again before the last call settled"));
+    if (this.#qHead < this.#queue.length) {
+      const value = this.#queue[this.#qHead];
+      this.#queue[this.#qHead++] = undefined as In;
+      if (this.#qHead === this.#queue.length) {
+        this.#queue.length = 0;
+        this.#qHead = 0;
+      }
+      if (this.#paused & PAUSE_CONSUMER) this.#unpause(PAUSE_CONSUMER);
+      return Promise.resolve({ done: false, value });
+    }
+    if (this.#error && !this.#errorDelivered) {
+      this.#errorDelivered = true;
+      return Promise.reject(this.#error);
+    }
+    if (this.#peerEnded || this.#state === "closed") return Promise.resolve(DONE);
+    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
+  }
+
+  /** Pauses reading until {@linkcode Connection.resume}. */
+  pause(): void {
+    this.#pause(PAUSE_USER);
+  }
+  /** Resumes reading after {@linkcode Connection.pause}. */
+  resume(): void {
+    this.#unpause(PAUSE_USER);
+  }
+
+  /**
+   * Swaps the framer. Bytes already read and not yet decoded are handed to the new
+   * framer, so nothing is lost (protocol upgrades, PROXY headers, STARTTLS).
+   * Messages already decoded and queued stay queued.
+   */
+  setFramer<In2, Out2>(framer: Framer<In2, Out2>): Connection<In2, Out2, Data> {
+    const rest = this.#decoder.takeRemaining();
+    const next = framer.decoder();
+    for (const chunk of rest) next.push(chunk);
+    const self = this as unknown as Connection<In2, Out2, Data>;
+    self.#framer = framer;
+    self.#decoder = next;
+    if (this.#paused === 0) queueMicrotask(() => this.#pump());
+    return self;
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#state === "closed") return;
+    this.bytesIn += chunk.length;
+    this.#decoder.push(chunk);
+    if (this.#peek) this.#peek(chunk, false);
+    else this.#pump();
+  }
+
+  /** Decodes and delivers as many messages as flow control and the fairness budget allow. */
+  #pump(): void {
+    let budget = this.#budget;
+    const decoder = this.#decoder;
+    while (this.#paused === 0 && this.#state !== "closed") {
+      let msg: In | undefined;
+      try {
+        msg = decoder.next();
+      } catch (e) {
+        if (this.#framingError(e)) continue;
+        return;
+      }
+      if (msg === undefined) {
+        if (this.#eof && !this.#peerEnded) this.#finishInput();
+        return;
+      }
+      this.#deliver(msg);
+      if (--budget === 0) {
+        // Fairness: one read that holds thousands of messages must not starve the others.
+        this.#pause(PAUSE_FAIRNESS);
+        this.#yieldTimer = setTimeout(() => {
+          this.#yieldTimer = undefined;
+          this.#unpause(PAUSE_FAIRNESS);
+        }, 0);
+        return;
+      }
+    }
+  }
+
+  #deliver(msg: In): void {
+    this.messagesIn++;
+    const hooks = this.#hooks;
+    if (hooks) {
+      if (!hooks.message) return;
+      let r: void | Promise<void>;
+      try {
+        r = hooks.message(this, msg);
+      } catch (e) {
+        this.#hookFailed(e);
+        return;
+      }
+      if (r && typeof r.then === "function") this.#awaitHook(r);
+      return;
+    }
+    const w = this.#waiter;
+    if (w) {
+      this.#waiter = undefined;
+      w.resolve({ done: false, value: msg });
+      return;
+    }
+    this.#queue.push(msg);
+    if (this.#queue.length - this.#qHead >= this.#maxQueued) this.#pause(PAUSE_CONSUMER);
+  }
+
+  #awaitHook(p: Promise<void>): void {
+    this.#pause(PAUSE_HOOK);
+    p.then(
+      () => this.#unpause(PAUSE_HOOK),
+      (e) => this.#hookFailed(e),
+    );
+  }
+
+  #hookFailed(e: unknown): void {
+    this.#init.report?.(e, this as unknown as Connection<In, Out>);
+    this.abort(e instanceof Error ? e : new TcpkitError(String(e)));
+  }
+
+  /** Returns true when decoding can go on. */
+  #framingError(e: unknown): boolean {
+    if (e instanceof FramingError && e.recoverable) {
+      const hook = this.#hooks?.error;
+      if (hook) hook(this, e);
+      else this.#init.report?.(e, this as unknown as Connection<In, Out>);
+      return true;
+    }
+    this.abort(e instanceof Error ? e : new TcpkitError(String(e)));
+    return false;
+  }
+
+  #onEnd(): void {
+    if (this.#state === "closed") return;
+    this.#eof = true;
+    if (this.#peek) return this.#peek(new Uint8Array(0), true);
+    // Frames still held (paused for flow control) go first; #pump finishes the input.
+    if (this.#paused === 0) this.#pump();
+  }
+
+  /** End of input: flush the decoder by its EOF policy, then report end of stream. */
+  #finishInput(): void {
+    for (;;) {
+      let msg: In | undefined;
+      try {
+        msg = this.#decoder.finish();
+      } catch (e) {
+        if (this.#framingError(e)) continue;
+        return;
+      }
+      if (msg === undefined) break;
+      this.#deliver(msg);
+      if (this.#paused !== 0) return; // resumed by #unpause -> #pump -> here
+    }
+    this.#peerEnded = true;
+    if (this.#state !== "closing") this.#state = this.#weEnded ? "closing" : "half-closed-by-peer";
+    const w = this.#waiter;
+    if (w && this.#qHead === this.#queue.length) {
+      this.#waiter = undefined;
+      w.resolve(DONE);
+    }
+    const hooks = this.#hooks;
+    if (hooks) {
+      if (hooks.end) {
+        let r: void | Promise<void>;
+        try {
+          r = hooks.end(this);
+        } catch (e) {
+          this.#hookFailed(e);
+          return;
+        }
+        if (r && typeof r.then === "function") this.#awaitHook(r);
+      } else this.end();
+    }
+    this.#maybeFinish();
+  }
+
+  // ---------------------------------------------------------------- outbound
+
+  /**
+   * Encodes and writes one message. The promise resolves at once while less than
+   * `highWaterMark` bytes are queued, else when the queue drains: `await conn.send()`
+   * is backpressure. Fire-and-forget is safe too: the queue is bounded by `maxOutbound`,
+   * and past it the connection is aborted with `OutboundOverflowError`.
+   *
+   * Throws (synchronously) what the framer's encoder throws for a message the framing
+   * cannot carry. Rejects with `ConnectionClosedError` once the connection can no
+   * longer send; that rejection never counts as unhandled.
+   */
+  send(msg: Out): Promise<void> {
+    if (this.#weEnded || this.#state === "closing" || this.#state === "closed") {
+      return rejected(this.#error ?? new ConnectionClosedError("send() after the connection was ended"));
+    }
+    const encoded = this.#framer.encode(msg);
+    this.messagesOut++;
+    let ok: boolean;
+    if (encoded instanceof Uint8Array) {
+      this.bytesOut += encoded.length;
+      ok = this.#socket.write(encoded);
+    } else {
+      ok = true;
+      for (let i = 0; i < encoded.length; i++) {
+        const c = encoded[i];
+        this.bytesOut += c.length;
+        ok = this.#socket.write(c);
+      }
+    }
+    return this.#afterWrite(ok);
+  }
+
+  /** Writes bytes as they are, bypassing the framer. */
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.#weEnded || this.#state === "closing" || this.#state === "closed") {
+      return rejected(this.#error ?? new ConnectionClosedError("write() after the connection was ended"));
+    }
+    this.bytesOut += bytes.length;
+    return this.#afterWrite(this.#socket.write(bytes));
+  }
+
+  #afterWrite(ok: boolean): Promise<void> {
+    const queued = this.#socket.bufferedAmount;
+    if (queued > this.#maxOutbound) {
+      const err = new OutboundOverflowError(queued, this.#maxOutbound);
+      this.abort(err);
+      return rejected(err);
+    }
+    if (ok || queued < this.#hwm) return RESOLVED;
+    if (!this.#drain) {
+      let resolve!: () => void, reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(noop);
+      this.#drain = { promise, resolve, reject };
+      // A peer that does not read stops us reading from it too.
+      this.#pause(PAUSE_OUTBOUND);
+    }
+    return this.#drain.promise;
+  }
+
+  #onDrain(): void {
+    const d = this.#drain;
+    if (d) {
+      this.#drain = undefined;
+      d.resolve();
+      this.#unpause(PAUSE_OUTBOUND);
+    }
+    this.#hooks?.drain?.(this);
+  }
+
+  /**
+   * Half-closes: no more sending from us; the peer sees end of stream once everything
+   * queued is sent. Reading goes on until the peer ends too.
+   */
+  end(): void {
+    if (this.#weEnded || this.#state === "closed" || this.#state === "closing") return;
+    this.#weEnded = true;
+    this.#state = this.#peerEnded ? "closing" : "half-closed-by-us";
+    this.#socket.end();
+    this.#maybeFinish();
+  }
+
+  /** Closes once everything queued is sent. */
+  close(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closing";
+    this.#weEnded = true;
+    this.#socket.close();
+  }
+
+  /** Closes at once, dropping anything queued. `reason` becomes the connection's error. */
+  abort(reason?: Error): void {
+    if (this.#state === "closed") return;
+    if (reason && !this.#error) this.#error = reason;
+    this.#state = "closing";
+    this.#weEnded = true;
+    this.#socket.abort();
+  }
+
+  /** Both sides ended: release the socket once our queued bytes are out. */
+  #maybeFinish(): void {
+    if (this.#peerEnded && this.#weEnded && this.#state !== "closed") this.#socket.close();
+  }
+
+  #onClose(error?: Error): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    if (error && !this.#error) this.#error = error;
+    if (this.#yieldTimer !== undefined) clearTimeout(this.#yieldTimer);
+    const err = this.#error;
+    const w = this.#waiter;
+    if (w && this.#qHead === this.#queue.length) {
+      this.#waiter = undefined;
+      if (err && !this.#errorDelivered && !this.#peerEnded) {
+        this.#errorDelivered = true;
+        w.reject(err);
+      } else w.resolve(DONE);
+    }
+    if (this.#peerEnded) this.#errorDelivered = true;
+    const d = this.#drain;
+    if (d) {
+      this.#drain = undefined;
+      d.reject(err ?? new ConnectionClosedError());
+    }
+    if (!this.#ac.signal.aborted) this.#ac.abort(err ?? new ConnectionClosedError());
+    try {
+      this.#hooks?.close?.(this, err);
+    } catch (e) {
+      this.#init.report?.(e, this as unknown as Connection<In, Out>);
+    }
+    this.#init.onClosed?.(this as unknown as Connection<In, Out>, err);
+    this.#resolveClosed();
+  }
+
+  // ---------------------------------------------------------------- flow control
+
+  #pause(reason: number): void {
+    const was = this.#paused;
+    this.#paused = was | reason;
+    if (was === 0) this.#socket.pause();
+  }
+
+  #unpause(reason: number): void {
+    if (!(this.#paused & reason)) return;
+    this.#paused &= ~reason;
+    if (this.#paused !== 0 || this.#state === "closed") return;
+    this.#pump();
+    if (this.#paused === 0) this.#socket.resume();
+  }
+
+  /** `await using conn = await connect(...)` closes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.closed;
+  }
+}

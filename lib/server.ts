@@ -1,0 +1,539 @@
+/**
+ * `serve()`: listeners, admission, a router, a handler per connection, and a clean stop.
+ * Runtime-free: the adapter is picked by `lib/adapters/mod.ts`.
+ *
+ * ```
+ * accept -> Admission (per-client, rate, maxConnections, backlog queue) -> Router -> handler
+ * ```
+ * @module
+ */
+
+import type { AdapterName, RawSocket, Transport, TransportListener } from "./adapters/_transport.ts";
+import { getTransport } from "./adapters/mod.ts";
+import { Admission, type PerClientOptions, type Ticket } from "./admission.ts";
+import { Connection, type ConnectionHooks, type ConnectionLimits } from "./connection.ts";
+import {
+  RejectedError,
+  type RejectReason,
+  ShutdownError,
+  TcpkitError,
+  TimeoutError,
+  type TimeoutKind,
+} from "./errors.ts";
+import type { Framer } from "./framer.ts";
+import { raw } from "./framers/raw.ts";
+import { canonicalIp, clientKey } from "./ip.ts";
+import { type HandlerFactory, type HandlerOrFactory, resolveHandler, Router, type RouteInfo } from "./router.ts";
+import { Sweeper, type Timeouts } from "./_timeouts.ts";
+import type { Addr, TlsServerOptions } from "./types.ts";
+
+export type { PerClientOptions } from "./admission.ts";
+export type { Timeouts } from "./_timeouts.ts";
+
+/**
+ * What runs for each connection: an async function (the connection is closed when it
+ * returns, after queued bytes are sent), or hooks (the connection lives until either
+ * side closes it).
+ */
+export type Handler<In = Uint8Array, Out = In, Data = unknown> =
+  | HandlerFunction<In, Out, Data>
+  | ConnectionHooks<In, Out, Data>;
+
+/** The function form of a {@linkcode Handler}. */
+export type HandlerFunction<In = Uint8Array, Out = In, Data = unknown> = (
+  conn: Connection<In, Out, Data>,
+) => void | Promise<void>;
+
+/** One listener of a server. */
+export interface ListenerOptions {
+  /** A name for routing and stats. Default `"default"`, or `"listener-<i>"` in a list. */
+  name?: string;
+  /** IP address or hostname to bind. Default `"0.0.0.0"`. */
+  hostname?: string;
+  /** Port; 0 = any free port (`server.addr` says which). */
+  port?: number;
+  /** A Unix socket path (instead of hostname and port). */
+  path?: string;
+  /** TLS for this listener. */
+  tls?: TlsServerOptions;
+  /**
+   * The kernel's listen backlog for this listener, where the runtime lets it be set
+   * (Deno `tcpBacklog`, Node `backlog`; Bun always uses 512). Default: the server's `backlog`.
+   */
+  backlog?: number;
+  /** SO_REUSEPORT where the runtime supports it. */
+  reusePort?: boolean;
+}
+
+/** What `onReject` and `rejectMessage` are told of a turned-away connection. */
+export interface RejectInfo {
+  /** The listener's name. */
+  listener: string;
+  /** The client's address. */
+  remoteAddr: Addr;
+  /** The local address. */
+  localAddr: Addr;
+}
+
+/** Options of {@linkcode serve}. */
+export interface ServeOptions<In = Uint8Array, Out = In, Data = unknown>
+  extends ListenerOptions, ConnectionLimits {
+  /** Several listeners; when given, the top-level hostname/port/path/tls are ignored. */
+  listen?: ListenerOptions[];
+  /** The framer for every connection (a route may set its own). Default `raw()`. */
+  framer?: Framer<In, Out>;
+  /** What runs for each connection: a handler, a `perConnection()` factory, or a `router()`. */
+  handler: Handler<In, Out, Data> | HandlerFactory | Router;
+  /** Force an adapter instead of detecting the runtime. */
+  adapter?: AdapterName;
+  /** TCP_NODELAY on accepted sockets. Default true (Nagle off). */
+  noDelay?: boolean;
+  /** SO_KEEPALIVE on accepted sockets: true, or the initial delay in ms. Default off. */
+  keepAlive?: boolean | number;
+  /** Handlers running at once; more wait in the queue. Default 10 000. Change it with `setMaxConnections()`. */
+  maxConnections?: number;
+  /**
+   * Accepted connections that may wait for a handler slot (FIFO); beyond it they are
+   * rejected with `"capacity"`. Also passed to the kernel as the listen backlog. Default 1024.
+   */
+  backlog?: number;
+  /** Limits per client address (IPv4, or the IPv6 /64). */
+  perClient?: PerClientOptions;
+  /** Timeouts in ms; 0 turns one off. */
+  timeouts?: Timeouts;
+  /** Bytes written to a rejected connection before it is closed: bytes, or a function of the reason. */
+  rejectMessage?: Uint8Array | string | ((info: RejectInfo, reason: RejectReason) => Uint8Array | string | undefined);
+  /** Aborting it shuts the server down (with `shutdownTimeout`). */
+  signal?: AbortSignal;
+  /** Deadline in ms used when `signal` triggers the shutdown. Default 10 000. */
+  shutdownTimeout?: number;
+  /** A listener is bound. */
+  onListen?(info: { name: string; addr: Addr }): void;
+  /** A connection got a handler slot; its handler is about to run. */
+  onConnection?(conn: Connection<In, Out, Data>): void;
+  /** A connection was turned away. Nothing is dropped silently: every rejection comes here. */
+  onReject?(info: RejectInfo, reason: RejectReason): void;
+  /** A connection is gone. */
+  onClose?(conn: Connection<In, Out, Data>, error?: Error): void;
+  /**
+   * A handler threw, a hook failed, or a frame was skipped. The server keeps serving.
+   * Default: `console.error`.
+   */
+  onError?(error: unknown, conn?: Connection<In, Out, Data>): void;
+}
+
+/** Options of {@linkcode Server.shutdown}. */
+export interface ShutdownOptions {
+  /** Milliseconds to wait for connections to finish before force-closing them. Default 10 000. */
+  timeout?: number;
+}
+
+/** A plain snapshot of a server's counters. */
+export interface ServerStats {
+  /** Connections whose handler runs. */
+  active: number;
+  /** Connections waiting for a slot. */
+  queued: number;
+  /** Connections accepted since start (rejected ones included). */
+  accepted: number;
+  /** Rejections by reason. */
+  rejected: Record<RejectReason, number>;
+  /** Timeouts by kind. */
+  timeouts: Record<"firstMessage" | "idle" | "writeStall" | "queue", number>;
+  /** Bytes read, all connections. */
+  bytesIn: number;
+  /** Bytes written, all connections. */
+  bytesOut: number;
+  /** Messages decoded. */
+  messagesIn: number;
+  /** Messages sent. */
+  messagesOut: number;
+  /** Errors reported through `onError` (handler throws, failed hooks, skipped frames). */
+  errors: number;
+}
+
+let nextId = 1;
+/** @internal A process-wide connection id. */
+export function nextConnectionId(): number {
+  return nextId++;
+}
+
+const noop = () => {};
+const encoder = new TextEncoder();
+
+/** A running server. Made by {@linkcode serve}. */
+export class Server<In = Uint8Array, Out = In, Data = unknown> {
+  #opts: ServeOptions<In, Out, Data>;
+  #transport: Transport;
+  #listeners: { name: string; listener: TransportListener }[] = [];
+  #conns = new Set<Connection<In, Out, Data>>();
+  #admission: Admission;
+  #sweeper: Sweeper;
+  #shutdown = new AbortController();
+  #shutdownStarted = false;
+  #finished: Promise<void>;
+  #resolveFinished!: () => void;
+  #resolveAllClosed: (() => void) | undefined;
+  #stats: Omit<ServerStats, "active" | "queued"> = {
+    accepted: 0,
+    rejected: { capacity: 0, "per-client": 0, rate: 0, "queue-timeout": 0, shutdown: 0, "no-route": 0, proxy: 0 },
+    timeouts: { firstMessage: 0, idle: 0, writeStall: 0, queue: 0 },
+    bytesIn: 0,
+    bytesOut: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    errors: 0,
+  };
+  /** Resolves once every listener is bound; rejects with a bind error. */
+  readonly ready: Promise<this>;
+
+  /** @internal Use {@linkcode serve}. */
+  constructor(options: ServeOptions<In, Out, Data>) {
+    if (!options || (typeof options.handler !== "function" && typeof options.handler !== "object")) {
+      throw new TypeError("serve() needs a handler: an async function, an object of hooks, or a router()");
+    }
+    this.#opts = options;
+    this.#transport = getTransport(options.adapter);
+    this.#admission = new Admission({
+      maxConnections: options.maxConnections,
+      backlog: options.backlog,
+      perClient: options.perClient,
+    });
+    this.#sweeper = new Sweeper(
+      options.timeouts ?? {},
+      options.highWaterMark ?? 64 * 1024,
+      (_c, kind) => this.#stats.timeouts[kind as "idle"]++,
+      () => this.#admission.expire(this.#sweeper.timeouts.queue || Infinity),
+    );
+    this.#finished = new Promise((r) => (this.#resolveFinished = r));
+    this.#bind(options);
+    this.#sweeper.start();
+    this.ready = Promise.all(this.#listeners.map((l) => l.listener.ready)).then(() => {
+      for (const { name, listener } of this.#listeners) options.onListen?.({ name, addr: listener.addr });
+      return this;
+    });
+    this.ready.catch(noop);
+    if (options.signal) {
+      const onAbort = () => this.shutdown({ timeout: options.shutdownTimeout });
+      if (options.signal.aborted) queueMicrotask(onAbort);
+      else options.signal.addEventListener("abort", onAbort, { once: true });
+      this.#finished.then(() => options.signal?.removeEventListener("abort", onAbort));
+    }
+  }
+
+  #bind(options: ServeOptions<In, Out, Data>): void {
+    const specs = options.listen?.length ? options.listen : [options];
+    const names = new Set<string>();
+    try {
+      specs.forEach((spec, i) => {
+        const name = spec.name ?? (options.listen?.length ? `listener-${i}` : "default");
+        if (names.has(name)) throw new TypeError(`two listeners are named "${name}"`);
+        names.add(name);
+        const listener = this.#transport.listen(
+          {
+            hostname: spec.path ? undefined : spec.hostname ?? "0.0.0.0",
+            port: spec.path ? undefined : spec.port ?? 0,
+            path: spec.path,
+            tls: spec.tls,
+            backlog: spec.backlog ?? options.backlog,
+            reusePort: spec.reusePort,
+            writeHighWaterMark: options.highWaterMark ?? 64 * 1024,
+          },
+          (socket) => this.#accept(socket, name),
+        );
+        this.#listeners.push({ name, listener });
+      });
+    } catch (e) {
+      for (const { listener } of this.#listeners) listener.close();
+      this.#sweeper.stop();
+      throw e;
+    }
+  }
+
+  /** The address of the first listener (the real port when port 0 was asked for). */
+  get addr(): Addr {
+    return this.#listeners[0].listener.addr;
+  }
+  /** Every listener's name and address. */
+  get addrs(): { name: string; addr: Addr }[] {
+    return this.#listeners.map(({ name, listener }) => ({ name, addr: listener.addr }));
+  }
+  /** The adapter in use. */
+  get adapter(): AdapterName {
+    return this.#transport.name;
+  }
+  /** Live connections (running and queued). */
+  get connections(): number {
+    return this.#conns.size;
+  }
+  /** Connections accepted since start. */
+  get accepted(): number {
+    return this.#stats.accepted;
+  }
+  /** Resolves once the server has shut down and every connection is gone. */
+  get finished(): Promise<void> {
+    return this.#finished;
+  }
+
+  /** Changes `maxConnections` while running. Raising it starts queued connections at once. */
+  setMaxConnections(n: number): void {
+    this.#admission.setMaxConnections(n);
+  }
+
+  /** A plain snapshot of the counters. */
+  stats(): ServerStats {
+    const s = this.#stats;
+    let { bytesIn, bytesOut, messagesIn, messagesOut } = s;
+    for (const c of this.#conns) {
+      bytesIn += c.bytesIn;
+      bytesOut += c.bytesOut;
+      messagesIn += c.messagesIn;
+      messagesOut += c.messagesOut;
+    }
+    return {
+      active: this.#admission.running,
+      queued: this.#admission.queued,
+      accepted: s.accepted,
+      rejected: { ...s.rejected },
+      timeouts: { ...s.timeouts },
+      bytesIn,
+      bytesOut,
+      messagesIn,
+      messagesOut,
+      errors: s.errors,
+    };
+  }
+
+  #report(error: unknown, conn?: Connection<In, Out, Data>): void {
+    this.#stats.errors++;
+    const onError = this.#opts.onError;
+    if (onError) {
+      try {
+        onError(error, conn);
+        return;
+      } catch (e) {
+        error = e;
+      }
+    }
+    console.error(`tcpkit: connection ${conn?.id ?? "-"}:`, error);
+  }
+
+  #accept(socket: RawSocket, listener: string): void {
+    this.#stats.accepted++;
+    const opts = this.#opts;
+    if (opts.noDelay !== false && socket.remoteAddr.transport === "tcp") socket.setNoDelay(true);
+    if (opts.keepAlive && socket.remoteAddr.transport === "tcp") {
+      socket.setKeepAlive(true, typeof opts.keepAlive === "number" ? opts.keepAlive : undefined);
+    }
+    const ticket: Ticket = {
+      key: "",
+      run: () => this.#begin(conn, listener),
+      reject: (reason) => this.#reject(conn, listener, reason),
+    };
+    const conn: Connection<In, Out, Data> = new Connection<In, Out, Data>({
+      socket,
+      framer: (opts.framer ?? raw()) as Framer<In, Out>,
+      id: nextConnectionId(),
+      parentSignal: this.#shutdown.signal,
+      highWaterMark: opts.highWaterMark,
+      maxOutbound: opts.maxOutbound,
+      maxQueuedMessages: opts.maxQueuedMessages,
+      messageBudget: opts.messageBudget,
+      report: (e, c) => this.#report(e, c as Connection<In, Out, Data>),
+      onClosed: (c, err) => this.#closed(c as Connection<In, Out, Data>, ticket, err),
+    });
+    this.#conns.add(conn);
+    if (this.#shutdownStarted) return this.#reject(conn, listener, "shutdown");
+    const remote = socket.remoteAddr;
+    (ticket as { key: string }).key = remote.transport === "tcp" ? clientKey(remote.hostname) : "";
+    const verdict = this.#admission.offer(ticket);
+    if (verdict !== "run" && verdict !== "queued") this.#reject(conn, listener, verdict);
+  }
+
+  #reject(conn: Connection<In, Out, Data>, listener: string, reason: RejectReason): void {
+    this.#stats.rejected[reason]++;
+    if (reason === "queue-timeout") this.#stats.timeouts.queue++;
+    const info: RejectInfo = { listener, remoteAddr: conn.remoteAddr, localAddr: conn.localAddr };
+    try {
+      this.#opts.onReject?.(info, reason);
+    } catch (e) {
+      this.#report(e, conn);
+    }
+    let msg = this.#opts.rejectMessage;
+    try {
+      if (typeof msg === "function") msg = msg(info, reason);
+    } catch (e) {
+      this.#report(e, conn);
+      msg = undefined;
+    }
+    if (msg !== undefined && msg.length > 0) {
+      conn.write(typeof msg === "string" ? encoder.encode(msg) : msg).catch(noop);
+    }
+    conn.close();
+  }
+
+  /** The connection has a slot: watch its timeouts, route it, run its handler. */
+  #begin(conn: Connection<In, Out, Data>, listener: string): void {
+    if (conn.state === "closed") return;
+    this.#sweeper.add(conn);
+    try {
+      this.#opts.onConnection?.(conn);
+    } catch (e) {
+      this.#report(e, conn);
+    }
+    const h = this.#opts.handler;
+    if (!(h instanceof Router)) return this.#run(conn, resolveHandler(h as HandlerOrFactory));
+    const remote = conn.remoteAddr;
+    const info: RouteInfo = {
+      listener,
+      remote: remote.transport === "tcp" ? canonicalIp(remote.hostname) : "",
+      localPort: conn.localAddr.transport === "unix" ? 0 : conn.localAddr.port,
+    };
+    const decide = (head?: Uint8Array, final = false): boolean => {
+      const r = h.match(info, head, final);
+      if (r.kind === "more") return false;
+      clearTimeout(timer);
+      if (r.kind === "none") {
+        this.#report(new RejectedError("no-route"), conn);
+        this.#reject(conn, listener, "no-route");
+        return true;
+      }
+      if (r.options.framer) conn.setFramer(r.options.framer as Framer<In, Out>);
+      this.#run(conn, resolveHandler(r.handler));
+      return true;
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (decide()) return;
+    let done = false;
+    timer = setTimeout(() => {
+      if (!done && conn.state !== "closed") done = decide(new Uint8Array(0), true);
+    }, h.sniffTimeout);
+    conn._peek(h.sniffBytes, (head, final) => {
+      if (!done) done = decide(head, final);
+    });
+  }
+
+  #run(conn: Connection<In, Out, Data>, handler: Handler<In, Out, Data>): void {
+    const fail = (e: unknown) => {
+      this.#report(e, conn);
+      conn.abort(e instanceof Error ? e : new TcpkitError(String(e)));
+    };
+    if (typeof handler === "function") {
+      conn._start();
+      let r: void | Promise<void>;
+      try {
+        r = handler(conn);
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      if (r && typeof r.then === "function") r.then(() => conn.close(), fail);
+      else conn.close();
+      return;
+    }
+    if (handler.open) {
+      let r: void | Promise<void>;
+      try {
+        r = handler.open(conn);
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      if (r && typeof r.then === "function") {
+        r.then(() => conn.state !== "closed" && conn._start(handler), fail);
+        return;
+      }
+    }
+    conn._start(handler);
+  }
+
+  #closed(conn: Connection<In, Out, Data>, ticket: Ticket, error?: Error): void {
+    this.#conns.delete(conn);
+    this.#sweeper.delete(conn);
+    this.#admission.release(ticket);
+    const s = this.#stats;
+    s.bytesIn += conn.bytesIn;
+    s.bytesOut += conn.bytesOut;
+    s.messagesIn += conn.messagesIn;
+    s.messagesOut += conn.messagesOut;
+    try {
+      this.#opts.onClose?.(conn, error);
+    } catch (e) {
+      this.#report(e, conn);
+    }
+    if (this.#shutdownStarted && this.#conns.size === 0) this.#resolveAllClosed?.();
+  }
+
+  /** Stops accepting on every listener. Established connections keep working. */
+  async closeListeners(): Promise<void> {
+    await Promise.all(this.#listeners.map((l) => l.listener.close().catch(noop)));
+  }
+
+  /**
+   * Stops the server: stops accepting at once and rejects queued connections with
+   * `"shutdown"`, aborts `conn.signal` of every live connection (with a `ShutdownError`),
+   * waits for them to finish, and force-closes what is left at the deadline (their error
+   * is a `TimeoutError` of kind `"shutdown"`). A second call forces at once.
+   */
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    if (this.#shutdownStarted) {
+      this.#forceClose(new ShutdownError());
+      return this.#finished;
+    }
+    this.#shutdownStarted = true;
+    const timeout = options.timeout ?? 10_000;
+    const allClosed = new Promise<void>((r) => (this.#resolveAllClosed = r));
+    const closing = this.closeListeners();
+    this.#admission.rejectQueued("shutdown");
+    this.#shutdown.abort(new ShutdownError());
+    if (this.#conns.size === 0) this.#resolveAllClosed?.();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), timeout)));
+    const outcome = await Promise.race([allClosed, deadline]);
+    clearTimeout(timer);
+    if (outcome === "timeout") this.#forceClose(new TimeoutError("shutdown", timeout));
+    await allClosed;
+    await closing;
+    this.#sweeper.stop();
+    this.#resolveFinished();
+  }
+
+  #forceClose(reason: Error): void {
+    for (const conn of this.#conns) conn.abort(reason);
+  }
+
+  /** `await using server = serve(...)` shuts it down at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+}
+
+/**
+ * Starts a TCP server: binds the listeners and runs `handler` for each connection.
+ *
+ * Binding is synchronous on Deno and Bun (a bind error throws here, and `server.addr` is
+ * known on return); on Node it completes a moment later: `await server.ready` before
+ * reading `server.addr` in code that must run everywhere.
+ *
+ * @example A line echo server
+ * ```ts
+ * import { lines, serve } from "@tcpkit/tcpkit";
+ *
+ * const server = serve({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   framer: lines({ maxLength: 64 * 1024 }),
+ *   async handler(conn) {
+ *     for await (const line of conn) await conn.send(line);
+ *   },
+ * });
+ * await server.ready;
+ * console.log(server.addr);
+ * await server.shutdown({ timeout: 5_000 });
+ * ```
+ */
+export function serve<In = Uint8Array, Out = In, Data = unknown>(
+  options: ServeOptions<In, Out, Data>,
+): Server<In, Out, Data> {
+  return new Server(options);
+}

@@ -1,0 +1,64 @@
+/**
+ * tcpkit: TCP services in TypeScript that run the same code on Deno, Bun and Node.
+ *
+ * - {@linkcode serve} starts a server: listeners, a handler per connection, limits, a clean stop.
+ * - {@linkcode connect} opens a client connection of the same {@linkcode Connection} type.
+ * - Framers turn the byte stream into messages: {@linkcode raw}, {@linkcode lines},
+ *   {@linkcode delimited}, {@linkcode lengthPrefixed}, {@linkcode fixed}, or your own
+ *   {@linkcode Framer}.
+ *
+ * @example A line echo server
+ * ```ts
+ * import { lines, serve } from "@tcpkit/tcpkit";
+ *
+ * const server = serve({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   framer: lines(),
+ *   async handler(conn) {
+ *     for await (const line of conn) await conn.send(line);
+ *   },
+ * });
+ * await server.ready;
+ * await server.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+export * from "./lib/errors.ts";
+export type * from "./lib/framer.ts";
+export type * from "./lib/types.ts";
+export { formatAddr } from "./lib/types.ts";
+export * from "./lib/framers/mod.ts";
+export {
+  Connection,
+  type ConnectionHooks,
+  type ConnectionLimits,
+  type ConnectionState,
+} from "./lib/connection.ts";
+export {
+  type Handler,
+  type HandlerFunction,
+  type ListenerOptions,
+  type RejectInfo,
+  serve,
+  type ServeOptions,
+  Server,
+  type ServerStats,
+  type ShutdownOptions,
+  type Timeouts,
+} from "./lib/server.ts";
+export { connect, type ConnectOptions } from "./lib/client.ts";
+export type { AdapterName } from "./lib/adapters/_transport.ts";
+export {
+  type HandlerFactory,
+  type HandlerOrFactory,
+  perConnection,
+  type RouteInfo,
+  type RouteMatch,
+  type RouteOptions,
+  Router,
+  router,
+} from "./lib/router.ts";
+export { Admission, type AdmissionOptions, type PerClientOptions } from "./lib/admission.ts";
