@@ -2,7 +2,9 @@
 // runs on, the node:net adapter (which works on all three runtimes) and memory.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { detectRuntime, getTransport } from "../lib/adapters/mod.ts";
+import { detectRuntime, getTransport, memoryPair } from "../lib/adapters/mod.ts";
+import { ReadBuffer } from "../lib/adapters/deno.ts";
+import type { RawSocketHandler } from "../lib/adapters/_transport.ts";
 import { UnsupportedError } from "../lib/errors.ts";
 import { runAdapterCases } from "./_adapter_cases.ts";
 
@@ -21,3 +23,79 @@ test("getTransport() names an absent runtime's adapter: UnsupportedError", () =>
   assert.throws(() => getTransport("nope" as never), TypeError);
   assert.equal(getTransport().name, native);
 });
+
+test("ReadBuffer grows while reads fill it, up to max", () => {
+  const rb = new ReadBuffer({ min: 1024, max: 8192 });
+  const sizes = [];
+  for (let i = 0; i < 6; i++) {
+    sizes.push(rb.buf.length);
+    rb.buf.fill(i);
+    rb.take(rb.buf.length);
+  }
+  assert.deepEqual(sizes, [1024, 2048, 4096, 8192, 8192, 8192]);
+});
+
+test("ReadBuffer shrinks back after a small read, so an idle connection pins little", () => {
+  const rb = new ReadBuffer({ min: 1024, max: 65536 });
+  while (rb.buf.length < 65536) rb.take(rb.buf.length);
+  rb.take(100);
+  assert.equal(rb.buf.length, 1024);
+  while (rb.buf.length < 65536) rb.take(rb.buf.length);
+  rb.take(10_000); // a medium read: shrink to fit it twice
+  assert.equal(rb.buf.length, 32768);
+});
+
+test("ReadBuffer chunks are never reused or changed by later reads", () => {
+  const rb = new ReadBuffer({ min: 1024, max: 4096 });
+  const chunks: Uint8Array[] = [];
+  const reads = [10, 1024, 600, 2048, 3000, 5, 4096, 4096, 100];
+  reads.forEach((want, i) => {
+    const n = Math.min(want, rb.buf.length); // a read never returns more than the buffer
+    rb.buf.fill(i + 1, 0, n);
+    const chunk = rb.take(n);
+    assert.equal(chunk.length, n);
+    chunks.push(chunk);
+    rb.buf.fill(0xee); // the next read scribbles over the buffer
+  });
+  chunks.forEach((chunk, i) => assert.ok(chunk.every((b) => b === i + 1), `chunk ${i} intact`));
+  // A small read is copied, not a view pinning the whole buffer.
+  assert.equal(chunks[0].buffer.byteLength, 10);
+});
+
+test("memoryPair() is a connected pair with backpressure while the reader is paused", async () => {
+  const [a, b] = memoryPair(1024);
+  const got: number[] = [];
+  let drains = 0;
+  let closed = 0;
+  const handler = (onData: (c: Uint8Array) => void): RawSocketHandler => ({
+    data: onData,
+    end() {},
+    drain: () => void drains++,
+    close: () => void closed++,
+  });
+  a.start(handler(() => {}));
+  b.start(handler((c) => got.push(c.length)));
+  assert.equal(a.write(new Uint8Array(1000)), true);
+  assert.equal(a.write(new Uint8Array(1000)), false);
+  assert.equal(a.bufferedAmount, 2000);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got, [], "nothing before resume()");
+  b.resume();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got, [1000, 1000]);
+  assert.equal(drains, 1);
+  assert.equal(a.bufferedAmount, 0);
+  a.abort();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(closed, 2);
+});
+
+if (native === "deno") {
+  test("deno adapter: reusePort without --unstable-net throws instead of exiting", () => {
+    assert.throws(
+      () =>
+        getTransport("deno").listen({ port: 0, reusePort: true, writeHighWaterMark: 1 }, () => {}),
+      UnsupportedError,
+    );
+  });
+}

@@ -300,7 +300,13 @@ export function createDenoTransport(options: DenoTransportOptions = {}): Transpo
 
     listen(o: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
       if (o.tls) throw new UnsupportedError("deno adapter", "TLS (not implemented yet)");
-      if (o.reusePort) throw new UnsupportedError("deno", "reusePort (needs --unstable-net)");
+      // Without --unstable-net, Deno.listen({ reusePort }) exits the process; the flag
+      // also exposes Deno.listenDatagram, which is how it is detected.
+      const unstableNet =
+        typeof (Deno as { listenDatagram?: unknown }).listenDatagram === "function";
+      if (o.reusePort && !unstableNet) {
+        throw new UnsupportedError("deno", "reusePort without --unstable-net");
+      }
       const target = describeTarget(o);
       let listener: Deno.Listener;
       try {
@@ -310,6 +316,7 @@ export function createDenoTransport(options: DenoTransportOptions = {}): Transpo
             hostname: o.hostname ?? "0.0.0.0",
             port: o.port ?? 0,
             tcpBacklog: o.backlog,
+            ...(o.reusePort ? { reusePort: true } : {}),
           });
       } catch (err) {
         throw toListenError(err, target);
