@@ -60,5 +60,13 @@ export {
   type RouteOptions,
   Router,
   router,
+  type RouteResult,
 } from "./lib/router.ts";
-export { Admission, type AdmissionOptions, type PerClientOptions } from "./lib/admission.ts";
+export {
+  Admission,
+  type AdmissionOptions,
+  type PerClientOptions,
+  type Ticket,
+} from "./lib/admission.ts";
+export * from "./lib/ip.ts";
+export * from "./lib/proxy_protocol.ts";

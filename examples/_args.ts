@@ -37,6 +37,8 @@ export function port(fallback: number): number {
   const text = flag("port") ?? args().find((a) => /^\d+$/.test(a)) ?? env("PORT");
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new RangeError(`bad port "${text}": use 0 to 65535`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new RangeError(`bad port "${text}": use 0 to 65535`);
+  }
   return n;
 }

@@ -13,7 +13,9 @@ import { lines, raw, serve } from "../mod.ts";
 import { flag, port } from "./_args.ts";
 
 const mode = flag("framer") ?? "raw";
-if (mode !== "raw" && mode !== "lines") throw new TypeError(`--framer must be raw or lines, got "${mode}"`);
+if (mode !== "raw" && mode !== "lines") {
+  throw new TypeError(`--framer must be raw or lines, got "${mode}"`);
+}
 
 const options = { hostname: flag("host") ?? "127.0.0.1", port: port(7000) };
 const server = mode === "lines"
@@ -34,4 +36,6 @@ const server = mode === "lines"
 
 await server.ready;
 const a = server.addr;
-console.log(`echo server (${mode}) on ${a.transport === "tcp" ? `${a.hostname}:${a.port}` : a.transport}`);
+console.log(
+  `echo server (${mode}) on ${a.transport === "tcp" ? `${a.hostname}:${a.port}` : a.transport}`,
+);

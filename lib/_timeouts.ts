@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- the sweeper reads only counters, whatever the message types
 /**
  * Connection timeouts, measured by tcpkit itself: one sweep timer per server looks at
  * every live connection's counters, so no timer is created or reset per message and no
@@ -67,7 +68,9 @@ export class Sweeper {
   ) {
     const t = { ...DEFAULT_TIMEOUTS, ...timeouts };
     for (const [k, v] of Object.entries(t)) {
-      if (typeof v !== "number" || !(v >= 0)) throw new RangeError(`timeouts.${k} must be a number of ms >= 0, got ${v}`);
+      if (typeof v !== "number" || !(v >= 0)) {
+        throw new RangeError(`timeouts.${k} must be a number of ms >= 0, got ${v}`);
+      }
     }
     this.#t = t;
     this.#hwm = hwm;
@@ -96,7 +99,14 @@ export class Sweeper {
 
   /** Watches a connection from now on. */
   add(conn: Connection<any, any, any>, now = Date.now()): void {
-    this.#tracks.set(conn, { conn, startedAt: now, moved: 0, movedAt: now, stallSince: 0, stallBuffered: 0 });
+    this.#tracks.set(conn, {
+      conn,
+      startedAt: now,
+      moved: 0,
+      movedAt: now,
+      stallSince: 0,
+      stallBuffered: 0,
+    });
   }
 
   /** Stops watching a connection. */
@@ -116,8 +126,9 @@ export class Sweeper {
         tr.moved = moved;
         tr.movedAt = now;
       }
-      if (firstMessage > 0 && c.messagesIn === 0 && now - tr.startedAt >= firstMessage) kind = "firstMessage";
-      else if (idle > 0 && now - tr.movedAt >= idle) kind = "idle";
+      if (firstMessage > 0 && c.messagesIn === 0 && now - tr.startedAt >= firstMessage) {
+        kind = "firstMessage";
+      } else if (idle > 0 && now - tr.movedAt >= idle) kind = "idle";
       else if (writeStall > 0 && buffered >= this.#hwm) {
         if (tr.stallSince === 0 || buffered < tr.stallBuffered) {
           tr.stallSince = now;

@@ -85,7 +85,9 @@ export class Admission {
     if (pc.rate) {
       const { connections, perSeconds } = pc.rate;
       checkCount("perClient.rate.connections", connections, 1);
-      if (!(perSeconds > 0)) throw new RangeError(`perClient.rate.perSeconds must be > 0, got ${perSeconds}`);
+      if (!(perSeconds > 0)) {
+        throw new RangeError(`perClient.rate.perSeconds must be > 0, got ${perSeconds}`);
+      }
       this.#rate = { capacity: connections, perMs: connections / (perSeconds * 1000) };
     }
     this.#now = options.now ?? Date.now;
@@ -191,7 +193,9 @@ export class Admission {
   }
 
   #compact(): void {
-    while (this.#qHead < this.#queue.length && this.#queue[this.#qHead].state !== "queued") this.#qHead++;
+    while (this.#qHead < this.#queue.length && this.#queue[this.#qHead].state !== "queued") {
+      this.#qHead++;
+    }
     if (this.#qHead === this.#queue.length) {
       this.#queue = [];
       this.#qHead = 0;

@@ -14,7 +14,8 @@ import { nextConnectionId } from "./server.ts";
 import type { TlsClientOptions } from "./types.ts";
 
 /** Options of {@linkcode connect}. */
-export interface ConnectOptions<In = Uint8Array, Out = In, Data = unknown> extends ConnectionLimits {
+export interface ConnectOptions<In = Uint8Array, Out = In, Data = unknown>
+  extends ConnectionLimits {
   /** Host name or IP address. Default `"127.0.0.1"`. */
   hostname?: string;
   /** Port (TCP). */
@@ -65,7 +66,9 @@ export interface ConnectOptions<In = Uint8Array, Out = In, Data = unknown> exten
 export async function connect<In = Uint8Array, Out = In, Data = unknown>(
   options: ConnectOptions<In, Out, Data>,
 ): Promise<Connection<In, Out, Data>> {
-  if (!options.path && (typeof options.port !== "number" || options.port < 0 || options.port > 65535)) {
+  if (
+    !options.path && (typeof options.port !== "number" || options.port < 0 || options.port > 65535)
+  ) {
     throw new TypeError(`connect() needs a port from 0 to 65535 or a path, got ${options.port}`);
   }
   const transport = getTransport(options.adapter);
@@ -99,7 +102,10 @@ export async function connect<In = Uint8Array, Out = In, Data = unknown>(
   if (options.path === undefined) {
     if (options.noDelay !== false) socket.setNoDelay(true);
     if (options.keepAlive) {
-      socket.setKeepAlive(true, typeof options.keepAlive === "number" ? options.keepAlive : undefined);
+      socket.setKeepAlive(
+        true,
+        typeof options.keepAlive === "number" ? options.keepAlive : undefined,
+      );
     }
   }
   const conn = new Connection<In, Out, Data>({

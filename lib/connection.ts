@@ -154,7 +154,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #paused = PAUSE_USER; // sockets start paused until start()
   #queue: In[] = [];
   #qHead = 0;
-  #waiter: { resolve(v: IteratorResult<In, undefined>): void; reject(e: unknown): void } | undefined;
+  #waiter:
+    | { resolve(v: IteratorResult<In, undefined>): void; reject(e: unknown): void }
+    | undefined;
   #eof = false; // FIN seen
   #peerEnded = false; // FIN seen and the decoder finished
   #weEnded = false;
@@ -274,7 +276,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   }
 
   #nextResult(): Promise<IteratorResult<In, undefined>> {
-    if (this.#waiter) return rejected(new TypeError("next() called again before the last call settled"));
+    if (this.#waiter) {
+      return rejected(new TypeError("next() called again before the last call settled"));
+    }
     if (this.#qHead < this.#queue.length) {
       const value = this.#queue[this.#qHead];
       this.#queue[this.#qHead++] = undefined as In;
@@ -464,7 +468,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
    */
   send(msg: Out): Promise<void> {
     if (this.#weEnded || this.#state === "closing" || this.#state === "closed") {
-      return rejected(this.#error ?? new ConnectionClosedError("send() after the connection was ended"));
+      return rejected(
+        this.#error ?? new ConnectionClosedError("send() after the connection was ended"),
+      );
     }
     const encoded = this.#framer.encode(msg);
     this.messagesOut++;
@@ -486,7 +492,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   /** Writes bytes as they are, bypassing the framer. */
   write(bytes: Uint8Array): Promise<void> {
     if (this.#weEnded || this.#state === "closing" || this.#state === "closed") {
-      return rejected(this.#error ?? new ConnectionClosedError("write() after the connection was ended"));
+      return rejected(
+        this.#error ?? new ConnectionClosedError("write() after the connection was ended"),
+      );
     }
     this.bytesOut += bytes.length;
     return this.#afterWrite(this.#socket.write(bytes));

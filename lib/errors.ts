@@ -226,7 +226,14 @@ export class TimeoutError extends TcpkitError {
 }
 
 /** Why admission turned a connection away. */
-export type RejectReason = "capacity" | "per-client" | "rate" | "queue-timeout" | "shutdown" | "no-route" | "proxy";
+export type RejectReason =
+  | "capacity"
+  | "per-client"
+  | "rate"
+  | "queue-timeout"
+  | "shutdown"
+  | "no-route"
+  | "proxy";
 
 /** Admission turned the connection away. */
 export class RejectedError extends TcpkitError {

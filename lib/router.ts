@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- routes hold handlers of any message type; the router never touches messages
 /**
  * `router()`: picks the handler for each accepted connection. Routes are tried in
  * order; a route matches when every matcher it names matches:
@@ -80,7 +81,9 @@ export function perConnection(make: () => Handler<any, any, any>): HandlerFactor
 
 /** @internal Resolves a handler or factory to a handler. */
 export function resolveHandler(h: HandlerOrFactory): Handler<any, any, any> {
-  return typeof h === "object" && h !== null && FACTORY in h ? (h as HandlerFactory)[FACTORY]() : h as Handler;
+  return typeof h === "object" && h !== null && FACTORY in h
+    ? (h as HandlerFactory)[FACTORY]()
+    : h as Handler;
 }
 
 interface Route {
@@ -117,27 +120,38 @@ export class Router {
     if (!Number.isInteger(this.sniffBytes) || this.sniffBytes < 1) {
       throw new RangeError(`sniffBytes must be an integer >= 1, got ${this.sniffBytes}`);
     }
-    if (!(this.sniffTimeout > 0)) throw new RangeError(`sniffTimeout must be > 0, got ${this.sniffTimeout}`);
+    if (!(this.sniffTimeout > 0)) {
+      throw new RangeError(`sniffTimeout must be > 0, got ${this.sniffTimeout}`);
+    }
   }
 
   /** Adds a route, tried after the ones before it. */
   on(match: RouteMatch, handler: HandlerOrFactory, options: RouteOptions<any, any> = {}): this {
-    if (!match || typeof match !== "object") throw new TypeError("router().on() needs a match object");
+    if (!match || typeof match !== "object") {
+      throw new TypeError("router().on() needs a match object");
+    }
     const known = ["listener", "remote", "local", "sniff"];
     for (const k of Object.keys(match)) {
-      if (!known.includes(k)) throw new TypeError(`unknown route matcher "${k}"; use ${known.join(", ")}`);
+      if (!known.includes(k)) {
+        throw new TypeError(`unknown route matcher "${k}"; use ${known.join(", ")}`);
+      }
     }
-    const list = <T>(v: T | readonly T[] | undefined) => v === undefined ? undefined : Array.isArray(v) ? v : [v as T];
+    const list = <T>(v: T | readonly T[] | undefined) =>
+      v === undefined ? undefined : Array.isArray(v) ? v : [v as T];
     const ports = list(match.local);
     for (const p of ports ?? []) {
-      if (!Number.isInteger(p) || p < 0 || p > 65535) throw new RangeError(`local port must be 0..65535, got ${p}`);
+      if (!Number.isInteger(p) || p < 0 || p > 65535) {
+        throw new RangeError(`local port must be 0..65535, got ${p}`);
+      }
     }
     if (match.sniff !== undefined && typeof match.sniff !== "function") {
       throw new TypeError("sniff must be a function (head: Uint8Array) => boolean | undefined");
     }
     this.#routes.push({
       listeners: match.listener === undefined ? undefined : new Set(list(match.listener)),
-      remote: match.remote === undefined ? undefined : cidrMatcher(match.remote as string | string[]),
+      remote: match.remote === undefined
+        ? undefined
+        : cidrMatcher(match.remote as string | string[]),
       local: ports ? new Set(ports) : undefined,
       sniff: match.sniff,
       handler,

@@ -8,7 +8,12 @@
  * @module
  */
 
-import type { AdapterName, RawSocket, Transport, TransportListener } from "./adapters/_transport.ts";
+import type {
+  AdapterName,
+  RawSocket,
+  Transport,
+  TransportListener,
+} from "./adapters/_transport.ts";
 import { getTransport } from "./adapters/mod.ts";
 import { Admission, type PerClientOptions, type Ticket } from "./admission.ts";
 import { Connection, type ConnectionHooks, type ConnectionLimits } from "./connection.ts";
@@ -18,12 +23,17 @@ import {
   ShutdownError,
   TcpkitError,
   TimeoutError,
-  type TimeoutKind,
 } from "./errors.ts";
 import type { Framer } from "./framer.ts";
 import { raw } from "./framers/raw.ts";
 import { canonicalIp, clientKey } from "./ip.ts";
-import { type HandlerFactory, type HandlerOrFactory, resolveHandler, Router, type RouteInfo } from "./router.ts";
+import {
+  type HandlerFactory,
+  type HandlerOrFactory,
+  resolveHandler,
+  type RouteInfo,
+  Router,
+} from "./router.ts";
 import { Sweeper, type Timeouts } from "./_timeouts.ts";
 import type { Addr, TlsServerOptions } from "./types.ts";
 
@@ -102,7 +112,10 @@ export interface ServeOptions<In = Uint8Array, Out = In, Data = unknown>
   /** Timeouts in ms; 0 turns one off. */
   timeouts?: Timeouts;
   /** Bytes written to a rejected connection before it is closed: bytes, or a function of the reason. */
-  rejectMessage?: Uint8Array | string | ((info: RejectInfo, reason: RejectReason) => Uint8Array | string | undefined);
+  rejectMessage?:
+    | Uint8Array
+    | string
+    | ((info: RejectInfo, reason: RejectReason) => Uint8Array | string | undefined);
   /** Aborting it shuts the server down (with `shutdownTimeout`). */
   signal?: AbortSignal;
   /** Deadline in ms used when `signal` triggers the shutdown. Default 10 000. */
@@ -176,7 +189,15 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   #resolveAllClosed: (() => void) | undefined;
   #stats: Omit<ServerStats, "active" | "queued"> = {
     accepted: 0,
-    rejected: { capacity: 0, "per-client": 0, rate: 0, "queue-timeout": 0, shutdown: 0, "no-route": 0, proxy: 0 },
+    rejected: {
+      capacity: 0,
+      "per-client": 0,
+      rate: 0,
+      "queue-timeout": 0,
+      shutdown: 0,
+      "no-route": 0,
+      proxy: 0,
+    },
     timeouts: { firstMessage: 0, idle: 0, writeStall: 0, queue: 0 },
     bytesIn: 0,
     bytesOut: 0,
@@ -189,8 +210,12 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
 
   /** @internal Use {@linkcode serve}. */
   constructor(options: ServeOptions<In, Out, Data>) {
-    if (!options || (typeof options.handler !== "function" && typeof options.handler !== "object")) {
-      throw new TypeError("serve() needs a handler: an async function, an object of hooks, or a router()");
+    if (
+      !options || (typeof options.handler !== "function" && typeof options.handler !== "object")
+    ) {
+      throw new TypeError(
+        "serve() needs a handler: an async function, an object of hooks, or a router()",
+      );
     }
     this.#opts = options;
     this.#transport = getTransport(options.adapter);
@@ -209,7 +234,9 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     this.#bind(options);
     this.#sweeper.start();
     this.ready = Promise.all(this.#listeners.map((l) => l.listener.ready)).then(() => {
-      for (const { name, listener } of this.#listeners) options.onListen?.({ name, addr: listener.addr });
+      for (const { name, listener } of this.#listeners) {
+        options.onListen?.({ name, addr: listener.addr });
+      }
       return this;
     });
     this.ready.catch(noop);
@@ -402,7 +429,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       this.#run(conn, resolveHandler(r.handler));
       return true;
     };
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined = undefined;
     if (decide()) return;
     let done = false;
     timer = setTimeout(() => {
@@ -488,7 +515,9 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     this.#shutdown.abort(new ShutdownError());
     if (this.#conns.size === 0) this.#resolveAllClosed?.();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), timeout)));
+    const deadline = new Promise<"timeout">((
+      r,
+    ) => (timer = setTimeout(() => r("timeout"), timeout)));
     const outcome = await Promise.race([allClosed, deadline]);
     clearTimeout(timer);
     if (outcome === "timeout") this.#forceClose(new TimeoutError("shutdown", timeout));

@@ -85,7 +85,9 @@ export interface TlsInfo {
 export function formatAddr(addr: Addr): string {
   switch (addr.transport) {
     case "tcp":
-      return addr.family === "IPv6" ? `[${addr.hostname}]:${addr.port}` : `${addr.hostname}:${addr.port}`;
+      return addr.family === "IPv6"
+        ? `[${addr.hostname}]:${addr.port}`
+        : `${addr.hostname}:${addr.port}`;
     case "unix":
       return `unix:${addr.path}`;
     case "memory":

@@ -38,7 +38,10 @@ const runners: Runner[] = [
     cmd: bin("deno"),
     args: ["test", "-A", "--no-check", ...files],
     parse(out) {
-      const m = lastMatch(out, /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g);
+      const m = lastMatch(
+        out,
+        /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g,
+      );
       return m ? { passed: +m[1], failed: +m[2] } : undefined;
     },
   },
@@ -63,6 +66,9 @@ const runners: Runner[] = [
     },
   },
 ];
+
+const ESC = String.fromCharCode(27);
+const stripAnsi = (s: string) => s.replaceAll(new RegExp(`${ESC}\\[[0-9;]*m`, "g"), "");
 
 const wanted = process.argv.slice(2);
 const selected = wanted.length ? runners.filter((r) => wanted.includes(r.name)) : runners;
@@ -98,7 +104,7 @@ const lines: string[] = [];
 for (const r of selected) {
   console.log(`\n=== ${r.name}: ${r.cmd} ${r.args.join(" ")}\n`);
   const { out, code } = await run(r);
-  const counts = r.parse(out.replace(/\x1b\[[0-9;]*m/g, ""));
+  const counts = r.parse(stripAnsi(out));
   if (!counts) {
     lines.push(`${r.name}: no test summary found (exit ${code}); counted as 1 failure`);
     failed += 1;

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- test helpers accept servers of any message type
 // Shared helpers for tests. Not a test file.
 import type { AdapterName, Addr, Server } from "../mod.ts";
 

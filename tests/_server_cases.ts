@@ -155,7 +155,10 @@ export function runServerCases(adapter: AdapterName): void {
     await within(done.promise, 5000, "handler to finish");
     if (adapter === "deno") {
       assert.ok(seen === "clean end" || seen instanceof ConnectionError, String(seen));
-      assert.ok(after instanceof ConnectionError, `expected a ConnectionError after a write, got ${after}`);
+      assert.ok(
+        after instanceof ConnectionError,
+        `expected a ConnectionError after a write, got ${after}`,
+      );
     } else {
       assert.ok(seen instanceof ConnectionError, `expected a ConnectionError, got ${String(seen)}`);
     }
