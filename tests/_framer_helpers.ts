@@ -101,7 +101,9 @@ export function split(input: Uint8Array, sizes: readonly number[]): Uint8Array[]
 }
 
 /** Chunk size plans: 1-byte chunks, empty chunks, and random mixes. */
-export const sizesArb: fc.Arbitrary<number[]> = fc.oneof(
+export const sizesArb: fc.Arbitrary<readonly number[]> = fc.oneof<
+  fc.Arbitrary<readonly number[]>[]
+>(
   fc.constant([1]),
   fc.constant([0, 1]),
   fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 8 }),

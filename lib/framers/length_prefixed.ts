@@ -365,7 +365,8 @@ class LengthDecoder implements Decoder<Uint8Array> {
     const q = this.#q;
     const n = q.length;
     const hlen = this.#hlen;
-    const inFrame = n !== 0 || this.#split !== 0;
+    const splitting = this.#split !== 0;
+    const inFrame = n !== 0 || splitting;
     const discarding = this.#discard !== 0;
     this.#hlen = -1;
     this.#discard = 0;
@@ -382,7 +383,7 @@ class LengthDecoder implements Decoder<Uint8Array> {
         q.skip(n);
         return undefined;
       case "error":
-        if (this.#size === 0 && hlen < 0 && n > this.#offset) {
+        if (this.#size === 0 && hlen < 0 && !splitting && n > this.#offset) {
           throw this.#fatal(new CorruptFrameError("stream ended inside a varint length", n));
         }
         throw this.#fatal(new IncompleteFrameError(n));

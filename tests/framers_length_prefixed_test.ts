@@ -1,0 +1,504 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { lengthPrefixed, type LengthPrefixedOptions } from "../lib/framers/length_prefixed.ts";
+import {
+  CorruptFrameError,
+  FrameTooLongError,
+  FramingError,
+  IncompleteFrameError,
+} from "../lib/errors.ts";
+import {
+  assertOutcome,
+  concat,
+  decodeAll,
+  encoded,
+  plain,
+  sizesArb,
+  split,
+} from "./_framer_helpers.ts";
+
+type Size = 1 | 2 | 3 | 4 | 8 | "varint";
+interface Config {
+  size: Size;
+  endian: "big" | "little";
+  offset: number;
+  adjustment: number;
+  includeHeader: boolean;
+  max: number;
+  tooLong: "close" | "skip" | "split";
+  eof: "error" | "emit" | "discard";
+}
+
+const framerOf = (c: Config) =>
+  lengthPrefixed({
+    size: c.size,
+    endian: c.endian,
+    offset: c.offset,
+    adjustment: c.adjustment,
+    includeHeader: c.includeHeader,
+    maxLength: c.max,
+    tooLong: c.tooLong,
+    eof: c.eof,
+  });
+
+const configArb: fc.Arbitrary<Config> = fc
+  .record({
+    size: fc.constantFrom<Size>(1, 2, 3, 4, 8, "varint"),
+    endian: fc.constantFrom<"big" | "little">("big", "little"),
+    offset: fc.integer({ min: 0, max: 3 }),
+    adjustment: fc.integer({ min: -3, max: 3 }),
+    includeHeader: fc.boolean(),
+    max: fc.integer({ min: 1, max: 40 }),
+    tooLong: fc.constantFrom<Config["tooLong"]>("close", "skip", "split"),
+    eof: fc.constantFrom<Config["eof"]>("error", "emit", "discard"),
+  })
+  .map((c) => (c.includeHeader && c.tooLong === "split" ? { ...c, tooLong: "skip" as const } : c));
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A naive whole-buffer decoder, written apart from the real one, with BigInt lengths. */
+function reference(input: Uint8Array, c: Config) {
+  const frames: Uint8Array[] = [];
+  const errors: [string, boolean][] = [];
+  const fieldMax = c.size === "varint" || c.size === 8 ? MAX_SAFE : (1n << BigInt(8 * c.size)) - 1n;
+  const max = Math.min(c.max, Number(fieldMax + BigInt(c.adjustment)));
+  const eofPartial = (bytes: Uint8Array, truncatedVarint: boolean, inFrame: boolean) => {
+    if (!inFrame) return;
+    if (c.eof === "emit" && bytes.length) frames.push(bytes);
+    if (c.eof === "error") {
+      errors.push([truncatedVarint ? "CorruptFrameError" : "IncompleteFrameError", false]);
+    }
+  };
+  let pos = 0;
+  while (pos < input.length) {
+    const rest = input.length - pos;
+    let value = 0n;
+    let hlen = -1;
+    if (c.size === "varint") {
+      for (let i = 0; pos + c.offset + i < input.length; i++) {
+        const b = input[pos + c.offset + i];
+        value |= BigInt(b & 0x7f) << BigInt(7 * i);
+        if (i === 7 && b > 0x0f) {
+          errors.push(["CorruptFrameError", false]);
+          return { frames, errors };
+        }
+        if (b < 0x80) {
+          if (b === 0 && i > 0) {
+            errors.push(["CorruptFrameError", false]);
+            return { frames, errors };
+          }
+          hlen = c.offset + i + 1;
+          break;
+        }
+      }
+      if (hlen < 0) {
+        eofPartial(input.slice(pos), rest > c.offset, true);
+        return { frames, errors };
+      }
+    } else {
+      hlen = c.offset + c.size;
+      if (rest < hlen) {
+        eofPartial(input.slice(pos), false, true);
+        return { frames, errors };
+      }
+      for (let i = 0; i < c.size; i++) {
+        const b = input[pos + c.offset + (c.endian === "big" ? i : c.size - 1 - i)];
+        value = (value << 8n) | BigInt(b);
+      }
+      if (value > MAX_SAFE) {
+        errors.push(["CorruptFrameError", false]);
+        return { frames, errors };
+      }
+    }
+    const plen = value + BigInt(c.adjustment);
+    if (plen < 0n) {
+      errors.push(["CorruptFrameError", false]);
+      return { frames, errors };
+    }
+    const n = Number(plen);
+    if (n > max) {
+      if (c.tooLong === "close") {
+        errors.push(["FrameTooLongError", false]);
+        return { frames, errors };
+      }
+      if (c.tooLong === "skip") {
+        errors.push(["FrameTooLongError", true]);
+        pos += hlen + n;
+        continue;
+      }
+      let avail = Math.min(n, input.length - pos - hlen);
+      let at = pos + hlen;
+      for (let left = n; left > 0;) {
+        const k = Math.min(left, max);
+        if (avail < k) {
+          eofPartial(input.slice(at, at + avail), false, true);
+          return { frames, errors };
+        }
+        frames.push(input.slice(at, at + k));
+        at += k;
+        avail -= k;
+        left -= k;
+      }
+      pos = at;
+      continue;
+    }
+    if (rest < hlen + n) {
+      eofPartial(input.slice(pos + (c.includeHeader ? 0 : hlen)), false, true);
+      return { frames, errors };
+    }
+    frames.push(input.slice(pos + (c.includeHeader ? 0 : hlen), pos + hlen + n));
+    pos += hlen + n;
+  }
+  return { frames, errors };
+}
+
+/** Wire bytes: valid frames mixed with short runs of random bytes. */
+const wireArb = (c: Config) =>
+  fc
+    .array(
+      fc.oneof(
+        { weight: 4, arbitrary: fc.uint8Array({ maxLength: 50 }).map((p) => ({ p })) },
+        { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 4 }).map((g) => ({ g })) },
+      ),
+      { maxLength: 8 },
+    )
+    .map((parts) => {
+      const enc = lengthPrefixed({
+        ...optionsOf(c),
+        includeHeader: false,
+        maxLength: 1 << 20,
+        tooLong: "close",
+      });
+      return concat(
+        parts.map((part) => {
+          if ("g" in part) return part.g;
+          const p = part.p.length >= c.adjustment ? part.p : new Uint8Array(c.adjustment);
+          return encoded(enc.encode(p));
+        }),
+      );
+    });
+
+const optionsOf = (c: Config): LengthPrefixedOptions => ({
+  size: c.size,
+  endian: c.endian,
+  offset: c.offset,
+  adjustment: c.adjustment,
+});
+
+test("lengthPrefixed() matches a naive BigInt reference for any header layout, policy, input and split", () => {
+  fc.assert(
+    fc.property(
+      configArb.chain((c) => fc.tuple(fc.constant(c), wireArb(c), sizesArb)),
+      ([c, input, sizes]) => {
+        assertOutcome(decodeAll(framerOf(c), split(input, sizes)), reference(input, c));
+      },
+    ),
+    { numRuns: 400 },
+  );
+});
+
+test("lengthPrefixed() random garbage gives only FramingErrors and never hangs", () => {
+  fc.assert(
+    fc.property(configArb, fc.uint8Array({ maxLength: 300 }), sizesArb, (c, input, sizes) => {
+      const got = decodeAll(framerOf(c), split(input, sizes));
+      for (const e of got.errors) assert.ok(e instanceof FramingError);
+      assertOutcome(got, reference(input, c));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test("lengthPrefixed() round-trips over every length-field configuration", () => {
+  fc.assert(
+    fc.property(
+      configArb,
+      fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 10 }),
+      fc.uint8Array({ minLength: 3, maxLength: 3 }),
+      sizesArb,
+      (c0, payloads, prefix, sizes) => {
+        const c = { ...c0, max: 64 };
+        const framer = framerOf(c);
+        const plainFramer = framerOf({ ...c, includeHeader: false });
+        const sent: Uint8Array[] = [];
+        const wire: Uint8Array[] = [];
+        for (const p0 of payloads) {
+          const p = p0.length >= c.adjustment ? p0 : new Uint8Array(c.adjustment);
+          const [header, payload] = plainFramer.encode(p) as Uint8Array[];
+          header.set(prefix.subarray(0, c.offset)); // the bytes before the length field
+          const frame = concat([header, payload]);
+          wire.push(frame);
+          sent.push(c.includeHeader ? frame : p);
+          // re-encoding what the decoder yields gives the same bytes
+          assert.deepEqual(
+            Array.from(encoded(framer.encode(c.includeHeader ? frame : p))),
+            Array.from(
+              c.includeHeader
+                ? frame
+                : concat([new Uint8Array(c.offset), frame.subarray(c.offset)]),
+            ),
+          );
+        }
+        const got = decodeAll(framer, split(concat(wire), sizes));
+        assert.deepEqual(got.errors, []);
+        assert.deepEqual(plain(got.frames), plain(sent));
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test("lengthPrefixed() a declared 4 GiB frame allocates nothing and holds only what arrived (tokio#333, kivaloo#375)", () => {
+  const header = Uint8Array.of(0, 0, 0, 1, 0, 0, 0, 0); // 2^32, 8-byte BE
+  // within maxLength: the decoder waits, holding only the bytes it was given
+  const d = lengthPrefixed({ size: 8, maxLength: 2 ** 33 }).decoder();
+  d.push(header);
+  assert.equal(d.next(), undefined);
+  for (let i = 0; i < 16; i++) {
+    d.push(new Uint8Array(64 * 1024));
+    assert.equal(d.next(), undefined);
+  }
+  assert.equal(d.buffered, 8 + 16 * 64 * 1024);
+  // over maxLength: refused at the header
+  const c = lengthPrefixed({ size: 8 }).decoder();
+  c.push(header);
+  assert.throws(() => c.next(), FrameTooLongError);
+  assert.ok(c.buffered <= 8);
+});
+
+test("lengthPrefixed() skip drops exactly the declared 4 GiB as it arrives, reports once, then goes on", () => {
+  const d = lengthPrefixed({ size: 4, maxLength: 1024, tooLong: "skip" }).decoder();
+  d.push(Uint8Array.of(0xff, 0xff, 0xff, 0xff)); // 2^32 - 1 payload bytes
+  let errors = 0;
+  try {
+    d.next();
+  } catch (e) {
+    assert.ok(e instanceof FrameTooLongError && e.recoverable && e.length === 2 ** 32 - 1);
+    errors++;
+  }
+  const chunk = new Uint8Array(1 << 20); // dropped at once, so pushing it again is safe
+  for (let left = 2 ** 32 - 1; left > 0; left -= chunk.length) {
+    const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+    d.push(part);
+    assert.equal(d.next(), undefined);
+    assert.equal(d.buffered, 0);
+  }
+  d.push(Uint8Array.of(0, 0, 0, 2, 7, 9));
+  assert.deepEqual(Array.from(d.next()!), [7, 9]);
+  assert.equal(errors, 1);
+});
+
+test("lengthPrefixed() maxLength applies to the payload after adjustment (tokio#4815)", () => {
+  // the field counts its own 4 bytes: 4 + 10 declares a 10-byte payload
+  const framer = lengthPrefixed({ adjustment: -4, maxLength: 10 });
+  const ok = decodeAll(framer, [Uint8Array.of(0, 0, 0, 14), new Uint8Array(10)]);
+  assert.equal(ok.frames[0]?.length, 10);
+  const over = decodeAll(framer, [Uint8Array.of(0, 0, 0, 15), new Uint8Array(11)]);
+  assert.ok(over.fatal instanceof FrameTooLongError && over.fatal.length === 11);
+  // max-1, max, max+1
+  for (const n of [9, 10, 11]) {
+    const got = decodeAll(lengthPrefixed({ maxLength: 10 }), [
+      Uint8Array.of(0, 0, 0, n),
+      new Uint8Array(n),
+    ]);
+    assert.equal(got.errors.length, n > 10 ? 1 : 0, `n=${n}`);
+  }
+  assert.equal(lengthPrefixed({ size: 1, adjustment: 2 }).maxLength, 257);
+  assert.equal(lengthPrefixed({ size: 2 }).maxLength, 65535);
+});
+
+test("lengthPrefixed() a negative adjusted length or an 8-byte length over 2^53 - 1 is corrupt", () => {
+  const neg = decodeAll(lengthPrefixed({ adjustment: -4 }), [Uint8Array.of(0, 0, 0, 3)]);
+  assert.ok(neg.fatal instanceof CorruptFrameError);
+  const big = decodeAll(lengthPrefixed({ size: 8, maxLength: Number.MAX_SAFE_INTEGER }), [
+    Uint8Array.of(0, 0x20, 0, 0, 0, 0, 0, 0),
+  ]);
+  assert.ok(big.fatal instanceof CorruptFrameError);
+  const le = decodeAll(lengthPrefixed({ size: 8, endian: "little" }), [
+    Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0x80),
+  ]);
+  assert.ok(le.fatal instanceof CorruptFrameError);
+  // 2^53 - 1 itself is a valid length, just too long here
+  const safe = decodeAll(lengthPrefixed({ size: 8 }), [
+    Uint8Array.of(0, 0x1f, 255, 255, 255, 255, 255, 255),
+  ]);
+  assert.ok(
+    safe.fatal instanceof FrameTooLongError && safe.fatal.length === Number.MAX_SAFE_INTEGER,
+  );
+});
+
+test("lengthPrefixed() varint edge cases: minimal, non-minimal, over-long, truncated (py-libp2p#1440)", () => {
+  const v = lengthPrefixed({ size: "varint", maxLength: Number.MAX_SAFE_INTEGER });
+  const header = (n: number) => (v.encode(new Uint8Array(n)) as Uint8Array[])[0];
+  assert.deepEqual(Array.from(header(0)), [0]);
+  assert.deepEqual(Array.from(header(127)), [127]);
+  assert.deepEqual(Array.from(header(128)), [0x80, 1]);
+  assert.deepEqual(Array.from(header(300)), [0xac, 2]);
+  const run = (...b: number[]) => decodeAll(v, split(Uint8Array.from(b), [1]));
+  assert.deepEqual(plain(run(0).frames), [[]]);
+  assert.deepEqual(plain(run(0x81, 0x01, ...new Array(129).fill(5)).frames), [
+    new Array(129).fill(5),
+  ]);
+  for (const bad of [[0x80, 0x00], [0x81, 0x00], [0xff, 0x80, 0x00]]) {
+    assert.ok(run(...bad).fatal instanceof CorruptFrameError, `non-minimal ${bad}`);
+  }
+  // 2^53 - 1 is the largest: 7 x 0xff then 0x0f; it waits for its payload
+  const d = v.decoder();
+  d.push(Uint8Array.of(255, 255, 255, 255, 255, 255, 255, 0x0f));
+  assert.equal(d.next(), undefined);
+  assert.equal(d.buffered, 8);
+  // 2^53, or any 9th byte, or a 10-byte u64: corrupt as soon as the 8th byte arrives
+  for (
+    const bad of [[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10], [
+      255,
+      255,
+      255,
+      255,
+      255,
+      255,
+      255,
+      255,
+      255,
+      1,
+    ]]
+  ) {
+    const e = lengthPrefixed({ size: "varint" }).decoder();
+    e.push(Uint8Array.from(bad.slice(0, 8)));
+    assert.throws(() => e.next(), CorruptFrameError);
+  }
+  // truncated at end of input
+  assert.ok(run(0x80).fatal instanceof CorruptFrameError);
+  assert.ok(run(0x80, 0x80).fatal instanceof CorruptFrameError);
+  assert.deepEqual(
+    plain(decodeAll(lengthPrefixed({ size: "varint", eof: "emit" }), [Uint8Array.of(0x80)]).frames),
+    [[0x80]],
+  );
+  assert.deepEqual(
+    decodeAll(lengthPrefixed({ size: "varint", eof: "discard" }), [Uint8Array.of(0x80)]).frames,
+    [],
+  );
+});
+
+test("lengthPrefixed() EOF policy matrix: no frame, partial header, partial payload, split and skip in progress", () => {
+  const cases: [
+    string,
+    LengthPrefixedOptions,
+    Uint8Array,
+    { emit: number[][]; error: string | null },
+  ][] = [
+    ["nothing left", {}, Uint8Array.of(0, 0, 0, 1, 9), { emit: [[9]], error: null }],
+    ["partial header", {}, Uint8Array.of(0, 0), { emit: [[0, 0]], error: "IncompleteFrameError" }],
+    ["partial payload", {}, Uint8Array.of(0, 0, 0, 3, 1, 2), {
+      emit: [[1, 2]],
+      error: "IncompleteFrameError",
+    }],
+    ["header only", {}, Uint8Array.of(0, 0, 0, 3), { emit: [], error: "IncompleteFrameError" }],
+    ["partial payload, includeHeader", { includeHeader: true }, Uint8Array.of(0, 0, 0, 3, 1), {
+      emit: [[0, 0, 0, 3, 1]],
+      error: "IncompleteFrameError",
+    }],
+    ["split in progress", { maxLength: 2, tooLong: "split" }, Uint8Array.of(0, 0, 0, 5, 1, 2, 3), {
+      emit: [[1, 2], [3]],
+      error: "IncompleteFrameError",
+    }],
+    ["skip in progress", { maxLength: 2, tooLong: "skip" }, Uint8Array.of(0, 0, 0, 5, 1, 2, 3), {
+      emit: [],
+      error: null,
+    }],
+  ];
+  for (const [what, opts, input, want] of cases) {
+    for (const eof of ["error", "emit", "discard"] as const) {
+      for (const sizes of [[1], [1000]]) {
+        const got = decodeAll(lengthPrefixed({ ...opts, eof }), split(input, sizes));
+        const fatal = got.fatal?.name ?? null;
+        const emitted = plain(got.frames);
+        const label = `${what}, eof ${eof}`;
+        if (eof === "emit") {
+          assert.deepEqual(emitted, want.emit, label);
+          assert.equal(fatal, null, label);
+        } else {
+          const complete = want.error === null ? want.emit : want.emit.slice(0, -1);
+          assert.deepEqual(emitted, complete, label);
+          assert.equal(fatal, eof === "error" ? want.error : null, label);
+        }
+      }
+    }
+  }
+  assert.ok(decodeAll(lengthPrefixed(), [Uint8Array.of(0)]).fatal instanceof IncompleteFrameError);
+});
+
+test("lengthPrefixed() split yields the payload in maxLength pieces as bytes arrive", () => {
+  const framer = lengthPrefixed({ size: 1, maxLength: 3, tooLong: "split" });
+  const input = Uint8Array.of(7, 1, 2, 3, 4, 5, 6, 7, 2, 8, 9);
+  for (const sizes of [[1], [2], [100]]) {
+    assert.deepEqual(plain(decodeAll(framer, split(input, sizes)).frames), [[1, 2, 3], [4, 5, 6], [
+      7,
+    ], [8, 9]]);
+  }
+});
+
+test("lengthPrefixed() encoder refuses what does not fit, never truncates (tokio#5080)", () => {
+  assert.throws(() => lengthPrefixed({ size: 1 }).encode(new Uint8Array(256)), FrameTooLongError);
+  assert.ok(lengthPrefixed({ size: 1 }).encode(new Uint8Array(255)));
+  assert.ok(lengthPrefixed({ size: 1, adjustment: 1 }).encode(new Uint8Array(256)));
+  assert.throws(() => lengthPrefixed({ size: 2 }).encode(new Uint8Array(65536)), FrameTooLongError);
+  assert.throws(
+    () => lengthPrefixed({ maxLength: 4 }).encode(new Uint8Array(5)),
+    FrameTooLongError,
+  );
+  assert.throws(() => lengthPrefixed({ adjustment: 2 }).encode(new Uint8Array(1)), RangeError);
+  assert.throws(
+    () => lengthPrefixed({ includeHeader: true }).encode(new Uint8Array(3)),
+    RangeError,
+  );
+  assert.throws(
+    () => lengthPrefixed({ size: "varint", includeHeader: true }).encode(Uint8Array.of(0x80, 0)),
+    RangeError,
+  );
+  assert.throws(() => lengthPrefixed().encode([1] as unknown as Uint8Array), TypeError);
+  // the payload is passed on, not copied
+  const payload = new Uint8Array(10);
+  const out = lengthPrefixed({ size: 2, endian: "little" }).encode(payload) as Uint8Array[];
+  assert.deepEqual(Array.from(out[0]), [10, 0]);
+  assert.equal(out[1], payload);
+});
+
+test("lengthPrefixed() a frame inside one chunk is a view; one across chunks is a single copy (harper#2080)", () => {
+  const chunk = Uint8Array.of(0, 0, 0, 2, 1, 2, 0, 0, 0, 3, 4);
+  const d = lengthPrefixed().decoder();
+  d.push(chunk);
+  const view = d.next()!;
+  assert.equal(view.buffer, chunk.buffer); // pins the chunk: .slice() frames you keep long
+  const tail = Uint8Array.of(5, 6);
+  d.push(tail);
+  const copy = d.next()!;
+  assert.deepEqual(Array.from(copy), [4, 5, 6]);
+  assert.notEqual(copy.buffer, chunk.buffer);
+  assert.notEqual(copy.buffer, tail.buffer);
+});
+
+test("lengthPrefixed() takeRemaining() hands over buffered bytes, a parsed header included", () => {
+  const d = lengthPrefixed({ size: 2 }).decoder();
+  d.push(Uint8Array.of(0, 1, 7, 0, 3, 1));
+  assert.deepEqual(Array.from(d.next()!), [7]);
+  assert.equal(d.next(), undefined);
+  assert.deepEqual(Array.from(concat(d.takeRemaining())), [0, 3, 1]);
+  d.push(Uint8Array.of(0, 0));
+  assert.deepEqual(Array.from(d.next()!), []);
+});
+
+test("lengthPrefixed() rejects bad options with what is allowed", () => {
+  assert.throws(
+    () => lengthPrefixed({ size: 5 as 4 }),
+    /size must be one of 1, 2, 3, 4, 8, "varint"/,
+  );
+  assert.throws(() => lengthPrefixed({ endian: "middle" as "big" }), TypeError);
+  assert.throws(() => lengthPrefixed({ offset: -1 }), RangeError);
+  assert.throws(() => lengthPrefixed({ adjustment: 0.5 }), TypeError);
+  assert.throws(() => lengthPrefixed({ maxLength: 0 }), RangeError);
+  assert.throws(() => lengthPrefixed({ size: 1, adjustment: -256 }), RangeError);
+  assert.throws(() => lengthPrefixed({ includeHeader: true, tooLong: "split" }), TypeError);
+  assert.throws(() => lengthPrefixed({ includeHeader: "yes" as unknown as boolean }), TypeError);
+  assert.equal(lengthPrefixed().maxLength, 8 * 1024 * 1024);
+  assert.equal(lengthPrefixed().name, "length-prefixed");
+});
