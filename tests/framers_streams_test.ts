@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { decoderStream, encoderStream } from "../lib/framers/streams.ts";
 import { delimited, lengthPrefixed, lines } from "../lib/framers/mod.ts";
-import { FrameTooLongError, FramingError, IncompleteFrameError } from "../lib/errors.ts";
+import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../lib/errors.ts";
 import { bytes, concat, plain, sizesArb, split } from "./_framer_helpers.ts";
 
 const collect = <T>(s: ReadableStream<T>): Promise<T[]> => Array.fromAsync(s);
