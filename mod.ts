@@ -70,3 +70,11 @@ export {
 } from "./lib/admission.ts";
 export * from "./lib/ip.ts";
 export * from "./lib/proxy_protocol.ts";
+export { request, type RequestOptions } from "./lib/request.ts";
+export {
+  type BackoffOptions,
+  reconnecting,
+  ReconnectingClient,
+  type ReconnectingEvents,
+  type ReconnectingOptions,
+} from "./lib/reconnecting.ts";

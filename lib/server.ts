@@ -442,7 +442,9 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
 
   #run(conn: Connection<In, Out, Data>, handler: Handler<In, Out, Data>): void {
     const fail = (e: unknown) => {
-      this.#report(e, conn);
+      // An error the connection itself ended with (a reset, a timeout, a forced shutdown)
+      // that the handler let through is not the handler's fault: it is not reported again.
+      if (e !== conn.error) this.#report(e, conn);
       conn.abort(e instanceof Error ? e : new TcpkitError(String(e)));
     };
     if (typeof handler === "function") {

@@ -1,0 +1,207 @@
+/**
+ * `reconnecting()`: a long-lived client that reconnects with exponential backoff and
+ * jitter, and keeps a bounded buffer of outbound messages while it is disconnected.
+ * It reports what happens through events; it does not hide failures.
+ * @module
+ */
+
+import { connect, type ConnectOptions } from "./client.ts";
+import type { Connection } from "./connection.ts";
+import { ConnectionClosedError, OutboundOverflowError } from "./errors.ts";
+import type { Framer } from "./framer.ts";
+import { raw } from "./framers/raw.ts";
+
+/** Backoff between attempts: `initial * factor^n`, capped at `max`, with ± `jitter` × delay randomness. */
+export interface BackoffOptions {
+  /** First delay in ms. Default 100. */
+  initial?: number;
+  /** Largest delay in ms. Default 30 000. */
+  max?: number;
+  /** Growth per failed attempt. Default 2. */
+  factor?: number;
+  /** Randomness, 0..1, as a fraction of the delay. Default 0.5. */
+  jitter?: number;
+}
+
+/** Options of {@linkcode reconnecting}. */
+export interface ReconnectingOptions<In, Out> extends Omit<ConnectOptions<In, Out>, "hooks"> {
+  /** Backoff between attempts. */
+  backoff?: BackoffOptions;
+  /** Bytes of encoded messages kept while disconnected; beyond it `send()` rejects. Default 1 MiB. */
+  maxBuffered?: number;
+  /** Attempts after a failure before giving up (`"closed"` fires). Default: no limit. */
+  maxRetries?: number;
+}
+
+/** The events of a {@linkcode ReconnectingClient} and their payloads. */
+export interface ReconnectingEvents<In, Out> {
+  /** Connected; buffered messages are being flushed. */
+  open: Connection<In, Out>;
+  /** A message arrived. */
+  message: In;
+  /** The connection was lost (with the error, if it broke). */
+  disconnect: Error | undefined;
+  /** The next attempt is scheduled: its number and delay. */
+  reconnecting: { attempt: number; delay: number };
+  /** An attempt failed. */
+  error: Error;
+  /** Given up (`maxRetries`) or `close()` was called. No more events follow. */
+  closed: undefined;
+}
+
+type Listener<T> = (value: T) => void;
+
+/** A client that reconnects. Made by {@linkcode reconnecting}. */
+export class ReconnectingClient<In = Uint8Array, Out = In> {
+  #opts: ReconnectingOptions<In, Out>;
+  #framer: Framer<In, Out>;
+  #conn: Connection<In, Out> | undefined;
+  #buffer: Uint8Array[] = [];
+  #buffered = 0;
+  #maxBuffered: number;
+  #attempt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  #listeners = new Map<keyof ReconnectingEvents<In, Out>, Set<Listener<never>>>();
+
+  /** @internal Use {@linkcode reconnecting}. */
+  constructor(options: ReconnectingOptions<In, Out>) {
+    this.#opts = options;
+    this.#framer = (options.framer ?? raw()) as Framer<In, Out>;
+    this.#maxBuffered = options.maxBuffered ?? 1024 * 1024;
+    queueMicrotask(() => this.#dial());
+  }
+
+  /** The live connection, or `undefined` while disconnected. */
+  get connection(): Connection<In, Out> | undefined {
+    return this.#conn;
+  }
+  /** Bytes buffered while disconnected. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** Adds a listener; returns a function that removes it. */
+  on<K extends keyof ReconnectingEvents<In, Out>>(
+    event: K,
+    listener: Listener<ReconnectingEvents<In, Out>[K]>,
+  ): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, set = new Set());
+    set.add(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
+  }
+
+  #emit<K extends keyof ReconnectingEvents<In, Out>>(
+    event: K,
+    value: ReconnectingEvents<In, Out>[K],
+  ): void {
+    for (const l of this.#listeners.get(event) ?? []) (l as Listener<typeof value>)(value);
+  }
+
+  /**
+   * Sends now when connected; else encodes and buffers the message. Rejects with
+   * `OutboundOverflowError` when the buffer would pass `maxBuffered`, and with
+   * `ConnectionClosedError` after `close()`.
+   */
+  send(msg: Out): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new ConnectionClosedError("reconnecting client is closed"));
+    }
+    const conn = this.#conn;
+    if (conn && conn.state === "open") return conn.send(msg);
+    const encoded = this.#framer.encode(msg);
+    const parts = encoded instanceof Uint8Array ? [encoded] : [...encoded];
+    let n = 0;
+    for (const p of parts) n += p.length;
+    if (this.#buffered + n > this.#maxBuffered) {
+      return Promise.reject(new OutboundOverflowError(this.#buffered + n, this.#maxBuffered));
+    }
+    this.#buffer.push(...parts);
+    this.#buffered += n;
+    return Promise.resolve();
+  }
+
+  /** Stops reconnecting and closes the connection. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#buffer = [];
+    this.#buffered = 0;
+    this.#conn?.close();
+    this.#emit("closed", undefined);
+  }
+
+  async #dial(): Promise<void> {
+    if (this.#closed) return;
+    let conn: Connection<In, Out>;
+    try {
+      conn = await connect<In, Out>({
+        ...this.#opts,
+        framer: this.#framer,
+        hooks: {
+          message: (_c, m) => this.#emit("message", m),
+          end: (c) => c.close(),
+          close: (c, err) => this.#lost(c, err),
+        },
+      });
+    } catch (e) {
+      this.#emit("error", e as Error);
+      return this.#schedule();
+    }
+    if (this.#closed) return conn.close();
+    this.#attempt = 0;
+    this.#conn = conn;
+    this.#emit("open", conn);
+    const pending = this.#buffer;
+    this.#buffer = [];
+    this.#buffered = 0;
+    for (const chunk of pending) conn.write(chunk).catch(() => {});
+  }
+
+  #lost(conn: Connection<In, Out>, error?: Error): void {
+    if (this.#conn !== conn) return;
+    this.#conn = undefined;
+    this.#emit("disconnect", error);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    const max = this.#opts.maxRetries ?? Infinity;
+    if (this.#attempt >= max) return this.close();
+    const b = this.#opts.backoff ?? {};
+    const base = Math.min(b.max ?? 30_000, (b.initial ?? 100) * (b.factor ?? 2) ** this.#attempt);
+    const jitter = b.jitter ?? 0.5;
+    const delay = Math.max(0, Math.round(base * (1 - jitter + 2 * jitter * Math.random())));
+    this.#attempt++;
+    this.#emit("reconnecting", { attempt: this.#attempt, delay });
+    this.#timer = setTimeout(() => this.#dial(), delay);
+  }
+}
+
+/**
+ * Makes a client that connects now and reconnects whenever the connection is lost.
+ *
+ * @example
+ * ```ts
+ * import { lines, reconnecting } from "@tcpkit/tcpkit";
+ * const client = reconnecting({
+ *   hostname: "127.0.0.1",
+ *   port: 7000,
+ *   framer: lines(),
+ *   backoff: { initial: 100, max: 10_000 },
+ *   maxRetries: 0,
+ * });
+ * client.on("message", (line) => console.log(line));
+ * client.on("reconnecting", ({ attempt, delay }) => console.log(`retry ${attempt} in ${delay} ms`));
+ * client.send("hello"); // buffered until connected
+ * client.close();
+ * ```
+ */
+export function reconnecting<In = Uint8Array, Out = In>(
+  options: ReconnectingOptions<In, Out>,
+): ReconnectingClient<In, Out> {
+  return new ReconnectingClient(options);
+}
