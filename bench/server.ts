@@ -1,0 +1,53 @@
+/**
+ * The tcpkit benchmark server: one file that runs unchanged on every runtime.
+ *
+ *   deno run -A bench/server.ts --port 0 --framer raw|lines|length --style iterator|hooks
+ *   bun run bench/server.ts ...
+ *   node bench/server.ts ...
+ *
+ * - `raw` echoes bytes as they come;
+ * - `lines` echoes each line (`lines({ encoding: null })`: bytes, no UTF-8 decoding);
+ * - `length` echoes each frame of a 4-byte big-endian length and its payload.
+ *
+ * `iterator` is `for await (const msg of conn) await conn.send(msg)`; `hooks` is
+ * `message(conn, msg) { conn.send(msg) }`. Limits are set so the benchmark measures the
+ * framework, not its limits: 20 000 connections, no idle or write-stall timeout.
+ * Prints `ready <port>` once listening; see `_harness.ts` for the signals.
+ *
+ * @module
+ */
+
+import { type Framer, lengthPrefixed, lines, raw, serve, type ServeOptions } from "../mod.ts";
+import { BACKLOG, benchFlags, MAX_CONNECTIONS, MAX_FRAME, MAX_LINE, ready } from "./_harness.ts";
+
+const { port, framer: kind, style } = benchFlags();
+
+const framer: Framer<Uint8Array, Uint8Array> = kind === "raw"
+  ? raw()
+  : kind === "lines"
+  ? lines({ encoding: null, maxLength: MAX_LINE })
+  : lengthPrefixed({ size: 4, maxLength: MAX_FRAME });
+
+const handler: ServeOptions<Uint8Array>["handler"] = style === "iterator"
+  ? async (conn) => {
+    for await (const msg of conn) await conn.send(msg);
+  }
+  : {
+    message(conn, msg) {
+      conn.send(msg);
+    },
+  };
+
+const server = serve<Uint8Array>({
+  hostname: "127.0.0.1",
+  port,
+  framer,
+  handler,
+  maxConnections: MAX_CONNECTIONS,
+  backlog: BACKLOG,
+  timeouts: { idle: 0, writeStall: 0, firstMessage: 0 },
+  onError() {}, // resets from the load client closing are not news
+});
+await server.ready;
+const addr = server.addr;
+ready(addr.transport === "tcp" ? addr.port : 0, () => server.shutdown({ timeout: 500 }));
