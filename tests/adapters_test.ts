@@ -24,31 +24,49 @@ test("getTransport() names an absent runtime's adapter: UnsupportedError", () =>
   assert.equal(getTransport().name, native);
 });
 
-test("ReadBuffer grows while reads fill it, up to max", () => {
-  const rb = new ReadBuffer({ min: 1024, max: 8192 });
+test("ReadBuffer waits on a small probe, then grows while reads fill it, up to max", () => {
+  const rb = new ReadBuffer({ idle: 128, min: 1024, max: 8192 });
   const sizes = [];
   for (let i = 0; i < 6; i++) {
     sizes.push(rb.buf.length);
     rb.buf.fill(i);
     rb.take(rb.buf.length);
   }
-  assert.deepEqual(sizes, [1024, 2048, 4096, 8192, 8192, 8192]);
+  assert.deepEqual(sizes, [128, 1024, 2048, 4096, 8192, 8192]);
 });
 
-test("ReadBuffer shrinks back after a small read, so an idle connection pins little", () => {
-  const rb = new ReadBuffer({ min: 1024, max: 65536 });
-  while (rb.buf.length < 65536) rb.take(rb.buf.length);
-  rb.take(100);
-  assert.equal(rb.buf.length, 1024);
-  while (rb.buf.length < 65536) rb.take(rb.buf.length);
-  rb.take(10_000); // a medium read: shrink to fit it twice
+test("ReadBuffer goes back to the probe after a partial read and shrinks to fit", () => {
+  const rb = new ReadBuffer({ idle: 128, min: 1024, max: 65536 });
+  const fill = () => {
+    while (rb.buf.length < 65536) rb.take(rb.buf.length);
+  };
+  fill();
+  rb.take(100); // caught up: an idle connection now pins only the probe
+  assert.equal(rb.buf.length, 128);
+  rb.take(128);
+  assert.equal(rb.buf.length, 1024, "a small read shrank the data buffer to min");
+  fill();
+  rb.take(10_000); // a medium read: the data buffer shrinks to hold it twice
+  assert.equal(rb.buf.length, 128);
+  rb.take(128);
   assert.equal(rb.buf.length, 32768);
+  fill();
+  rb.take(40_000); // a large partial read keeps the size
+  rb.take(128);
+  assert.equal(rb.buf.length, 65536);
+});
+
+test("ReadBuffer without a probe (idle >= min) always reads into the data buffer", () => {
+  const rb = new ReadBuffer({ idle: 65536, min: 65536, max: 65536 });
+  assert.equal(rb.buf.length, 65536);
+  rb.take(10);
+  assert.equal(rb.buf.length, 65536);
 });
 
 test("ReadBuffer chunks are never reused or changed by later reads", () => {
-  const rb = new ReadBuffer({ min: 1024, max: 4096 });
+  const rb = new ReadBuffer({ idle: 128, min: 1024, max: 4096 });
   const chunks: Uint8Array[] = [];
-  const reads = [10, 1024, 600, 2048, 3000, 5, 4096, 4096, 100];
+  const reads = [10, 128, 1024, 600, 128, 2048, 3000, 5, 128, 4096, 4096, 100];
   reads.forEach((want, i) => {
     const n = Math.min(want, rb.buf.length); // a read never returns more than the buffer
     rb.buf.fill(i + 1, 0, n);

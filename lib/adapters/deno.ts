@@ -3,8 +3,9 @@
  * `conn.read(buffer)`. Never `conn.readable`, which closes the whole connection at EOF
  * and so breaks half-close.
  *
- * - Reads go into an adaptive buffer (see {@linkcode ReadBuffer}): small while the
- *   connection is idle, growing while data streams.
+ * - Reads go into adaptive buffers (see {@linkcode ReadBuffer}): an idle connection
+ *   waits on a 128-byte probe; the data buffer grows from 1 KiB to 64 KiB while data
+ *   streams and shrinks back when it stops.
  * - `conn.write()` may take part of the bytes, so writes loop; several queued small
  *   chunks go out as one write.
  * - `TCP_NODELAY` is set on every TCP connection (Deno leaves Nagle on).
@@ -39,34 +40,54 @@ import {
 
 /** Sizes of the adaptive read buffer, bytes. */
 export interface ReadBufferSizes {
-  /** The size a connection starts with and shrinks back to. Default 1024. */
+  /**
+   * The probe a connection waits on when it has caught up with its peer. Default 128.
+   * Set it to `min` or more to always read into the full buffer.
+   */
+  idle?: number;
+  /** The size reads start at when data flows, and shrink back to. Default 1024. */
   min: number;
-  /** The size it grows to while reads keep filling it. Default 65536. */
+  /** The size reads grow to while they keep filling the buffer. Default 65536. */
   max: number;
 }
 
-const DEFAULT_SIZES: ReadBufferSizes = { min: 1024, max: 64 * 1024 };
+const DEFAULT_SIZES: ReadBufferSizes = { idle: 128, min: 1024, max: 64 * 1024 };
 
 /**
- * A read buffer that grows while reads fill it and shrinks when they are small, so an
- * idle connection pins `min` bytes. Chunks it hands out are never reused: a read that
- * fills more than half the buffer is handed out as a view and the buffer replaced; a
- * smaller one is copied out and the buffer kept.
+ * The read buffers of one connection. A read that does not fill its buffer means the
+ * kernel had nothing more: the next read will likely wait, so it waits on a small
+ * probe (`idle` bytes) instead of pinning a big buffer. A read that fills its buffer
+ * means more is waiting: the next read uses the data buffer, which starts at `min`,
+ * doubles each time a read fills it (up to `max`) and shrinks to fit small reads.
+ *
+ * Chunks handed out are never reused: a read that fills more than half of the data
+ * buffer is handed out as a view and the buffer replaced; a smaller one is copied.
  */
 export class ReadBuffer {
-  /** The buffer the next read goes into. */
-  buf: Uint8Array;
+  #probe: Uint8Array | undefined;
+  #data: Uint8Array | undefined;
+  #size: number;
   #min: number;
   #max: number;
+  #flowing: boolean;
 
   /**
-   * Creates the buffer at its minimum size.
-   * @param sizes Minimum and maximum sizes.
+   * Creates the buffers; nothing is allocated before the first read.
+   * @param sizes Probe, minimum and maximum sizes.
    */
   constructor(sizes: ReadBufferSizes = DEFAULT_SIZES) {
     this.#min = sizes.min;
     this.#max = Math.max(sizes.min, sizes.max);
-    this.buf = new Uint8Array(this.#min);
+    this.#size = this.#min;
+    const idle = sizes.idle ?? DEFAULT_SIZES.idle!;
+    if (idle < this.#min) this.#probe = new Uint8Array(idle);
+    this.#flowing = !this.#probe;
+  }
+
+  /** The buffer the next read goes into. */
+  get buf(): Uint8Array {
+    if (!this.#flowing) return this.#probe!;
+    return this.#data ??= new Uint8Array(this.#size);
   }
 
   /**
@@ -75,21 +96,28 @@ export class ReadBuffer {
    * @returns A chunk the caller owns.
    */
   take(n: number): Uint8Array {
-    const buf = this.buf;
+    if (!this.#flowing) {
+      this.#flowing = n === this.#probe!.length;
+      return this.#probe!.slice(0, n);
+    }
+    const buf = this.#data!;
     const size = buf.length;
+    this.#flowing = n === size || !this.#probe;
     if (n > size >>> 1) {
-      const next = n === size ? Math.min(size * 2, this.#max) : size;
-      this.buf = new Uint8Array(next);
+      if (n === size) this.#size = Math.min(size * 2, this.#max);
+      this.#data = undefined;
       return n === size ? buf : buf.subarray(0, n);
     }
     const chunk = buf.slice(0, n);
     if (n <= size >>> 2 && size > this.#min) {
-      // Shrink to twice the next power of two above n: an idle connection's last read
-      // is usually small, so it waits on a small buffer.
+      // Shrink to twice the next power of two above n.
       let next = this.#min;
       while (next < n * 2 && next < size) next *= 2;
-      if (next < size) this.buf = new Uint8Array(next);
+      this.#size = next;
+      this.#data = undefined;
     }
+    // Waiting on the probe from now on: do not pin the data buffer meanwhile.
+    if (!this.#flowing) this.#data = undefined;
     return chunk;
   }
 }
@@ -102,9 +130,9 @@ function toAddr(a: Deno.Addr): Addr {
 
 /** A `Deno.Conn` behind the {@linkcode RawSocket} interface. */
 class DenoSocket implements RawSocket {
-  readonly localAddr: Addr;
-  readonly remoteAddr: Addr;
   #conn: Deno.Conn;
+  #local: Addr | undefined;
+  #remote: Addr | undefined;
   #tcp: Deno.TcpConn | undefined;
   #hwm: number;
   #rb: ReadBuffer;
@@ -128,12 +156,19 @@ class DenoSocket implements RawSocket {
     this.#conn = conn;
     this.#hwm = hwm;
     this.#rb = new ReadBuffer(sizes);
-    this.localAddr = toAddr(conn.localAddr);
-    this.remoteAddr = toAddr(conn.remoteAddr);
-    if (this.remoteAddr.transport === "tcp") {
+    if (conn.remoteAddr.transport === "tcp") {
       this.#tcp = conn as Deno.TcpConn;
       this.#tcp.setNoDelay(true);
     }
+  }
+
+  // Built on first use: an idle connection that nobody asks about costs less.
+  get localAddr(): Addr {
+    return this.#local ??= toAddr(this.#conn.localAddr);
+  }
+
+  get remoteAddr(): Addr {
+    return this.#remote ??= toAddr(this.#conn.remoteAddr);
   }
 
   get bufferedAmount(): number {
