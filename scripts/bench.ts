@@ -1,0 +1,340 @@
+// The benchmark matrix: runtimes x {tcpkit hooks, tcpkit iterator, native control} x
+// framers x load modes, interleaved (tcpkit and its native control run back to back) and
+// repeated; the report takes medians. Every figure is a ratio against the native control
+// of the same runtime in the same session (design.md section 6).
+//
+//   node scripts/bench.ts              the whole matrix, about 10 minutes (npm run bench)
+//   node scripts/bench.ts --quick      a small subset in about a minute (or BENCH_QUICK=1)
+//   node scripts/bench.ts --runtimes bun,node --framers lines --modes pipelined --reps 1
+//
+// Writes bench/results/latest.json, latest.md and chart.svg (a quick run writes them
+// under bench/results/tmp/ instead). Needs Linux (/proc) and a C compiler (`cc`) for the
+// load client bench/load.c. Traffic goes to 127.0.0.1 only; every run is bounded in time,
+// and every child process is killed by its PID before this script ends.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface, type Interface } from "node:readline";
+import {
+  type BenchReport,
+  type BenchRun,
+  renderMarkdown,
+  renderSvg,
+  summarize,
+} from "../bench/_report.ts";
+
+type Runtime = "deno" | "bun" | "node";
+type Variant = "hooks" | "iterator" | "native";
+type Mode = "pipelined" | "reqresp" | "pingpong" | "bulk" | "conns";
+
+const argv = process.argv.slice(2);
+const opt = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const list = <T extends string>(name: string, all: readonly T[]): T[] =>
+  (opt(name)?.split(",") as T[] | undefined)?.filter((x) => all.includes(x)) ?? [...all];
+const quick = argv.includes("--quick") || process.env.BENCH_QUICK === "1";
+
+const RUNTIMES = list<Runtime>("runtimes", ["deno", "bun", "node"]);
+const FRAMERS = list("framers", quick ? ["raw", "lines"] : ["raw", "lines", "length"]);
+const MODES = list<Mode>("modes", ["pipelined", "reqresp", "pingpong", "bulk", "conns"]);
+const VARIANTS = list<Variant>("variants", ["native", "hooks", "iterator"]);
+const REPS = Number(opt("reps") ?? (quick ? 1 : 3));
+const SECS = Number(opt("secs") ?? (quick ? 0.75 : 1.5));
+const WARMUP = quick ? 0.25 : 0.5;
+const CONNS = Number(opt("conns") ?? (quick ? 2000 : 10_000));
+
+/** Load per mode: connections, messages in flight per connection, message size. */
+const LOAD: Record<Exclude<Mode, "conns">, { conns: number; depth: number; size: number }> = {
+  pipelined: { conns: 50, depth: 32, size: 32 },
+  reqresp: { conns: 50, depth: 1, size: 32 },
+  pingpong: { conns: 1, depth: 1, size: 32 },
+  bulk: { conns: 4, depth: 16, size: 64 * 1024 },
+};
+/** Modes that run for every framer; the others run with raw only (conns: lines only). */
+const FRAMED_MODES: Mode[] = ["pipelined", "reqresp"];
+
+const root = join(import.meta.dirname ?? ".", "..");
+const bin = (name: string) => join(root, "node_modules", ".bin", name);
+const out = join(root, "bench", "results");
+const tmp = join(out, "tmp");
+mkdirSync(tmp, { recursive: true });
+
+const children = new Set<ChildProcess>();
+function killAll(): void {
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null && c.pid) {
+      try {
+        process.kill(c.pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+  }
+  children.clear();
+}
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+/** Spawns with the soft open-files limit raised to the hard one (10 000 connections). */
+function spawnTracked(cmd: string, args: string[]): ChildProcess {
+  const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"';
+  const child = spawn("sh", ["-c", script, cmd, ...args], {
+    cwd: root,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  child.stderr!.on("data", (d: Buffer) => (child as { errText?: string }).errText = String(d));
+  return child;
+}
+
+class Lines {
+  #waiting: ((line: string | undefined) => void)[] = [];
+  #held: string[] = [];
+  #done = false;
+  constructor(rl: Interface) {
+    rl.on("line", (line) => {
+      const w = this.#waiting.shift();
+      if (w) w(line);
+      else this.#held.push(line);
+    });
+    rl.on("close", () => {
+      this.#done = true;
+      for (const w of this.#waiting.splice(0)) w(undefined);
+    });
+  }
+  /** The next line, or undefined at end of output or after `ms`. */
+  next(ms: number): Promise<string | undefined> {
+    if (this.#held.length) return Promise.resolve(this.#held.shift());
+    if (this.#done) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiting.splice(this.#waiting.indexOf(done), 1);
+        resolve(undefined);
+      }, ms);
+      const done = (line: string | undefined) => {
+        clearTimeout(timer);
+        resolve(line);
+      };
+      this.#waiting.push(done);
+    });
+  }
+}
+
+interface Server {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  lines: Lines;
+}
+
+function serverCommand(rt: Runtime, variant: Variant, framer: string): [string, string[]] {
+  const script = variant === "native"
+    ? join("bench", "native", `${rt}.ts`)
+    : join("bench", "server.ts");
+  const flags = [
+    "--port",
+    "0",
+    "--framer",
+    framer,
+    ...(variant === "native" ? [] : ["--style", variant]),
+  ];
+  if (rt === "deno") {
+    return [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", script, ...flags]];
+  }
+  if (rt === "bun") return [bin("bun"), ["run", script, ...flags]];
+  return [bin("node"), ["--expose-gc", script, ...flags]];
+}
+
+async function startServer(rt: Runtime, variant: Variant, framer: string): Promise<Server> {
+  const [cmd, args] = serverCommand(rt, variant, framer);
+  const child = spawnTracked(cmd, args);
+  const lines = new Lines(createInterface({ input: child.stdout! }));
+  const first = await lines.next(20_000);
+  const port = Number(/^ready (\d+)$/.exec(first ?? "")?.[1]);
+  if (!port) {
+    stopServer({ child, pid: child.pid!, port: 0, lines });
+    throw new Error(
+      `${rt} ${variant} ${framer}: no ready line (${
+        (child as { errText?: string }).errText ?? first
+      })`,
+    );
+  }
+  return { child, pid: child.pid!, port, lines };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => s.child.once("exit", () => r()));
+  s.child.kill("SIGTERM");
+  const timer = setTimeout(() => s.child.kill("SIGKILL"), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Full GC in the server (SIGUSR2, answered with "gc"), then its RSS in KiB. */
+async function rssAfterGc(s: Server): Promise<number> {
+  process.kill(s.pid, "SIGUSR2");
+  const reply = await s.lines.next(10_000);
+  if (reply !== "gc") throw new Error(`server answered "${reply}" to SIGUSR2`);
+  await new Promise((r) => setTimeout(r, 200));
+  return rssKiB(s.pid);
+}
+
+const loadBin = join(tmp, "load");
+function compileLoad(): void {
+  execFileSync("cc", ["-O2", "-o", loadBin, join(root, "bench", "load.c")], { stdio: "inherit" });
+}
+
+async function runLoad(s: Server, mode: Mode, framer: string): Promise<Record<string, unknown>> {
+  const args = [
+    "--mode",
+    mode,
+    "--framer",
+    framer,
+    "--port",
+    String(s.port),
+    "--pid",
+    String(s.pid),
+  ];
+  if (mode === "conns") args.push("--conns", String(CONNS), "--size", "32");
+  else {
+    const l = LOAD[mode];
+    args.push("--conns", String(l.conns), "--depth", String(l.depth), "--size", String(l.size));
+    args.push("--warmup", String(WARMUP), "--secs", String(SECS));
+  }
+  const child = spawnTracked(loadBin, args);
+  const lines = new Lines(createInterface({ input: child.stdout! }));
+  const extra: Record<string, unknown> = {};
+  let result: Record<string, unknown> | undefined;
+  for (;;) {
+    const line = await lines.next(mode === "conns" ? 120_000 : (WARMUP + SECS) * 1000 + 30_000);
+    if (line === undefined) break;
+    if (line === "warm") extra.rssBaseKiB = await rssAfterGc(s);
+    else if (line === "held") extra.rssHeldKiB = await rssAfterGc(s);
+    else if (line.startsWith("{")) result = JSON.parse(line);
+    if (line === "warm" || line === "held") child.stdin!.write("go\n");
+  }
+  await new Promise<void>((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
+  if (!result) {
+    return {
+      ok: false,
+      error: `load client gave no result (${(child as { errText?: string }).errText ?? ""})`,
+    };
+  }
+  if (typeof extra.rssHeldKiB === "number" && typeof extra.rssBaseKiB === "number") {
+    extra.rssPerConnBytes = ((extra.rssHeldKiB - extra.rssBaseKiB) * 1024) / CONNS;
+  }
+  return { ...result, ...extra };
+}
+
+function modesFor(framer: string): Mode[] {
+  return MODES.filter((m) => m !== "conns" && (framer === "raw" || FRAMED_MODES.includes(m)));
+}
+
+function versions(): Record<string, string> {
+  const v = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0].trim();
+    } catch {
+      return "?";
+    }
+  };
+  return {
+    deno: v(bin("deno"), ["--version"]),
+    bun: v(bin("bun"), ["--version"]),
+    node: v(bin("node"), ["--version"]),
+    cc: v("cc", ["--version"]),
+    cpus: String((readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm) ?? []).length),
+    kernel: v("uname", ["-r"]),
+  };
+}
+
+async function main(): Promise<void> {
+  compileLoad();
+  const runs: BenchRun[] = [];
+  const started = Date.now();
+  const rotate = <T>(xs: T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]);
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const rt of RUNTIMES) {
+      const jobs: [string, Mode[]][] = FRAMERS.map((f) => [f, modesFor(f)]);
+      if (MODES.includes("conns")) jobs.push(["lines", ["conns"]]);
+      for (const [framer, modes] of jobs) {
+        if (modes.length === 0) continue;
+        for (const variant of rotate(VARIANTS, rep)) {
+          let server: Server | undefined;
+          try {
+            server = await startServer(rt, variant, framer);
+            for (const mode of modes) {
+              const r = await runLoad(server, mode, framer);
+              runs.push({ rep, runtime: rt, variant, framer, mode, ...r } as BenchRun);
+              const fig = mode === "conns"
+                ? `${Number(r.connsPerSec).toFixed(0)} conn/s, ${
+                  (Number(r.rssPerConnBytes) / 1024).toFixed(1)
+                } KiB/conn`
+                : mode === "bulk"
+                ? `${Number(r.mbPerSec).toFixed(0)} MB/s`
+                : mode === "pingpong"
+                ? `p99 ${Number(r.p99Us).toFixed(0)} us`
+                : `${Number(r.cpuUsPerMsg).toFixed(3)} us/msg`;
+              console.log(
+                `[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] rep ${
+                  rep + 1
+                }/${REPS} ${rt.padEnd(4)} ${variant.padEnd(8)} ${framer.padEnd(6)} ${
+                  mode.padEnd(9)
+                } ${r.ok ? fig : `FAILED: ${r.error}`}`,
+              );
+            }
+          } catch (e) {
+            console.log(`${rt} ${variant} ${framer}: ${(e as Error).message}`);
+            for (const mode of modes) {
+              runs.push({ rep, runtime: rt, variant, framer, mode, ok: false, error: String(e) });
+            }
+          } finally {
+            if (server) await stopServer(server);
+          }
+        }
+      }
+    }
+  }
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    quick,
+    reps: REPS,
+    secs: SECS,
+    warmup: WARMUP,
+    conns: CONNS,
+    load: LOAD,
+    versions: versions(),
+    runs,
+    summary: [],
+  };
+  report.summary = summarize(runs);
+  const dir = quick ? tmp : out;
+  const prefix = quick ? "quick" : "latest";
+  writeFileSync(join(dir, `${prefix}.json`), JSON.stringify(report, null, 2) + "\n");
+  const md = renderMarkdown(report);
+  writeFileSync(join(dir, `${prefix}.md`), md);
+  writeFileSync(join(dir, quick ? "quick.svg" : "chart.svg"), renderSvg(report));
+  console.log("\n" + md);
+  console.log(
+    `wrote ${join(dir, `${prefix}.json`)}, ${prefix}.md, ${quick ? "quick.svg" : "chart.svg"} in ${
+      ((Date.now() - started) / 1000).toFixed(0)
+    } s`,
+  );
+}
+
+try {
+  await main();
+} finally {
+  killAll();
+}
