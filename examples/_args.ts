@@ -4,7 +4,11 @@
  * @module
  */
 
-declare const process: { argv: string[]; env: Record<string, string | undefined> };
+declare const process: {
+  argv: string[];
+  env: Record<string, string | undefined>;
+  exitCode?: number;
+};
 
 /** Reads an environment variable; `undefined` when it is unset or not permitted (Deno without --allow-env). */
 export function env(name: string): string | undefined {
@@ -32,6 +36,11 @@ export function flag(name: string): string | undefined {
   return undefined;
 }
 
+/** Whether the switch `--name` was given. */
+export function has(name: string): boolean {
+  return args().includes(`--${name}`);
+}
+
 /** The port: `--port P`, a bare numeric argument, or PORT; else `fallback`. */
 export function port(fallback: number): number {
   const text = flag("port") ?? args().find((a) => /^\d+$/.test(a)) ?? env("PORT");
@@ -41,4 +50,10 @@ export function port(fallback: number): number {
     throw new RangeError(`bad port "${text}": use 0 to 65535`);
   }
   return n;
+}
+
+/** Prints an error and sets a failing exit code; the process ends once its work is done. */
+export function fail(message: string): void {
+  console.error(message);
+  process.exitCode = 1;
 }

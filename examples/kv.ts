@@ -14,7 +14,7 @@
  * `--max-keys` (default 1 000 000; past it SET fails with OOM).
  * @module
  */
-import { type Connection, serve } from "../mod.ts";
+import { type Connection, formatAddr, serve } from "../mod.ts";
 import { flag, port } from "./_args.ts";
 import { commandOf, latin1, printable, resp, type RespValue, RespWriter } from "./resp.ts";
 
@@ -263,5 +263,4 @@ const server = serve<RespValue, RespValue, Client>({
   },
 });
 await server.ready;
-const a = server.addr;
-console.log(`kv server on ${a.transport === "tcp" ? `${a.hostname}:${a.port}` : a.transport}`);
+console.log(`kv server on ${formatAddr(server.addr)}`);

@@ -19,7 +19,14 @@
  * read: copy one (`.slice()`) to keep it. A partial frame at end of input is dropped.
  * @module
  */
-import { CorruptFrameError, type Decoder, type Framer, FrameTooLongError, serve } from "../mod.ts";
+import {
+  CorruptFrameError,
+  type Decoder,
+  formatAddr,
+  type Framer,
+  FrameTooLongError,
+  serve,
+} from "../mod.ts";
 import { port } from "./_args.ts";
 
 /** A decoded RESP value. */
@@ -379,6 +386,5 @@ if (import.meta.main) {
     },
   });
   await server.ready;
-  const a = server.addr;
-  console.log(`resp server on ${a.transport === "tcp" ? `${a.hostname}:${a.port}` : a.transport}`);
+  console.log(`resp server on ${formatAddr(server.addr)}`);
 }
