@@ -230,6 +230,15 @@ export function runAdapterCases(
     }, { backlog: 128 }); // Bun ignores it (always 512); the others pass it to the kernel
   });
 
+  t("listen on a host name reports the IP it bound", async () => {
+    await withFixture(transport, async (f) => {
+      const addr = f.listener.addr;
+      assert.ok(addr.transport === "tcp" && ["127.0.0.1", "::1"].includes(addr.hostname));
+      const [client] = await f.pair();
+      assert.deepEqual(client.socket.remoteAddr, addr);
+    }, { hostname: "localhost" });
+  }, realOnly);
+
   t("round trip, with canonical addresses on both ends", async () => {
     await withFixture(transport, async (f) => {
       const [client, server] = await f.pair();

@@ -58,6 +58,8 @@ export interface BunListener {
   readonly hostname?: string;
   readonly port?: number;
   readonly unix?: string;
+  /** Fills `out` with the bound address (the IP, where `hostname` may be a name). */
+  getsockname?(out: { address?: string; port?: number }): void;
   /** Stops accepting; `true` also closes every connection. */
   stop(closeActiveConnections?: boolean): void;
 }

@@ -19,6 +19,9 @@
  * - `end()` half-closes after every queued byte is sent; `close()` closes after every
  *   queued byte is sent; `abort()` drops the queue and closes at once.
  * - Calls after close are ignored (writes return `false`).
+ * - `cork()` (optional) holds small writes until `uncork()`, so that the replies to a
+ *   batch of messages leave in one system call. It only changes when bytes are handed
+ *   to the kernel: `end()`, `close()` and 64 KiB held flush at once.
  *
  * @module
  */
@@ -55,6 +58,10 @@ export interface RawSocket {
   pause(): void;
   /** Starts or restarts delivering `data`. */
   resume(): void;
+  /** Holds small writes until {@linkcode RawSocket.uncork} (an optimisation; optional). */
+  cork?(): void;
+  /** Hands everything held since {@linkcode RawSocket.cork} to the kernel. */
+  uncork?(): void;
   /** Half-closes our side once everything queued is sent. */
   end(): void;
   /** Closes once everything queued is sent. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { TcpAddr, UnixAddr } from "../types.ts";
+import type { Addr, TcpAddr, UnixAddr } from "../types.ts";
 import {
   ConnectError,
   type ConnectFailure,
@@ -27,6 +27,46 @@ export function tcpAddr(hostname: string, port: number): TcpAddr {
 /** Builds a {@linkcode UnixAddr}; `""` for an unnamed socket. */
 export function unixAddr(path: string | undefined | null): UnixAddr {
   return { transport: "unix", path: path ?? "" };
+}
+
+/**
+ * What an adapter knows of a socket's addresses without asking it: whether it is a
+ * Unix socket, the listener's address shared by every accepted socket (a Unix listener
+ * or one bound to a single IP), and for a client the address it dialled (used only if
+ * the peer is gone before the socket could be asked).
+ */
+export interface KnownAddrs {
+  /** A Unix socket. */
+  unix: boolean;
+  /** The local address, when it is known up front. */
+  local?: Addr;
+  /** The remote address, or the fallback for it. */
+  remote?: Addr;
+}
+
+/** The local and remote address of a socket, from what the runtime reports and `known`. */
+export function socketAddrs(
+  known: KnownAddrs,
+  local: { address?: string; port?: number },
+  remote: { address?: string; port?: number },
+): [Addr, Addr] {
+  if (known.unix) return [known.local ?? unixAddr(""), known.remote ?? unixAddr("")];
+  return [
+    known.local ?? tcpAddr(local.address ?? "", local.port ?? 0),
+    remote.address ? tcpAddr(remote.address, remote.port ?? 0) : known.remote ?? tcpAddr("", 0),
+  ];
+}
+
+/** What a client knows of its addresses: the path or host and port it dialled. */
+export function dialled(o: { hostname?: string; port?: number; path?: string }): KnownAddrs {
+  return o.path !== undefined
+    ? { unix: true, remote: unixAddr(o.path) }
+    : { unix: false, remote: tcpAddr(o.hostname ?? "127.0.0.1", o.port ?? 0) };
+}
+
+/** A wildcard bind: accepted sockets then differ in their local IP. */
+export function isWildcard(hostname: string): boolean {
+  return hostname === "0.0.0.0" || hostname === "::" || hostname === "";
 }
 
 /** `host:port`, `[v6]:port` or `unix:path`, for messages. */

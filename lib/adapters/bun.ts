@@ -29,6 +29,10 @@ import { UnsupportedError } from "../errors.ts";
 import {
   abortedConnect,
   describeTarget,
+  dialled,
+  isWildcard,
+  type KnownAddrs,
+  socketAddrs,
   takeBatch,
   tcpAddr,
   toConnectError,
@@ -38,6 +42,9 @@ import {
 } from "./_util.ts";
 
 type Slot = BunRawSocket | undefined;
+
+/** While corked, held bytes go out once they reach this (the size `takeBatch` sends alone). */
+const CORK_LIMIT = 16 * 1024;
 
 /** A Bun socket behind the {@linkcode RawSocket} interface. */
 class BunRawSocket implements RawSocket {
@@ -58,21 +65,25 @@ class BunRawSocket implements RawSocket {
   #endWanted = false;
   #writeShut = false;
   #closeWanted = false;
+  #corked = false;
   #aborted = false;
   #closed = false;
   #error: Error | undefined;
 
-  constructor(s: BunSocket<Slot>, hwm: number, unixPath: { local?: string; remote?: string }) {
+  /**
+   * @param s The socket.
+   * @param hwm The write high-water mark.
+   * @param known What is known of its addresses up front.
+   */
+  constructor(s: BunSocket<Slot>, hwm: number, known: KnownAddrs) {
     this.#s = s;
     this.#hwm = hwm;
-    if (s.remotePort) {
-      this.localAddr = tcpAddr(s.localAddress ?? "", s.localPort ?? 0);
-      this.remoteAddr = tcpAddr(s.remoteAddress ?? "", s.remotePort);
-      s.setNoDelay(true);
-    } else {
-      this.localAddr = unixAddr(unixPath.local);
-      this.remoteAddr = unixAddr(unixPath.remote);
-    }
+    [this.localAddr, this.remoteAddr] = socketAddrs(
+      known,
+      { address: s.localAddress, port: s.localPort },
+      { address: s.remoteAddress, port: s.remotePort },
+    );
+    if (!known.unix) s.setNoDelay(true);
     s.pause();
   }
 
@@ -89,7 +100,7 @@ class BunRawSocket implements RawSocket {
   write(chunk: Uint8Array): boolean {
     if (this.#closed || this.#endWanted || this.#closeWanted) return false;
     if (chunk.length > 0) {
-      if (this.#queue.length === 0) {
+      if (this.#queue.length === 0 && !this.#corked) {
         const n = Math.max(0, this.#s.write(chunk));
         if (n < chunk.length) {
           this.#queue.push(n === 0 ? chunk : chunk.subarray(n));
@@ -98,6 +109,7 @@ class BunRawSocket implements RawSocket {
       } else {
         this.#queue.push(chunk);
         this.#queued += chunk.length;
+        if (this.#corked && this.#queued >= CORK_LIMIT) this.#sendHeld();
       }
     }
     const ok = this.#queued < this.#hwm;
@@ -120,14 +132,26 @@ class BunRawSocket implements RawSocket {
     }
   }
 
+  cork(): void {
+    this.#corked = true;
+  }
+
+  uncork(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    if (this.#queue.length > 0 && !this.#closed) this.#sendHeld();
+  }
+
   end(): void {
     if (this.#closed || this.#endWanted) return;
+    this.uncork();
     this.#endWanted = true;
     if (this.#queue.length === 0) this.#afterFlush();
   }
 
   close(): void {
     if (this.#closed || this.#closeWanted) return;
+    this.uncork();
     this.#closeWanted = true;
     if (this.#queue.length === 0) this.#afterFlush();
   }
@@ -166,22 +190,40 @@ class BunRawSocket implements RawSocket {
 
   /** Bun's `drain` event: the kernel takes bytes again. */
   onDrain(): void {
-    const s = this.#s;
-    while (this.#queue.length > 0 && !this.#closed) {
-      const batch = takeBatch(this.#queue);
-      const n = Math.max(0, s.write(batch));
-      this.#queued -= n;
-      if (n < batch.length) {
-        this.#queue.unshift(n === 0 ? batch : batch.subarray(n));
-        return;
-      }
-    }
-    if (this.#closed) return;
+    if (this.#closed || !this.#sendQueue()) return;
     if (this.#needDrain) {
       this.#needDrain = false;
       this.#handler?.drain();
     }
     if (this.#queue.length === 0) this.#afterFlush();
+  }
+
+  /** Hands the queue to the kernel; true when all of it went. */
+  #sendQueue(): boolean {
+    const s = this.#s;
+    while (this.#queue.length > 0) {
+      const batch = takeBatch(this.#queue);
+      const n = Math.max(0, s.write(batch));
+      this.#queued -= n;
+      if (n < batch.length) {
+        this.#queue.unshift(n === 0 ? batch : batch.subarray(n));
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Sends what cork() held. When it all goes, a waiting `drain` fires from a microtask,
+   * as it would have from Bun's event (never inside the `write()` or `uncork()` call).
+   */
+  #sendHeld(): void {
+    if (!this.#sendQueue() || !this.#needDrain) return;
+    queueMicrotask(() => {
+      if (this.#closed || this.#queue.length > 0 || !this.#needDrain) return;
+      this.#needDrain = false;
+      this.#handler?.drain();
+    });
   }
 
   /** Bun's `error` event; the error is reported with `close`. */
@@ -249,12 +291,12 @@ class BunRawSocket implements RawSocket {
 
 function socketHandler(
   hwm: number,
-  unixPath: { local?: string; remote?: string },
+  known: KnownAddrs,
   onOpen?: (s: RawSocket) => void,
 ): BunSocketHandler<Slot> {
   return {
     open(s) {
-      s.data = new BunRawSocket(s, hwm, unixPath);
+      s.data = new BunRawSocket(s, hwm, known);
       onOpen?.(s.data);
     },
     data: (s, chunk) => s.data?.onData(chunk),
@@ -272,7 +314,8 @@ export const bunTransport: Transport = {
 
   listen(o: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
     if (o.tls) throw new UnsupportedError("bun adapter", "TLS (not implemented yet)");
-    const socket = socketHandler(o.writeHighWaterMark, { local: o.path }, onSocket);
+    const known: KnownAddrs = { unix: o.path !== undefined };
+    const socket = socketHandler(o.writeHighWaterMark, known, onSocket);
     let server: BunListener;
     try {
       server = o.path !== undefined
@@ -287,9 +330,15 @@ export const bunTransport: Transport = {
     } catch (err) {
       throw toListenError(err, describeTarget(o));
     }
+    const bound: { address?: string; port?: number } = {};
+    server.getsockname?.(bound);
+    const addr = o.path !== undefined
+      ? unixAddr(o.path)
+      : tcpAddr(bound.address ?? server.hostname!, bound.port ?? server.port!);
+    if (addr.transport !== "tcp" || !isWildcard(addr.hostname)) known.local = addr;
     let closed = false;
     return {
-      addr: o.path !== undefined ? unixAddr(o.path) : tcpAddr(server.hostname!, server.port!),
+      addr,
       ready: Promise.resolve(),
       close() {
         if (!closed) server.stop(false); // established sockets stay open
@@ -304,7 +353,7 @@ export const bunTransport: Transport = {
     const target = describeTarget(o);
     const { signal } = o;
     if (signal?.aborted) throw abortedConnect(signal, target);
-    const socket = socketHandler(o.writeHighWaterMark, { remote: o.path });
+    const socket = socketHandler(o.writeHighWaterMark, dialled(o));
     const attempt = o.path !== undefined
       ? bunGlobal().connect<Slot>({ unix: o.path, allowHalfOpen: true, socket })
       : bunGlobal().connect<Slot>({

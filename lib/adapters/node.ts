@@ -29,6 +29,10 @@ import { UnsupportedError } from "../errors.ts";
 import {
   abortedConnect,
   describeTarget,
+  dialled,
+  isWildcard,
+  type KnownAddrs,
+  socketAddrs,
   tcpAddr,
   toConnectError,
   toListenError,
@@ -48,16 +52,19 @@ class NodeSocket implements RawSocket {
   #aborted = false;
   #error: Error | undefined;
 
-  constructor(s: net.Socket, hwm: number, unixPath: { local?: string; remote?: string }) {
+  /**
+   * @param s The socket.
+   * @param hwm The write high-water mark.
+   * @param known What is known of its addresses up front.
+   */
+  constructor(s: net.Socket, hwm: number, known: KnownAddrs) {
     this.#s = s;
     this.#hwm = hwm;
-    if (s.remotePort !== undefined) {
-      this.localAddr = tcpAddr(s.localAddress ?? "", s.localPort ?? 0);
-      this.remoteAddr = tcpAddr(s.remoteAddress ?? "", s.remotePort);
-    } else {
-      this.localAddr = unixAddr(unixPath.local);
-      this.remoteAddr = unixAddr(unixPath.remote);
-    }
+    [this.localAddr, this.remoteAddr] = socketAddrs(
+      known,
+      { address: s.localAddress, port: s.localPort },
+      { address: s.remoteAddress, port: s.remotePort },
+    );
     s.pause();
     s.on("data", (chunk: Uint8Array) => {
       if (!this.#closed) this.#handler?.data(chunk);
@@ -161,16 +168,18 @@ export const nodeTransport: Transport = {
       { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: hwm },
       (s) => {
         if (path === undefined) s.setNoDelay(true);
-        onSocket(new NodeSocket(s, hwm, { local: path }));
+        onSocket(new NodeSocket(s, hwm, { unix: path !== undefined, local: sharedLocal }));
       },
     );
     const target = describeTarget(options);
     let addr: Addr | undefined;
+    let sharedLocal: Addr | undefined;
     let closed = false;
     const ready = new Promise<void>((resolve, reject) => {
       server.once("listening", () => {
         const a = server.address();
         addr = typeof a === "object" && a ? tcpAddr(a.address, a.port) : unixAddr(path);
+        if (addr.transport !== "tcp" || !isWildcard(addr.hostname)) sharedLocal = addr;
         resolve();
       });
       server.once("error", (err) => reject(toListenError(err, target)));
@@ -231,7 +240,7 @@ export const nodeTransport: Transport = {
       const onConnect = () => {
         cleanup();
         if (path === undefined) s.setNoDelay(true);
-        resolve(new NodeSocket(s, options.writeHighWaterMark, { remote: path }));
+        resolve(new NodeSocket(s, options.writeHighWaterMark, dialled(options)));
       };
       const onError = (err: Error) => {
         cleanup();
