@@ -136,12 +136,13 @@ export class ByteQueue {
    * `Math.max(from, length - needle.length + 1)`.
    */
   indexOf(needle: number | Uint8Array, from = 0): number {
-    if (typeof needle === "number") return this.#indexOfByte(needle, from);
+    if (from < 0) from = 0;
+    if (typeof needle === "number") return this.indexOfByte(needle, from);
     const m = needle.length;
     if (m === 0) return from <= this.#len ? from : -1;
     const first = needle[0];
     for (let p = from;; p++) {
-      p = this.#indexOfByte(first, p);
+      p = this.indexOfByte(first, p);
       if (p < 0) return -1;
       const r = this.compare(needle, p);
       if (r === 1) return p;
@@ -149,9 +150,23 @@ export class ByteQueue {
     }
   }
 
-  #indexOfByte(byte: number, from: number): number {
+  /** The position of the first `byte` at or after `from` (`>= 0`), or -1. */
+  indexOfByte(byte: number, from: number): number {
+    // Kept small so that engines inline it: the hit in the head chunk is the hot path.
+    const c = this.#chunks[this.#head];
+    if (c !== undefined) {
+      const s = this.#off + from;
+      const r = c.indexOf(byte, s);
+      if (r >= 0) {
+        ByteQueue.work += r - s + 1;
+        return r - this.#off;
+      }
+    }
+    return this.#indexOfByteSlow(byte, from);
+  }
+
+  #indexOfByteSlow(byte: number, from: number): number {
     const len = this.#len;
-    if (from < 0) from = 0;
     if (from >= len) return -1;
     const chunks = this.#chunks;
     let c = chunks[this.#head];
@@ -160,9 +175,13 @@ export class ByteQueue {
     let start: number; // position of chunks[i][0], relative to the front
     let s: number; // where to start in chunks[i]
     if (from < c.length - off) {
-      i = this.#head;
-      start = -off;
-      s = off + from;
+      // the head chunk was searched by indexOfByte(): go on with the next one
+      ByteQueue.work += c.length - off - from;
+      if (chunks.length === this.#head + 1) return -1;
+      i = this.#head + 1;
+      start = c.length - off;
+      s = 0;
+      c = chunks[i];
     } else {
       this.#locate(from);
       i = this.#curIdx;
@@ -245,27 +264,40 @@ export class ByteQueue {
   }
 
   /**
-   * Removes and returns the first `n` bytes (`0 <= n <= length`): a view when they lie
-   * in one chunk, else one copy.
+   * Removes and returns the first `n` bytes, then drops `drop` more (`n + drop <=
+   * length`): a view when the `n` bytes lie in one chunk, else one copy.
    */
-  take(n: number): Uint8Array {
-    if (n === 0) return EMPTY;
+  take(n: number, drop = 0): Uint8Array {
     const c = this.#chunks[this.#head];
-    const off = this.#off;
-    const end = off + n;
-    if (end < c.length) {
-      this.#off = end;
-      this.#len -= n;
-      this.#consumed += n;
-      return c.subarray(off, end);
+    if (c !== undefined) {
+      const off = this.#off;
+      const end = off + n + drop;
+      if (end < c.length) {
+        // the hot path: the frame and what follows it lie in the head chunk
+        this.#off = end;
+        this.#len -= n + drop;
+        this.#consumed += n + drop;
+        return c.subarray(off, off + n);
+      }
     }
-    if (end === c.length) {
-      this.#len -= n;
-      this.#consumed += n;
-      this.#dropHead();
-      return off === 0 ? c : c.subarray(off);
+    return this.#takeSlow(n, drop);
+  }
+
+  #takeSlow(n: number, drop: number): Uint8Array {
+    let frame = EMPTY;
+    if (n !== 0) {
+      const c = this.#chunks[this.#head];
+      const off = this.#off;
+      const avail = c.length - off;
+      if (n <= avail) {
+        frame = off === 0 && n === c.length ? c : c.subarray(off, off + n);
+        this.#advance(n, avail);
+      } else {
+        frame = this.#takeCopy(n);
+      }
     }
-    return this.#takeCopy(n);
+    if (drop !== 0) this.skip(drop);
+    return frame;
   }
 
   #takeCopy(n: number): Uint8Array {

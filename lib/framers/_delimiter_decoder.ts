@@ -41,7 +41,7 @@ export class ByteScanner implements Scanner {
     this.#byte = byte;
   }
   find(q: ByteQueue, from: number): number {
-    const p = q.indexOf(this.#byte, from);
+    const p = q.indexOfByte(this.#byte, from);
     if (p >= 0) return p;
     this.resume = this.content = q.length;
     return -1;
@@ -54,9 +54,9 @@ export class LfScanner implements Scanner {
   resume = 0;
   content = 0;
   find(q: ByteQueue, from: number, final: boolean): number {
-    const p = q.indexOf(10, from);
+    const p = q.indexOfByte(10, from);
     if (p >= 0) {
-      if (p > 0 && q.peekByte(p - 1) === 13) {
+      if (p !== 0 && q.peekByte(p - 1) === 13) {
         this.matchLength = 2;
         return p - 1;
       }
@@ -90,7 +90,7 @@ export class SequenceScanner implements Scanner {
     const delimiters = this.#delimiters;
     const first = this.#first;
     for (let pos = from;;) {
-      const p = first >= 0 ? q.indexOf(first, pos) : q.indexOfAny(this.#table, pos);
+      const p = first >= 0 ? q.indexOfByte(first, pos) : q.indexOfAny(this.#table, pos);
       if (p < 0) break;
       for (let k = 0; k < delimiters.length; k++) {
         const r = q.compare(delimiters[k], p);
@@ -153,36 +153,44 @@ export class DelimiterDecoder implements Decoder<Uint8Array> {
   }
 
   next(): Uint8Array | undefined {
+    if (this.#error !== null || this.#discarding) return this.#nextSlow();
+    // The hot path, kept small so that engines inline what it calls.
+    const s = this.#scanner;
+    const q = this.#q;
+    const p = s.find(q, this.#scanned, this.#ended);
+    if (p >= 0 && p <= this.#max) {
+      this.#scanned = 0;
+      return this.#include ? q.take(p + s.matchLength) : q.take(p, s.matchLength);
+    }
+    return this.#settle(p);
+  }
+
+  /** Handles a search that found a frame over the limit (`p >= 0`) or nothing (-1). */
+  #settle(p: number): Uint8Array | undefined {
+    const s = this.#scanner;
+    if (p >= 0) return this.#overLimit(p, p + s.matchLength);
+    const content = this.#ended ? this.#q.length : s.content;
+    if (content > this.#max) return this.#overLimit(content, -1);
+    this.#scanned = s.resume;
+    return undefined;
+  }
+
+  /** next() after an error, or while dropping a frame that is too long. */
+  #nextSlow(): Uint8Array | undefined {
     if (this.#error !== null) throw this.#error;
     const q = this.#q;
     const s = this.#scanner;
-    for (;;) {
-      const p = s.find(q, this.#scanned, this.#ended);
-      if (p >= 0) {
-        const m = s.matchLength;
-        if (this.#discarding) {
-          q.skip(p + m);
-          this.#discarding = false;
-          this.#scanned = 0;
-          continue;
-        }
-        if (p > this.#max) return this.#overLimit(p, p + m);
-        this.#scanned = 0;
-        if (this.#include) return q.take(p + m);
-        const frame = q.take(p);
-        q.skip(m);
-        return frame;
-      }
+    const p = s.find(q, this.#scanned, this.#ended);
+    if (p < 0) {
       const content = this.#ended ? q.length : s.content;
-      if (this.#discarding) {
-        q.skip(content);
-        this.#scanned = s.resume > content ? s.resume - content : 0;
-        return undefined;
-      }
-      if (content > this.#max) return this.#overLimit(content, -1);
-      this.#scanned = s.resume;
+      q.skip(content);
+      this.#scanned = s.resume > content ? s.resume - content : 0;
       return undefined;
     }
+    q.skip(p + s.matchLength);
+    this.#discarding = false;
+    this.#scanned = 0;
+    return this.next();
   }
 
   /**
