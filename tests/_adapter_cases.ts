@@ -403,6 +403,7 @@ export function runAdapterCases(
       client.socket.write(encode("hi"));
       await until(() => server.bytes === 2, "hi");
       server.socket.abort();
+      assert.equal(server.closed, false, "close() is never called from inside abort()");
       await until(() => server.closed, "the aborting side's close");
       assert.equal(server.closeError, undefined, "abort is not an error for the side that aborts");
       if (opts.abortResets) {
@@ -427,6 +428,7 @@ export function runAdapterCases(
     await withFixture(transport, async (f) => {
       const [client, server] = await f.pair();
       client.socket.close();
+      assert.equal(client.closed, false, "close() is never called from inside close()");
       await until(() => client.closed && server.ended, "close");
       assert.equal(client.socket.write(encode("x")), false);
       client.socket.end();

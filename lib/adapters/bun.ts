@@ -272,7 +272,9 @@ class BunRawSocket implements RawSocket {
     this.#closed = true;
     this.#queue = [];
     this.#queued = 0;
-    this.#handler?.close(error);
+    // Never re-entrant: terminate() inside abort() may fire Bun's close at once.
+    const handler = this.#handler;
+    if (handler) queueMicrotask(() => handler.close(error));
   }
 
   #afterFlush(): void {

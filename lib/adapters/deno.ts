@@ -149,6 +149,8 @@ class DenoSocket implements RawSocket {
   #endWanted = false;
   #writeShut = false;
   #closeWanted = false;
+  /** cork() holds writes until uncork(), or until 16 KiB are held. */
+  #corked = false;
   #closed = false;
   #closeError: Error | undefined;
 
@@ -186,7 +188,7 @@ class DenoSocket implements RawSocket {
     if (chunk.length > 0) {
       this.#queue.push(chunk);
       this.#queued += chunk.length;
-      if (!this.#writing) this.#flush();
+      if (!this.#writing && (!this.#corked || this.#queued >= 16 * 1024)) this.#flush();
     }
     const ok = this.#queued < this.#hwm;
     if (!ok) this.#needDrain = true;
@@ -204,14 +206,26 @@ class DenoSocket implements RawSocket {
     queueMicrotask(() => this.#readLoop());
   }
 
+  cork(): void {
+    this.#corked = true;
+  }
+
+  uncork(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    if (!this.#writing && this.#queue.length > 0 && !this.#closed) this.#flush();
+  }
+
   end(): void {
     if (this.#closed || this.#endWanted) return;
+    this.uncork();
     this.#endWanted = true;
     if (!this.#writing) this.#afterFlush();
   }
 
   close(): void {
     if (this.#closed || this.#closeWanted) return;
+    this.uncork();
     this.#closeWanted = true;
     if (!this.#writing) this.#afterFlush();
   }
@@ -313,7 +327,9 @@ class DenoSocket implements RawSocket {
     try {
       this.#conn.close();
     } catch { /* already closed */ }
-    this.#handler?.close(error);
+    // Never re-entrant: close() and abort() return before the handler hears of it.
+    const handler = this.#handler;
+    if (handler) queueMicrotask(() => handler.close(error));
   }
 }
 
