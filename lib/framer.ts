@@ -28,17 +28,28 @@ export type EofPolicy = "error" | "emit" | "discard";
  *
  * `next()` and `finish()` throw a `FramingError` for bad input. When the error's
  * `recoverable` is true (the `"skip"` policy) the decoder has already moved past the
- * bad frame and decoding can go on; otherwise the stream is beyond repair.
+ * bad frame and decoding can go on; otherwise the stream is beyond repair, and the
+ * built-in decoders throw the same error again on every later call.
  *
  * Chunks passed to `push()` become the decoder's: the caller must not change them
  * afterwards. Frames returned may be views (`subarray`) into those chunks.
+ *
+ * The built-in decoders choose zero copy: a frame that lies inside one pushed chunk is
+ * a view of it, and a frame that spans chunks is copied once. Views stay valid for
+ * good (nothing ever writes into a pushed chunk), but a small frame kept alive also
+ * keeps its whole chunk alive (harper#2080): `.slice()` the frames you store for long.
+ * A trickle of tiny chunks is packed into blocks the decoder owns, so a slow sender
+ * costs bytes, not one object per byte.
  */
 export interface Decoder<T> {
   /** Appends bytes. Empty chunks are allowed and change nothing. */
   push(chunk: Uint8Array): void;
   /** The next whole frame, or `undefined` when more bytes are needed. */
   next(): T | undefined;
-  /** After end of input: the next frame the EOF policy yields, or `undefined` when done. */
+  /**
+   * After end of input: the next frame (whole frames still held come first, then
+   * whatever the EOF policy makes of a partial one), or `undefined` when done.
+   */
   finish(): T | undefined;
   /** Bytes held and not yet returned as frames. */
   readonly buffered: number;
@@ -106,7 +117,9 @@ export interface Framer<In, Out = In> {
   decoder(): Decoder<In>;
   /**
    * Encodes one message: one chunk, or several to avoid a copy. Throws
-   * `FrameTooLongError` or `TypeError` for a message the framing cannot carry.
+   * `FrameTooLongError` for a message over the limit or the length field, and
+   * `TypeError` or `RangeError` for another message the framing cannot carry (a line
+   * holding its delimiter, a fixed frame of the wrong size). Never truncates.
    */
   encode(msg: Out): Uint8Array | readonly Uint8Array[];
 }
