@@ -68,8 +68,11 @@ export class Admission {
   #rate: { capacity: number; perMs: number } | undefined;
   #now: () => number;
   #running = 0;
+  /** FIFO; tickets released while queued stay in place and are skipped at the head. */
   #queue: Ticket[] = [];
   #qHead = 0;
+  #waiting = 0; // tickets in #queue whose state is "queued"
+
   #perClient = new Map<string, number>();
   #buckets = new Map<string, Bucket>();
 
@@ -99,7 +102,14 @@ export class Admission {
   }
   /** Connections waiting for a slot. */
   get queued(): number {
-    return this.#queue.length - this.#qHead;
+    return this.#waiting;
+  }
+  /**
+   * Connections (running and queued) the client with this key holds now.
+   * @param key A key from `clientKey()`.
+   */
+  clientCount(key: string): number {
+    return this.#perClient.get(key) ?? 0;
   }
   /** The current `maxConnections`. */
   get maxConnections(): number {
@@ -127,6 +137,7 @@ export class Admission {
     ticket.state = "queued";
     ticket.queuedAt = this.#now();
     this.#queue.push(ticket);
+    this.#waiting++;
     return "queued";
   }
 
@@ -142,8 +153,10 @@ export class Admission {
     if (was === "running") {
       this.#running--;
       this.#pump();
+    } else {
+      // A queued ticket stays in the array and is skipped when it reaches the head.
+      this.#waiting--;
     }
-    // A queued ticket is skipped lazily when it reaches the head of the queue.
   }
 
   /** Changes `maxConnections` while running; raising it starts queued connections at once. */
@@ -155,26 +168,25 @@ export class Admission {
   /** Rejects queued connections that waited longer than `ms` with `"queue-timeout"`. */
   expire(ms: number): void {
     const limit = this.#now() - ms;
+    const expired: Ticket[] = [];
     for (let i = this.#qHead; i < this.#queue.length; i++) {
       const t = this.#queue[i];
       if (t.state !== "queued") continue;
       if ((t.queuedAt ?? 0) > limit) break; // FIFO: the rest waited less
-      this.release(t);
-      t.reject("queue-timeout");
+      expired.push(t);
     }
+    // Release all first, then call out: a callback may change the queue.
+    for (const t of expired) this.release(t);
     this.#compact();
+    for (const t of expired) t.reject("queue-timeout");
   }
 
   /** Rejects every queued connection with `reason` (shutdown). */
   rejectQueued(reason: RejectReason): void {
-    const waiting = this.#queue.slice(this.#qHead);
-    this.#queue = [];
-    this.#qHead = 0;
-    for (const t of waiting) {
-      if (t.state !== "queued") continue;
-      this.release(t);
-      t.reject(reason);
-    }
+    const waiting = this.#queue.slice(this.#qHead).filter((t) => t.state === "queued");
+    for (const t of waiting) this.release(t);
+    this.#compact();
+    for (const t of waiting) t.reject(reason);
   }
 
   #start(ticket: Ticket): void {
@@ -187,7 +199,10 @@ export class Admission {
     while (this.#running < this.#max && this.#qHead < this.#queue.length) {
       const t = this.#queue[this.#qHead];
       this.#queue[this.#qHead++] = undefined as unknown as Ticket;
-      if (t.state === "queued") this.#start(t);
+      if (t.state === "queued") {
+        this.#waiting--;
+        this.#start(t);
+      }
     }
     this.#compact();
   }
