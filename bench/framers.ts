@@ -4,7 +4,12 @@
 //
 //   deno run -A bench/framers.ts      bun run bench/framers.ts      node bench/framers.ts
 //
-// Options: --time=<ms per case, default 1500>  --only=<substring of case names>
+// Options: --time=<ms per case, default 2000>  --rounds=<best of, default 5>
+//          --only=<substring of case names>
+//
+// "each frame copied" cases `.slice()` every frame: the cost the decoders would pay if
+// they copied frames by default instead of handing out views (they copy only frames
+// that span chunks).
 //
 // A benchmark, not a test: it asserts nothing about speed.
 import type { Decoder, Framer } from "../lib/framer.ts";
@@ -15,7 +20,8 @@ const arg = (name: string, fallback: string) =>
   (globalThis as { process?: { argv: string[] } }).process?.argv
     .concat((globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [])
     .find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
-const TIME_MS = Number(arg("time", "1500"));
+const TIME_MS = Number(arg("time", "2000"));
+const ROUNDS = Number(arg("rounds", "5"));
 const ONLY = arg("only", "");
 
 const CHUNK = 64 * 1024;
@@ -54,7 +60,13 @@ interface Case {
 
 let sink = 0; // keeps results alive
 
-function framerCase<T>(name: string, framer: Framer<T, unknown>, chunks: Uint8Array[]): Case {
+/** Decodes with a framer; with `copy`, every frame is `.slice()`d, as if frames were copies. */
+function framerCase<T>(
+  name: string,
+  framer: Framer<T, unknown>,
+  chunks: Uint8Array[],
+  copy = false,
+): Case {
   return {
     name,
     chunks,
@@ -65,7 +77,7 @@ function framerCase<T>(name: string, framer: Framer<T, unknown>, chunks: Uint8Ar
         d.push(chunks[i]);
         for (let f = d.next(); f !== undefined; f = d.next()) {
           frames++;
-          sink += (f as { length: number }).length;
+          sink += copy ? (f as Uint8Array).slice().length : (f as { length: number }).length;
         }
       }
       return frames;
@@ -176,12 +188,12 @@ function measure(c: Case): { fps: number; mbps: number } {
   for (const ch of c.chunks) bytes += ch.length;
   for (let i = 0; i < 3; i++) c.run(); // warm up
   let best = { fps: 0, mbps: 0 };
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     let frames = 0;
     let runs = 0;
     const t0 = clock();
     let t = t0;
-    while (t - t0 < TIME_MS / 3) {
+    while (t - t0 < TIME_MS / ROUNDS) {
       frames += c.run();
       runs++;
       t = clock();
@@ -209,16 +221,26 @@ cases.push(
     framerCase("lines 32 B, bytes (encoding: null)", lines({ encoding: null }), lineChunks),
     native.lines,
   ],
+  [
+    framerCase("lines 32 B, bytes, each frame copied", lines({ encoding: null }), lineChunks, true),
+    native.lines,
+  ],
   [framerCase("lines 32 B, strings", lines(), lineChunks), native.lines],
   [native.lines, undefined],
   [framerCase("lengthPrefixed 1 KiB", lengthPrefixed(), kibChunks), native.kib],
+  [
+    framerCase("lengthPrefixed 1 KiB, each frame copied", lengthPrefixed(), kibChunks, true),
+    native.kib,
+  ],
   [native.kib, undefined],
   [framerCase("lengthPrefixed 1 MiB", lengthPrefixed(), mibChunks), native.mib],
   [native.mib, undefined],
 );
 
 console.log(
-  `framers decode, ${runtime}, 64 KiB chunks, best of 3 x ${TIME_MS / 3} ms ${clockName}`,
+  `framers decode, ${runtime}, 64 KiB chunks, best of ${ROUNDS} x ${
+    TIME_MS / ROUNDS
+  } ms ${clockName}`,
 );
 const results = new Map<Case, { fps: number; mbps: number }>();
 for (const [c] of cases) if (!ONLY || c.name.includes(ONLY)) results.set(c, measure(c));

@@ -131,6 +131,29 @@ export class ByteQueue {
   }
 
   /**
+   * The unsigned integer in the `n` bytes (1 to 4) at position `at`, big-endian or
+   * `little`-endian, or -1 when they are not all held.
+   */
+  readUint(at: number, n: number, little: boolean): number {
+    const c = this.#chunks[this.#head];
+    const j = this.#off + at;
+    if (c !== undefined && j + n <= c.length) {
+      if (n === 4) {
+        return little
+          ? (c[j] | (c[j + 1] << 8) | (c[j + 2] << 16) | (c[j + 3] << 24)) >>> 0
+          : ((c[j] << 24) | (c[j + 1] << 16) | (c[j + 2] << 8) | c[j + 3]) >>> 0;
+      }
+      if (n === 2) return little ? c[j] | (c[j + 1] << 8) : (c[j] << 8) | c[j + 1];
+      if (n === 1) return c[j];
+    }
+    if (at + n > this.#len) return -1;
+    let v = 0;
+    if (little) { for (let i = n - 1; i >= 0; i--) v = v * 256 + this.peekByte(at + i); }
+    else for (let i = 0; i < n; i++) v = v * 256 + this.peekByte(at + i);
+    return v;
+  }
+
+  /**
    * The position of the first `needle` at or after `from`, or -1. For a byte
    * sequence, -1 also means "maybe at the very end": resume the next search at
    * `Math.max(from, length - needle.length + 1)`.
@@ -326,6 +349,13 @@ export class ByteQueue {
 
   /** Drops the first `n` bytes (`0 <= n <= length`). */
   skip(n: number): void {
+    const c = this.#chunks[this.#head];
+    if (c !== undefined && this.#off + n < c.length) {
+      this.#off += n;
+      this.#len -= n;
+      this.#consumed += n;
+      return;
+    }
     if (n > this.#len) throw new RangeError(`cannot skip ${n} bytes of ${this.#len}`);
     while (n > 0) {
       const avail = this.#chunks[this.#head].length - this.#off;

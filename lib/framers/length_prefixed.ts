@@ -254,6 +254,24 @@ class LengthDecoder implements Decoder<Uint8Array> {
   }
 
   next(): Uint8Array | undefined {
+    if (this.#error !== null || this.#discard !== 0 || this.#split !== 0) return this.#nextSlow();
+    // The hot path, kept small so that engines inline what it calls.
+    const q = this.#q;
+    let hlen = this.#hlen;
+    if (hlen < 0) {
+      hlen = this.#header();
+      if (hlen < 0) return this.#split !== 0 ? this.#nextSlow() : undefined;
+    }
+    const plen = this.#plen;
+    if (q.length < hlen + plen) return undefined;
+    this.#hlen = -1;
+    if (this.#include) return q.take(hlen + plen);
+    q.skip(hlen);
+    return q.take(plen);
+  }
+
+  /** next() after an error, or while dropping or splitting a frame that is too long. */
+  #nextSlow(): Uint8Array | undefined {
     if (this.#error !== null) throw this.#error;
     const q = this.#q;
     if (this.#discard !== 0) {
@@ -261,21 +279,13 @@ class LengthDecoder implements Decoder<Uint8Array> {
       q.skip(k);
       if ((this.#discard -= k) !== 0) return undefined;
     }
-    let hlen = this.#hlen;
-    if (hlen < 0 && this.#split === 0) hlen = this.#header();
     if (this.#split !== 0) {
       const n = Math.min(this.#split, this.#max);
       if (q.length < n) return undefined;
       this.#split -= n;
       return q.take(n);
     }
-    if (hlen < 0) return undefined;
-    const plen = this.#plen;
-    if (q.length < hlen + plen) return undefined;
-    this.#hlen = -1;
-    if (this.#include) return q.take(hlen + plen);
-    q.skip(hlen);
-    return q.take(plen);
+    return this.next();
   }
 
   /** Parses the header: its length, or -1 when more bytes are needed. May throw. */
@@ -307,11 +317,11 @@ class LengthDecoder implements Decoder<Uint8Array> {
       hlen = at + size;
       if (q.length < hlen) return -1;
       if (size === 8) {
-        const hi = this.#uint(this.#little ? at + 4 : at, 4);
+        const hi = q.readUint(this.#little ? at + 4 : at, 4, this.#little);
         if (hi > 0x1fffff) throw this.#fatal(new CorruptFrameError("length over 2^53 - 1"));
-        value = hi * 0x100000000 + this.#uint(this.#little ? at : at + 4, 4);
+        value = hi * 0x100000000 + q.readUint(this.#little ? at : at + 4, 4, this.#little);
       } else {
-        value = this.#uint(at, size);
+        value = q.readUint(at, size, this.#little);
       }
     }
     const plen = value + this.#adjustment;
@@ -323,15 +333,6 @@ class LengthDecoder implements Decoder<Uint8Array> {
     this.#hlen = hlen;
     this.#plen = plen;
     return hlen;
-  }
-
-  /** Reads `n` (1 to 4) bytes at `at` as an unsigned integer. */
-  #uint(at: number, n: number): number {
-    const q = this.#q;
-    let v = 0;
-    if (this.#little) { for (let i = n - 1; i >= 0; i--) v = v * 256 + q.peekByte(at + i); }
-    else for (let i = 0; i < n; i++) v = v * 256 + q.peekByte(at + i);
-    return v;
   }
 
   #overLimit(hlen: number, plen: number): number {
