@@ -85,6 +85,9 @@ const PAUSE_FAIRNESS = 4;
 const PAUSE_HOOK = 8;
 const PAUSE_USER = 16;
 
+/** Microtask turns without a `next()` call after which an iterator's held replies go out. */
+const IDLE_TURNS = 8;
+
 const RESOLVED: Promise<void> = Promise.resolve();
 const noop = () => {};
 /** A rejected promise whose rejection is marked handled: fire-and-forget `send()` never crashes a process. */
@@ -164,6 +167,12 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #errorDelivered = false;
   #drain: { promise: Promise<void>; resolve(): void; reject(e: unknown): void } | undefined;
   #yieldTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The socket is corked: replies are held so that a batch leaves in one write. */
+  #corked = false;
+  #pulls = 0; // next() calls, the iterator's progress
+  #pullsSeen = 0;
+  #idleTurns = 0;
+  #checkIdle: (() => void) | undefined;
   #resolveClosed!: () => void;
   #hwm: number;
   #maxOutbound: number;
@@ -287,8 +296,10 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
         this.#qHead = 0;
       }
       if (this.#paused & PAUSE_CONSUMER) this.#unpause(PAUSE_CONSUMER);
+      this.#pulls++;
       return Promise.resolve({ done: false, value });
     }
+    if (this.#corked) this.#uncork(); // caught up: the replies go out
     if (this.#error && !this.#errorDelivered) {
       this.#errorDelivered = true;
       return Promise.reject(this.#error);
@@ -330,8 +341,23 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     else this.#pump();
   }
 
-  /** Decodes and delivers as many messages as flow control and the fairness budget allow. */
+  /**
+   * Decodes and delivers as many messages as flow control and the fairness budget allow.
+   * With hooks, the socket is corked meanwhile: the replies to every message of one read
+   * leave in one write.
+   */
   #pump(): void {
+    if (this.#hooks === undefined || this.#corked || !this.#socket.cork) return this.#decode();
+    this.#corked = true;
+    this.#socket.cork();
+    try {
+      this.#decode();
+    } finally {
+      this.#uncork();
+    }
+  }
+
+  #decode(): void {
     let budget = this.#budget;
     const decoder = this.#decoder;
     while (this.#paused === 0 && this.#state !== "closed") {
@@ -374,6 +400,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       if (r && typeof r.then === "function") this.#awaitHook(r);
       return;
     }
+    if (!this.#corked) this.#corkForIterator();
     const w = this.#waiter;
     if (w) {
       this.#waiter = undefined;
@@ -382,6 +409,36 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     }
     this.#queue.push(msg);
     if (this.#queue.length - this.#qHead >= this.#maxQueued) this.#pause(PAUSE_CONSUMER);
+  }
+
+  /**
+   * The iterator is about to run for this message (and any queued after it), and each
+   * run likely sends a reply: hold the replies until it has caught up (`next()` finds
+   * nothing queued) or makes no progress for a few microtask turns (it awaits something
+   * else), so that they leave in one write. Never past the current task.
+   */
+  #corkForIterator(): void {
+    if (!this.#socket.cork) return;
+    this.#corked = true;
+    this.#socket.cork();
+    this.#pullsSeen = this.#pulls;
+    this.#idleTurns = 0;
+    queueMicrotask(this.#checkIdle ??= () => this.#idleCheck());
+  }
+
+  /** Runs once per microtask turn while an iterator's replies are held. */
+  #idleCheck(): void {
+    if (!this.#corked) return;
+    if (this.#pulls !== this.#pullsSeen) {
+      this.#pullsSeen = this.#pulls;
+      this.#idleTurns = 0;
+    } else if (++this.#idleTurns === IDLE_TURNS) return this.#uncork();
+    queueMicrotask(this.#checkIdle!);
+  }
+
+  #uncork(): void {
+    this.#corked = false;
+    this.#socket.uncork?.();
   }
 
   #awaitHook(p: Promise<void>): void {
@@ -569,6 +626,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #onClose(error?: Error): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
+    this.#corked = false;
     if (error && !this.#error) this.#error = error;
     if (this.#yieldTimer !== undefined) clearTimeout(this.#yieldTimer);
     const err = this.#error;

@@ -48,6 +48,8 @@ class NodeSocket implements RawSocket {
   #hwm: number;
   #handler: RawSocketHandler | undefined;
   #needDrain = false;
+  /** Bytes written since cork(); past 16 KiB they go out without waiting for uncork(). */
+  #corked = -1;
   #closed = false;
   #aborted = false;
   #error: Error | undefined;
@@ -95,7 +97,12 @@ class NodeSocket implements RawSocket {
   write(chunk: Uint8Array): boolean {
     const s = this.#s;
     if (this.#closed || s.writableEnded || s.destroyed) return false;
-    s.write(chunk, () => this.#checkDrain());
+    s.write(chunk, this.#written);
+    if (this.#corked >= 0 && (this.#corked += chunk.length) >= 16 * 1024) {
+      s.uncork();
+      s.cork();
+      this.#corked = 0;
+    }
     const ok = s.writableLength < this.#hwm;
     if (!ok) this.#needDrain = true;
     return ok;
@@ -103,6 +110,19 @@ class NodeSocket implements RawSocket {
 
   pause(): void {
     this.#s.pause();
+  }
+
+  cork(): void {
+    const s = this.#s;
+    if (this.#corked >= 0 || this.#closed || s.writableEnded || s.destroyed) return;
+    this.#corked = 0;
+    s.cork();
+  }
+
+  uncork(): void {
+    if (this.#corked < 0) return;
+    this.#corked = -1;
+    this.#s.uncork(); // a no-op once end() has flushed it
   }
 
   resume(): void {
@@ -143,6 +163,9 @@ class NodeSocket implements RawSocket {
       this.#s.setKeepAlive(on, initialDelay ?? 0);
     }
   }
+
+  /** The callback of every write (one function per socket, not one per write). */
+  #written = () => this.#checkDrain();
 
   #checkDrain(): void {
     if (this.#needDrain && !this.#closed && this.#s.writableLength === 0) {
