@@ -97,18 +97,25 @@ function info(): string {
   ].join("\r\n");
 }
 
-/** name -> [arity (negative: at least), handler] */
-const commands: Map<string, [number, Command]> = new Map<string, [number, Command]>([
-  ["PING", [-1, (a, w) => a.length > 1 ? w.bulk(a[1]) : w.raw(PONG)]],
-  ["ECHO", [2, (a, w) => w.bulk(a[1])]],
-  ["GET", [2, (a, w) => w.bulk(get(latin1(a[1])) ?? null)]],
-  ["SET", [-3, set]],
-  ["DEL", [-2, (a, w) => w.integer(a.slice(1).filter((k) => del(latin1(k))).length)]],
-  ["EXISTS", [
+function flushall(_args: Uint8Array[], w: RespWriter): void {
+  data.clear();
+  expires.clear();
+  w.raw(OK);
+}
+
+/** [name, arity (negative: at least), handler] */
+const table: [string, number, Command][] = [
+  ["PING", -1, (a, w) => a.length > 1 ? w.bulk(a[1]) : w.raw(PONG)],
+  ["ECHO", 2, (a, w) => w.bulk(a[1])],
+  ["GET", 2, (a, w) => w.bulk(get(latin1(a[1])) ?? null)],
+  ["SET", -3, set],
+  ["DEL", -2, (a, w) => w.integer(a.slice(1).filter((k) => del(latin1(k))).length)],
+  [
+    "EXISTS",
     -2,
     (a, w) => w.integer(a.slice(1).filter((k) => get(latin1(k)) !== undefined).length),
-  ]],
-  ["INCR", [2, (a, w) => {
+  ],
+  ["INCR", 2, (a, w) => {
     const key = latin1(a[1]);
     const old = get(key);
     const n = old === undefined ? 0 : toInt(old);
@@ -119,41 +126,54 @@ const commands: Map<string, [number, Command]> = new Map<string, [number, Comman
     }
     data.set(key, bytes(String(n + 1)));
     w.integer(n + 1);
-  }]],
-  ["MGET", [-2, (a, w) => {
+  }],
+  ["MGET", -2, (a, w) => {
     w.array(a.length - 1);
     for (let i = 1; i < a.length; i++) w.bulk(get(latin1(a[i])) ?? null);
-  }]],
-  ["KEYS", [2, (a, w) => {
+  }],
+  ["KEYS", 2, (a, w) => {
     const pattern = latin1(a[1]);
     const found: string[] = [];
     for (const k of data.keys()) if (glob(pattern, k) && get(k) !== undefined) found.push(k);
     w.array(found.length);
     for (const k of found) w.bulk(Uint8Array.from(k, (c) => c.charCodeAt(0)));
-  }]],
-  ["DBSIZE", [1, (_a, w) => w.integer(data.size)]],
-  ["FLUSHALL", [-1, (_a, w) => {
-    data.clear();
-    expires.clear();
-    w.raw(OK);
-  }]],
-  ["FLUSHDB", [-1, (a, w, c) => commands.get("FLUSHALL")![1](a, w, c)]],
-  ["SELECT", [
+  }],
+  ["DBSIZE", 1, (_a, w) => w.integer(data.size)],
+  ["FLUSHALL", -1, flushall],
+  ["FLUSHDB", -1, flushall],
+  [
+    "SELECT",
     2,
     (a, w) => latin1(a[1]) === "0" ? w.raw(OK) : w.error("ERR DB index is out of range"),
-  ]],
-  ["CONFIG", [-2, (a, w) => { // redis-benchmark reads "save" and "appendonly"
+  ],
+  ["CONFIG", -2, (a, w) => { // redis-benchmark reads "save" and "appendonly"
     const name = a.length > 2 ? latin1(a[2]).toLowerCase() : "";
     w.array(2).bulk(name).bulk(name === "appendonly" ? "no" : "");
-  }]],
-  ["COMMAND", [-1, (_a, w) => w.raw(EMPTY)]], // redis-cli asks for command docs; none is fine
-  ["INFO", [-1, (_a, w) => w.bulk(info())]],
-  ["QUIT", [1, (_a, w, conn) => {
+  }],
+  ["COMMAND", -1, (_a, w) => w.raw(EMPTY)], // redis-cli asks for command docs; none is fine
+  ["INFO", -1, (_a, w) => w.bulk(info())],
+  ["QUIT", 1, (_a, w, conn) => {
     w.raw(OK);
     conn.write(w.take()).catch(() => {});
     conn.close();
-  }]],
-]);
+  }],
+];
+
+/** A number per command name, case-insensitive (5 bits a letter): dispatch makes no string. */
+function code(name: Uint8Array): number {
+  if (name.length > 10) return -1;
+  let n = 0;
+  for (let i = name.length - 1; i >= 0; i--) {
+    const c = name[i] | 0x20;
+    if (c < 0x61 || c > 0x7a) return -1;
+    n = n * 32 + c - 0x60;
+  }
+  return n;
+}
+
+const commands = new Map(
+  table.map(([name, arity, run]) => [code(bytes(name)), { name, arity, run }]),
+);
 
 /** Redis glob: `*`, `?`, `[abc]`, `[^a-z]`, `\x`. Linear backtracking on the last `*` only. */
 function glob(p: string, s: string): boolean {
@@ -242,14 +262,12 @@ const server = serve<RespValue, RespValue, Client>({
       const args = commandOf(msg);
       if (args === undefined) c.out.error("ERR Protocol error: expected an array of bulk strings");
       else {
-        const first = latin1(args[0]);
-        const entry = commands.get(first) ?? commands.get(first.toUpperCase());
-        const arity = entry?.[0] ?? 0;
-        if (entry === undefined) {
-          c.out.error(`ERR unknown command '${printable(first)}'`);
-        } else if (arity > 0 ? args.length !== arity : args.length < -arity) {
-          c.out.error(`ERR wrong number of arguments for '${first.toLowerCase()}' command`);
-        } else entry[1](args, c.out, conn);
+        const cmd = commands.get(code(args[0]));
+        if (cmd === undefined) {
+          c.out.error(`ERR unknown command '${printable(latin1(args[0]))}'`);
+        } else if (cmd.arity > 0 ? args.length !== cmd.arity : args.length < -cmd.arity) {
+          c.out.error(`ERR wrong number of arguments for '${cmd.name.toLowerCase()}' command`);
+        } else cmd.run(args, c.out, conn);
       }
       if (c.out.length >= 64 * 1024) {
         // A big batch: send it now, and wait for the drain if the client reads slowly.

@@ -125,6 +125,10 @@ class RespDecoder implements Decoder<RespValue> {
   next(): RespValue | undefined {
     const buf = this.#buf;
     const end = buf.length;
+    if (this.#stack.length === 0 && this.#bulk < 0 && buf[this.#pos] === 0x2a) {
+      const command = this.#command(buf, end);
+      if (command !== undefined) return command;
+    }
     for (;;) {
       let value: RespValue;
       const pos = this.#pos;
@@ -226,6 +230,37 @@ class RespDecoder implements Decoder<RespValue> {
     }
   }
 
+  /**
+   * The fast path for what clients send: a whole array of at most 64 bulk strings, already
+   * held. Anything else (incomplete, odd, too big) returns undefined and goes the general,
+   * incremental way, which also throws the errors. It looks at most at one command's
+   * headers once: afterwards the general path holds the state.
+   */
+  #command(buf: Uint8Array, end: number): Uint8Array[] | undefined {
+    let p = this.#pos + 1;
+    let n = 0, c = 0;
+    while (p < end && (c = buf[p]) >= 48 && c <= 57 && p - this.#pos < 4) n = n * 10 + c - 48, p++;
+    if (p >= end - 1 || c !== CR || buf[p + 1] !== LF || n === 0 || n > 64 || n > this.#maxArray) {
+      return undefined;
+    }
+    p += 2;
+    const items: Uint8Array[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      if (p >= end || buf[p] !== 0x24) return undefined;
+      const s = ++p;
+      let len = 0;
+      while (p < end && (c = buf[p]) >= 48 && c <= 57 && p - s < 15) len = len * 10 + c - 48, p++;
+      if (p === s || p >= end - 1 || c !== CR || buf[p + 1] !== LF) return undefined;
+      p += 2;
+      if (p + len + 2 > end || buf[p + len] !== CR || buf[p + len + 1] !== LF) return undefined;
+      items[i] = buf.subarray(p, p + len);
+      p += len + 2;
+    }
+    if (p - this.#pos > this.#max) return undefined;
+    this.#start = this.#pos = this.#scan = p;
+    return items;
+  }
+
   finish(): RespValue | undefined {
     const frame = this.next();
     if (frame !== undefined) return frame;
@@ -279,9 +314,28 @@ export class RespWriter {
     return this.#buf;
   }
 
-  #ascii(s: string): void {
-    const b = this.#room(s.length);
-    for (let i = 0; i < s.length; i++) b[this.#n++] = s.charCodeAt(i);
+  /** `type`, the decimal digits of `n`, CRLF. */
+  #header(type: number, n: number): void {
+    const b = this.#room(24);
+    let i = this.#n;
+    b[i++] = type;
+    if (n < 0) {
+      b[i++] = 0x2d;
+      n = -n;
+    }
+    if (n < 10) b[i++] = 48 + n;
+    else {
+      let digits = 1;
+      for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+      for (let k = i + digits - 1; k >= i; k--) {
+        b[k] = 48 + (n % 10);
+        n = Math.floor(n / 10);
+      }
+      i += digits;
+    }
+    b[i++] = CR;
+    b[i++] = LF;
+    this.#n = i;
   }
 
   #line(type: number, text: string): this {
@@ -313,21 +367,26 @@ export class RespWriter {
   /** `:n` */
   integer(n: number): this {
     if (!Number.isSafeInteger(n)) throw new TypeError(`resp: ${n} is not a safe integer`);
-    this.#ascii(`:${n}\r\n`);
+    this.#header(0x3a, n);
     return this;
   }
   /** `$len` and the bytes (a string is sent as UTF-8), or `$-1` for null. */
   bulk(value: Uint8Array | string | null): this {
     if (value === null) return this.raw(NULL_BULK);
     const bytes = typeof value === "string" ? utf8.encode(value) : value;
-    this.#ascii(`$${bytes.length}\r\n`);
-    this.raw(bytes);
-    return this.raw(CRLF);
+    const n = bytes.length;
+    this.#header(0x24, n);
+    const b = this.#room(n + 2);
+    b.set(bytes, this.#n);
+    b[this.#n + n] = CR;
+    b[this.#n + n + 1] = LF;
+    this.#n += n + 2;
+    return this;
   }
   /** An array header `*n` (write the n elements after it), or `*-1` for null. */
   array(n: number | null): this {
     if (n === null) return this.raw(NULL_ARRAY);
-    this.#ascii(`*${n}\r\n`);
+    this.#header(0x2a, n);
     return this;
   }
   /** Any value: string as simple string, Uint8Array as bulk, number, RespError, null, array. */
@@ -353,7 +412,6 @@ export class RespWriter {
   }
 }
 
-const CRLF = Uint8Array.of(CR, LF);
 const NULL_BULK = utf8.encode("$-1\r\n");
 const NULL_ARRAY = utf8.encode("*-1\r\n");
 
