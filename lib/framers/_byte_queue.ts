@@ -61,7 +61,8 @@ export class ByteQueue {
         const s = this.#scratch!;
         const used = this.#scratchUsed;
         if (used + n <= s.length) {
-          s.set(chunk, used);
+          if (n <= 8) { for (let i = 0; i < n; i++) s[used + i] = chunk[i]; }
+          else s.set(chunk, used);
           const view = s.subarray(this.#scratchStart, used + n);
           chunks[last] = view;
           this.#scratchTail = view;
@@ -118,6 +119,13 @@ export class ByteQueue {
     ByteQueue.work += steps;
     this.#curIdx = i;
     this.#curStart = start;
+  }
+
+  /** The last byte held, or -1 when the queue is empty. */
+  lastByte(): number {
+    const chunks = this.#chunks;
+    const c = chunks[chunks.length - 1];
+    return this.#len === 0 ? -1 : c[c.length - 1];
   }
 
   /** The byte at position `i`, or -1 when `i` is outside the queue. */
@@ -177,8 +185,8 @@ export class ByteQueue {
   indexOfByte(byte: number, from: number): number {
     // Kept small so that engines inline it: the hit in the head chunk is the hot path.
     const c = this.#chunks[this.#head];
-    if (c !== undefined) {
-      const s = this.#off + from;
+    const s = this.#off + from;
+    if (c !== undefined && s < c.length) {
       const r = c.indexOf(byte, s);
       if (r >= 0) {
         ByteQueue.work += r - s + 1;

@@ -65,7 +65,7 @@ export class LfScanner implements Scanner {
     }
     const len = q.length;
     this.resume = len;
-    this.content = !final && q.peekByte(len - 1) === 13 ? len - 1 : len;
+    this.content = !final && q.lastByte() === 13 ? len - 1 : len;
     return -1;
   }
 }
