@@ -432,10 +432,13 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     let timer: ReturnType<typeof setTimeout> | undefined = undefined;
     if (decide()) return;
     let done = false;
+    let seen: Uint8Array = new Uint8Array(0); // the head so far: at the timeout the predicates judge it
     timer = setTimeout(() => {
-      if (!done && conn.state !== "closed") done = decide(new Uint8Array(0), true);
+      if (!done && conn.state !== "closed") done = decide(seen, true);
     }, h.sniffTimeout);
+    conn.closed.then(() => clearTimeout(timer));
     conn._peek(h.sniffBytes, (head, final) => {
+      seen = head;
       if (!done) done = decide(head, final);
     });
   }
