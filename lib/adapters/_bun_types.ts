@@ -40,6 +40,8 @@ export interface BunSocketHandler<Data> {
   close?(socket: BunSocket<Data>, error?: Error): void;
   error?(socket: BunSocket<Data>, error: Error): void;
   connectError?(socket: BunSocket<Data>, error: Error): void;
+  /** TLS only: the handshake finished; `authorizationError` is set when the peer did not verify. */
+  handshake?(socket: BunSocket<Data>, success: boolean, authorizationError: Error | null): void;
 }
 
 /** Options of `Bun.listen` and `Bun.connect` that the adapter passes. */
@@ -49,6 +51,8 @@ export interface BunSocketOptions<Data> {
   unix?: string;
   allowHalfOpen?: boolean;
   reusePort?: boolean;
+  /** TLS options (`cert`, `key`, `ca`, `ALPNProtocols` in wire format, `serverName`, ...). */
+  tls?: object;
   data?: Data;
   socket: BunSocketHandler<Data>;
 }

@@ -50,6 +50,11 @@ export interface RawSocket {
   readonly bufferedAmount: number;
   /** TLS session facts, for TLS sockets; `undefined` for plain ones. */
   readonly tls?: TlsInfo;
+  /**
+   * The proxy's address when a PROXY protocol header named the real client: then
+   * `remoteAddr` and `localAddr` are the ones the header gave.
+   */
+  readonly proxiedBy?: Addr;
   /** Sets the event handler. Must be called once, before `resume()`. */
   start(handler: RawSocketHandler): void;
   /** Queues bytes; returns false at or above the write high-water mark (wait for `drain`). */
@@ -85,6 +90,12 @@ export interface StartTlsOptions {
   server?: TlsServerOptions;
   /** Client-side upgrade with these options. */
   client?: TlsClientOptions & { hostname?: string };
+  /**
+   * Bytes already read from the socket and not consumed (the start of the peer's
+   * handshake): the TLS layer reads them first. Adapters that cannot put bytes back
+   * reject a non-empty `head` with a `TlsError`.
+   */
+  head?: Uint8Array[];
 }
 
 /** Options of {@linkcode Transport.listen}. */
@@ -101,8 +112,20 @@ export interface TransportListenOptions {
   reusePort?: boolean;
   /** TLS options; the listener then accepts TLS only. */
   tls?: TlsServerOptions;
+  /**
+   * Unix sockets: when the path exists, remove it if no process listens on it (probed
+   * by connecting), then bind. Without it, an existing path fails with a message that
+   * says what to do.
+   */
+  removeStale?: boolean;
   /** Write high-water mark for accepted sockets, bytes. */
   writeHighWaterMark: number;
+  /**
+   * A connection failed before it could be handed over: a TLS handshake failed
+   * (`TlsError`) or took too long (`TimeoutError` of kind `"handshake"`). The socket
+   * is already closed; the listener keeps accepting.
+   */
+  onError?(error: Error, remoteAddr: Addr | undefined): void;
 }
 
 /** Options of {@linkcode Transport.connect}. */

@@ -14,10 +14,11 @@
  * @module
  */
 
-import type { Addr } from "../types.ts";
+import { type Addr, formatAddr, type TlsInfo } from "../types.ts";
 import type {
   RawSocket,
   RawSocketHandler,
+  StartTlsOptions,
   Transport,
   TransportConnectOptions,
   TransportListener,
@@ -25,7 +26,17 @@ import type {
 } from "./_transport.ts";
 import type { BunListener, BunSocket, BunSocketHandler } from "./_bun_types.ts";
 import { bunGlobal } from "./_bun_types.ts";
-import { UnsupportedError } from "../errors.ts";
+import { ConnectionClosedError, TlsError } from "../errors.ts";
+import {
+  bunClientTls,
+  bunServerError,
+  bunServerTls,
+  bunTlsInfo,
+  bunUpgradeTls,
+  clientTlsError,
+  handshakeHandler,
+} from "./_tls_bun.ts";
+import { checkTlsServerOptions } from "./_tls.ts";
 import {
   abortedConnect,
   describeTarget,
@@ -50,6 +61,8 @@ const CORK_LIMIT = 16 * 1024;
 class BunRawSocket implements RawSocket {
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
+  /** Set on TLS sockets once the handshake is done. */
+  tls?: TlsInfo;
   #s: BunSocket<Slot>;
   #hwm: number;
   #handler: RawSocketHandler | undefined;
@@ -172,6 +185,63 @@ class BunRawSocket implements RawSocket {
     if (this.remoteAddr.transport === "tcp" && !this.#closed) {
       this.#s.setKeepAlive(on, initialDelay ?? 0);
     }
+  }
+
+  /**
+   * STARTTLS with `upgradeTLS()`, in either role, once what is queued has been sent.
+   * This object goes silent (Bun still shows it the ciphertext) and the TLS one
+   * replaces it. Bun cannot put back bytes already read: a non-empty `head` fails.
+   */
+  async startTls(options: StartTlsOptions): Promise<RawSocket> {
+    if (this.#closed) throw new ConnectionClosedError("startTls() on a closed socket");
+    if (options.head?.some((c) => c.length > 0) || this.#held.length > 0) {
+      throw new TlsError(
+        "bytes arrived before startTls() and Bun cannot hand them to TLS: call startTls() " +
+          "right after sending the go-ahead, before the peer can answer",
+      );
+    }
+    this.pause();
+    for (let i = 0; i < 6000 && this.#queue.length > 0 && !this.#closed; i++) {
+      await new Promise((r) => setTimeout(r, 5)); // the go-ahead still being sent
+    }
+    if (this.#closed || this.#queue.length > 0) {
+      throw new ConnectionClosedError("startTls(): the socket closed, or did not drain in 30 s");
+    }
+    const server = options.server;
+    const tls = server
+      ? bunServerTls(server)
+      : await bunClientTls(options.client ?? {}, options.client?.hostname);
+    const handler = this.#handler;
+    this.#closed = true; // from here on the TLS socket reports everything
+    this.#handler = undefined;
+    const known: KnownAddrs = {
+      unix: this.remoteAddr.transport === "unix",
+      local: this.localAddr,
+      remote: this.remoteAddr,
+    };
+    const target = formatAddr(this.remoteAddr);
+    return await new Promise<RawSocket>((resolve, reject) => {
+      const { handler: tlsHandler } = handshakeHandler<Slot>(socketHandler(this.#hwm, known), {
+        ms: server ? checkTlsServerOptions(server) : 30_000,
+        verifyPeer: server ? server.requestClientCert === true : true,
+        wrap: (e, t) => server ? bunServerError(e, t) : clientTlsError(e, target),
+        ok(t) {
+          t.data!.tls = bunTlsInfo(t, server !== undefined);
+          resolve(t.data!);
+        },
+        fail(_t, e) {
+          handler?.close(e);
+          reject(e);
+        },
+      });
+      try {
+        bunUpgradeTls(this.#s, tls, tlsHandler);
+      } catch (e) {
+        const err = clientTlsError(e, target);
+        handler?.close(err);
+        reject(err);
+      }
+    });
   }
 
   /** Bun's `data` event. */
@@ -310,23 +380,46 @@ function socketHandler(
   };
 }
 
+/** The handler of a TLS listener: sockets are handed over after their handshake. */
+function tlsListenHandler(
+  o: TransportListenOptions,
+  known: KnownAddrs,
+  onSocket: (s: RawSocket) => void,
+): { handler: BunSocketHandler<Slot>; pending: Set<BunSocket<Slot>> } {
+  return handshakeHandler<Slot>(socketHandler(o.writeHighWaterMark, known), {
+    ms: checkTlsServerOptions(o.tls!),
+    verifyPeer: o.tls!.requestClientCert === true,
+    wrap: bunServerError,
+    ok(s) {
+      s.data!.tls = bunTlsInfo(s, true);
+      onSocket(s.data!);
+    },
+    fail: (s, e) => o.onError?.(e, s.data?.remoteAddr),
+  });
+}
+
 /** The Bun transport. */
 export const bunTransport: Transport = {
   name: "bun",
 
   listen(o: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
-    if (o.tls) throw new UnsupportedError("bun adapter", "TLS (not implemented yet)");
     const known: KnownAddrs = { unix: o.path !== undefined };
-    const socket = socketHandler(o.writeHighWaterMark, known, onSocket);
+    let socket = socketHandler(o.writeHighWaterMark, known, onSocket);
+    let handshaking: Set<BunSocket<Slot>> | undefined;
+    const tls = o.tls ? { tls: bunServerTls(o.tls) } : {};
+    if (o.tls) {
+      ({ handler: socket, pending: handshaking } = tlsListenHandler(o, known, onSocket));
+    }
     let server: BunListener;
     try {
       server = o.path !== undefined
-        ? bunGlobal().listen<Slot>({ unix: o.path, allowHalfOpen: true, socket })
+        ? bunGlobal().listen<Slot>({ unix: o.path, allowHalfOpen: true, ...tls, socket })
         : bunGlobal().listen<Slot>({
           hostname: o.hostname ?? "0.0.0.0",
           port: o.port ?? 0,
           allowHalfOpen: true,
           ...(o.reusePort ? { reusePort: true } : {}),
+          ...tls,
           socket,
         });
     } catch (err) {
@@ -345,23 +438,43 @@ export const bunTransport: Transport = {
       close() {
         if (!closed) server.stop(false); // established sockets stay open
         closed = true;
+        for (const s of handshaking ?? []) s.terminate(); // not established yet
+        handshaking?.clear();
         return Promise.resolve();
       },
     };
   },
 
   async connect(o: TransportConnectOptions): Promise<RawSocket> {
-    if (o.tls) throw new UnsupportedError("bun adapter", "TLS (not implemented yet)");
     const target = describeTarget(o);
     const { signal } = o;
     if (signal?.aborted) throw abortedConnect(signal, target);
-    const socket = socketHandler(o.writeHighWaterMark, dialled(o));
+    let socket = socketHandler(o.writeHighWaterMark, dialled(o));
+    let handshake: Promise<BunRawSocket> | undefined;
+    let tls = {};
+    if (o.tls) {
+      tls = { tls: await bunClientTls(o.tls, o.hostname) };
+      handshake = new Promise((resolve, reject) => {
+        socket = handshakeHandler<Slot>(socket, {
+          ms: 120_000, // connect() has its own timeout and signal
+          verifyPeer: true,
+          wrap: (e) => clientTlsError(e, target),
+          ok(s) {
+            s.data!.tls = bunTlsInfo(s, false);
+            resolve(s.data!);
+          },
+          fail: (_s, e) => reject(e),
+        }).handler;
+      });
+      handshake.catch(() => {});
+    }
     const attempt = o.path !== undefined
-      ? bunGlobal().connect<Slot>({ unix: o.path, allowHalfOpen: true, socket })
+      ? bunGlobal().connect<Slot>({ unix: o.path, allowHalfOpen: true, ...tls, socket })
       : bunGlobal().connect<Slot>({
         hostname: o.hostname ?? "127.0.0.1",
         port: o.port!,
         allowHalfOpen: true,
+        ...tls,
         socket,
       });
     let onAbort: (() => void) | undefined;
@@ -371,12 +484,13 @@ export const bunTransport: Transport = {
     });
     try {
       const s = await Promise.race([attempt, aborted]);
-      return s.data!;
+      return handshake ? await Promise.race([handshake, aborted]) : s.data!;
     } catch (err) {
       if (signal?.aborted) {
         attempt.then((s) => s.terminate(), () => {});
         throw abortedConnect(signal, target);
       }
+      if (err instanceof TlsError) throw err;
       throw toConnectError(err, target);
     } finally {
       if (onAbort) signal?.removeEventListener("abort", onAbort);

@@ -17,16 +17,24 @@
  * @module
  */
 
-import type { Addr } from "../types.ts";
+import type { Addr, TlsInfo } from "../types.ts";
 import type {
   RawSocket,
   RawSocketHandler,
+  StartTlsOptions,
   Transport,
   TransportConnectOptions,
   TransportListener,
   TransportListenOptions,
 } from "./_transport.ts";
-import { UnsupportedError } from "../errors.ts";
+import { ConnectionClosedError, UnsupportedError } from "../errors.ts";
+import {
+  checkDenoStartTls,
+  connectDenoTls,
+  listenDenoTls,
+  upgradeDenoClient,
+  type WrapDenoConn,
+} from "./_tls_deno.ts";
 import {
   abortedConnect,
   describeTarget,
@@ -153,14 +161,48 @@ class DenoSocket implements RawSocket {
   #corked = false;
   #closed = false;
   #closeError: Error | undefined;
+  #sizes: ReadBufferSizes;
+  /** Set on TLS connections once the handshake is done. */
+  tls?: TlsInfo;
 
   constructor(conn: Deno.Conn, hwm: number, sizes: ReadBufferSizes) {
     this.#conn = conn;
     this.#hwm = hwm;
+    this.#sizes = sizes;
     this.#rb = new ReadBuffer(sizes);
-    if (conn.remoteAddr.transport === "tcp") {
+    // A Deno.TlsConn has no setNoDelay: TLS clients set it before the handshake.
+    if (conn.remoteAddr.transport === "tcp" && "setNoDelay" in conn) {
       this.#tcp = conn as Deno.TcpConn;
       this.#tcp.setNoDelay(true);
+    }
+  }
+
+  /**
+   * STARTTLS, client side only (`Deno.startTls`), with no read pending: call it while
+   * the socket delivers (from a message hook), which pauses it before the next read.
+   */
+  async startTls(options: StartTlsOptions): Promise<RawSocket> {
+    if (this.#closed) throw new ConnectionClosedError("startTls() on a closed socket");
+    this.#paused = true;
+    await null; // a read loop that is delivering right now sees the pause and stops
+    for (let i = 0; i < 6000 && this.#writing; i++) {
+      await new Promise((r) => setTimeout(r, 5)); // the go-ahead still being sent
+    }
+    checkDenoStartTls(this.#conn, options, {
+      reading: this.#reading,
+      readAhead: this.#held !== undefined,
+    });
+    const handler = this.#handler;
+    this.#closed = true; // the TLS connection replaces this one
+    this.#handler = undefined;
+    try {
+      const { conn, info } = await upgradeDenoClient(this.#conn, options.client ?? {});
+      const next = new DenoSocket(conn, this.#hwm, this.#sizes);
+      next.tls = info;
+      return next;
+    } catch (e) {
+      handler?.close(e as Error);
+      throw e;
     }
   }
 
@@ -346,11 +388,15 @@ export interface DenoTransportOptions {
  */
 export function createDenoTransport(options: DenoTransportOptions = {}): Transport {
   const sizes = options.readBuffer ?? DEFAULT_SIZES;
+  const wrap = (hwm: number): WrapDenoConn => (conn, tls) => {
+    const socket = new DenoSocket(conn, hwm, sizes);
+    socket.tls = tls;
+    return socket;
+  };
   return {
     name: "deno",
 
     listen(o: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
-      if (o.tls) throw new UnsupportedError("deno adapter", "TLS (not implemented yet)");
       // Without --unstable-net, Deno.listen({ reusePort }) exits the process; the flag
       // also exposes Deno.listenDatagram, which is how it is detected.
       const unstableNet =
@@ -358,6 +404,7 @@ export function createDenoTransport(options: DenoTransportOptions = {}): Transpo
       if (o.reusePort && !unstableNet) {
         throw new UnsupportedError("deno", "reusePort without --unstable-net");
       }
+      if (o.tls) return listenDenoTls(o, onSocket, wrap(o.writeHighWaterMark));
       const target = describeTarget(o);
       let listener: Deno.Listener;
       try {
@@ -403,7 +450,7 @@ export function createDenoTransport(options: DenoTransportOptions = {}): Transpo
     },
 
     async connect(o: TransportConnectOptions): Promise<RawSocket> {
-      if (o.tls) throw new UnsupportedError("deno adapter", "TLS (not implemented yet)");
+      if (o.tls) return connectDenoTls(o, wrap(o.writeHighWaterMark));
       const target = describeTarget(o);
       const { signal } = o;
       if (signal?.aborted) throw abortedConnect(signal, target);

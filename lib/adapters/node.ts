@@ -16,16 +16,25 @@
  */
 
 import * as net from "node:net";
-import type { Addr } from "../types.ts";
+import * as tls from "node:tls";
+import { type Addr, formatAddr, type TlsInfo } from "../types.ts";
 import type {
   RawSocket,
   RawSocketHandler,
+  StartTlsOptions,
   Transport,
   TransportConnectOptions,
   TransportListener,
   TransportListenOptions,
 } from "./_transport.ts";
-import { UnsupportedError } from "../errors.ts";
+import { ConnectionClosedError } from "../errors.ts";
+import {
+  createNodeTlsServer,
+  nodeClientError,
+  nodeClientOptions,
+  nodeTlsInfo,
+  upgradeNodeSocket,
+} from "./_tls_node.ts";
 import {
   abortedConnect,
   describeTarget,
@@ -44,6 +53,8 @@ import {
 class NodeSocket implements RawSocket {
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
+  /** Set on TLS sockets once the handshake is done. */
+  tls?: TlsInfo;
   #s: net.Socket;
   #hwm: number;
   #handler: RawSocketHandler | undefined;
@@ -164,6 +175,34 @@ class NodeSocket implements RawSocket {
     }
   }
 
+  /**
+   * STARTTLS: wraps the socket in a `tls.TLSSocket` (server or client role) once what
+   * is queued has been written; this object goes silent and the TLS one replaces it.
+   */
+  async startTls(options: StartTlsOptions): Promise<RawSocket> {
+    const s = this.#s;
+    if (this.#closed || s.destroyed) {
+      throw new ConnectionClosedError("startTls() on a closed socket");
+    }
+    s.pause();
+    // An empty write's callback runs once everything written before it is flushed.
+    if (s.writableLength > 0) await new Promise((r) => s.write(new Uint8Array(0), r));
+    const handler = this.#handler;
+    this.#closed = true; // from here on the TLS socket reports everything
+    this.#handler = undefined;
+    const unix = this.remoteAddr.transport === "unix";
+    const known = { unix, local: this.localAddr, remote: this.remoteAddr };
+    try {
+      const t = await upgradeNodeSocket(s, options, formatAddr(this.remoteAddr));
+      const next = new NodeSocket(t, this.#hwm, known);
+      next.tls = nodeTlsInfo(t, options.server !== undefined);
+      return next;
+    } catch (e) {
+      handler?.close(e as Error);
+      throw e;
+    }
+  }
+
   /** The callback of every write (one function per socket, not one per write). */
   #written = () => this.#checkDrain();
 
@@ -184,15 +223,17 @@ export const nodeTransport: Transport = {
   name: "node",
 
   listen(options: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
-    if (options.tls) throw new UnsupportedError("node adapter", "TLS (not implemented yet)");
     const hwm = options.writeHighWaterMark;
     const path = options.path;
-    const server = net.createServer(
+    const accept = (s: net.Socket, info?: TlsInfo) => {
+      if (path === undefined) s.setNoDelay(true);
+      const socket = new NodeSocket(s, hwm, { unix: path !== undefined, local: sharedLocal });
+      if (info) socket.tls = info;
+      onSocket(socket);
+    };
+    const server = options.tls ? createNodeTlsServer(options, accept) : net.createServer(
       { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: hwm },
-      (s) => {
-        if (path === undefined) s.setNoDelay(true);
-        onSocket(new NodeSocket(s, hwm, { unix: path !== undefined, local: sharedLocal }));
-      },
+      (s) => accept(s),
     );
     const target = describeTarget(options);
     let addr: Addr | undefined;
@@ -243,32 +284,36 @@ export const nodeTransport: Transport = {
   },
 
   connect(options: TransportConnectOptions): Promise<RawSocket> {
-    if (options.tls) {
-      return Promise.reject(new UnsupportedError("node adapter", "TLS (not implemented yet)"));
-    }
     const target = describeTarget(options);
     const { signal, path } = options;
     if (signal?.aborted) return Promise.reject(abortedConnect(signal, target));
     return new Promise((resolve, reject) => {
       const common = { allowHalfOpen: true, highWaterMark: options.writeHighWaterMark };
-      const s = path !== undefined
-        ? net.connect({ ...common, path })
-        : net.connect({ ...common, host: options.hostname ?? "127.0.0.1", port: options.port! });
-      s.pause();
+      const where = path !== undefined
+        ? { path }
+        : { host: options.hostname ?? "127.0.0.1", port: options.port! };
+      const secure = options.tls;
+      const s = secure
+        ? tls.connect({ ...common, ...where, ...nodeClientOptions(secure, options.hostname) })
+        : net.connect({ ...common, ...where });
+      const connected = secure ? "secureConnect" : "connect";
+      if (!secure) s.pause(); // a TLS socket must read to finish its handshake
       const cleanup = () => {
-        s.off("connect", onConnect);
+        s.off(connected, onConnect);
         s.off("error", onError);
         signal?.removeEventListener("abort", onAbort);
       };
       const onConnect = () => {
         cleanup();
         if (path === undefined) s.setNoDelay(true);
-        resolve(new NodeSocket(s, options.writeHighWaterMark, dialled(options)));
+        const socket = new NodeSocket(s, options.writeHighWaterMark, dialled(options));
+        if (secure) socket.tls = nodeTlsInfo(s as tls.TLSSocket, false);
+        resolve(socket);
       };
       const onError = (err: Error) => {
         cleanup();
         s.destroy();
-        reject(toConnectError(err, target));
+        reject(secure ? nodeClientError(err, target) : toConnectError(err, target));
       };
       const onAbort = () => {
         cleanup();
@@ -276,7 +321,7 @@ export const nodeTransport: Transport = {
         s.destroy();
         reject(abortedConnect(signal!, target));
       };
-      s.once("connect", onConnect);
+      s.once(connected, onConnect);
       s.once("error", onError);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
