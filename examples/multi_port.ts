@@ -9,7 +9,8 @@
  * - admin (Unix socket): `stats` answers the server's counters as JSON, `help` lists commands
  *   (`nc -U PATH`, or `python3 -c` with `socket.AF_UNIX`).
  *
- * Port 0 asks for any free port; the bound addresses are printed, one line each.
+ * Port 0 asks for any free port; the bound addresses are printed, one line each. The socket
+ * file stays after the process ends: remove it before starting again on the same path.
  * @module
  */
 import { type Connection, formatAddr, lengthPrefixed, lines, router, serve } from "../mod.ts";

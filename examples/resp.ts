@@ -97,6 +97,9 @@ class RespDecoder implements Decoder<RespValue> {
   push(chunk: Uint8Array): void {
     const n = chunk.length;
     if (n === 0) return;
+    // A Node or Bun Buffer makes every subarray() go through its species constructor,
+    // several times slower: view its bytes as a plain Uint8Array once.
+    if (chunk.constructor !== Uint8Array) chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, n);
     const end = this.#buf.length;
     if (this.#start === end) { // nothing held: use the chunk itself
       this.#buf = chunk;
