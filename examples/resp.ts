@@ -54,11 +54,17 @@ const MAX_LINE = 64 * 1024;
 const MAX_DEPTH = 32;
 const EMPTY: Uint8Array = new Uint8Array(0);
 
+const ascii = new TextDecoder();
+
 /** Bytes as a latin1 string: one char per byte, so any key round-trips. */
 export function latin1(b: Uint8Array): string {
-  if (b.length <= 4096) return String.fromCharCode.apply(null, b as unknown as number[]);
+  const n = b.length;
+  let i = 0;
+  while (i < n && b[i] < 0x80) i++;
+  if (i === n) return ascii.decode(b); // ASCII, the usual case: the fastest way on Bun
+  if (n <= 4096) return String.fromCharCode.apply(null, b as unknown as number[]);
   let s = "";
-  for (let i = 0; i < b.length; i += 4096) s += latin1(b.subarray(i, i + 4096));
+  for (i = 0; i < n; i += 4096) s += latin1(b.subarray(i, i + 4096));
   return s;
 }
 
