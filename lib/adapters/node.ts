@@ -42,6 +42,7 @@ import {
   isWildcard,
   type KnownAddrs,
   socketAddrs,
+  takeBatch,
   tcpAddr,
   toConnectError,
   toListenError,
@@ -59,8 +60,10 @@ class NodeSocket implements RawSocket {
   #hwm: number;
   #handler: RawSocketHandler | undefined;
   #needDrain = false;
-  /** Bytes written since cork(); past 16 KiB they go out without waiting for uncork(). */
-  #corked = -1;
+  /** Small writes held since cork(), sent as one buffer by uncork() or at 16 KiB. */
+  #held: Uint8Array[] | undefined;
+  /** Bytes held; -1 when not corked. */
+  #heldBytes = -1;
   #closed = false;
   #aborted = false;
   #error: Error | undefined;
@@ -96,7 +99,7 @@ class NodeSocket implements RawSocket {
   }
 
   get bufferedAmount(): number {
-    return this.#closed ? 0 : this.#s.writableLength;
+    return this.#closed ? 0 : this.#s.writableLength + Math.max(0, this.#heldBytes);
   }
 
   start(handler: RawSocketHandler): void {
@@ -108,13 +111,11 @@ class NodeSocket implements RawSocket {
   write(chunk: Uint8Array): boolean {
     const s = this.#s;
     if (this.#closed || s.writableEnded || s.destroyed) return false;
-    s.write(chunk, this.#written);
-    if (this.#corked >= 0 && (this.#corked += chunk.length) >= 16 * 1024) {
-      s.uncork();
-      s.cork();
-      this.#corked = 0;
-    }
-    const ok = s.writableLength < this.#hwm;
+    if (this.#heldBytes >= 0) {
+      (this.#held ??= []).push(chunk);
+      if ((this.#heldBytes += chunk.length) >= 16 * 1024) this.#sendHeld();
+    } else s.write(chunk, this.#written);
+    const ok = s.writableLength + Math.max(0, this.#heldBytes) < this.#hwm;
     if (!ok) this.#needDrain = true;
     return ok;
   }
@@ -125,15 +126,24 @@ class NodeSocket implements RawSocket {
 
   cork(): void {
     const s = this.#s;
-    if (this.#corked >= 0 || this.#closed || s.writableEnded || s.destroyed) return;
-    this.#corked = 0;
-    s.cork();
+    if (this.#heldBytes >= 0 || this.#closed || s.writableEnded || s.destroyed) return;
+    this.#heldBytes = 0;
   }
 
   uncork(): void {
-    if (this.#corked < 0) return;
-    this.#corked = -1;
-    this.#s.uncork(); // a no-op once end() has flushed it
+    if (this.#heldBytes < 0) return;
+    this.#sendHeld();
+    this.#heldBytes = -1;
+  }
+
+  /** Hands the held writes to Node, small ones copied into one buffer (one system call). */
+  #sendHeld(): void {
+    const held = this.#held;
+    if (held === undefined || held.length === 0) return;
+    const s = this.#s;
+    this.#heldBytes = 0;
+    if (this.#closed || s.writableEnded || s.destroyed) return void (held.length = 0);
+    while (held.length > 0) s.write(takeBatch(held), this.#written);
   }
 
   resume(): void {
@@ -141,12 +151,14 @@ class NodeSocket implements RawSocket {
   }
 
   end(): void {
+    this.uncork();
     if (!this.#closed && !this.#s.writableEnded) this.#s.end();
   }
 
   close(): void {
     const s = this.#s;
     if (this.#closed || s.destroyed) return;
+    this.uncork();
     if (s.writableFinished) return void s.destroy();
     s.once("finish", () => s.destroy());
     if (!s.writableEnded) s.end();
@@ -156,6 +168,8 @@ class NodeSocket implements RawSocket {
     const s = this.#s;
     if (this.#closed || s.destroyed) return;
     this.#aborted = true;
+    this.#held = undefined;
+    this.#heldBytes = -1;
     try {
       // Sends an RST on TCP; throws ERR_INVALID_HANDLE_TYPE on a Unix socket.
       if (this.remoteAddr.transport === "tcp" && typeof s.resetAndDestroy === "function") {
@@ -184,6 +198,7 @@ class NodeSocket implements RawSocket {
     if (this.#closed || s.destroyed) {
       throw new ConnectionClosedError("startTls() on a closed socket");
     }
+    this.uncork();
     s.pause();
     // An empty write's callback runs once everything written before it is flushed.
     if (s.writableLength > 0) await new Promise((r) => s.write(new Uint8Array(0), r));
@@ -207,7 +222,7 @@ class NodeSocket implements RawSocket {
   #written = () => this.#checkDrain();
 
   #checkDrain(): void {
-    if (this.#needDrain && !this.#closed && this.#s.writableLength === 0) {
+    if (this.#needDrain && !this.#closed && this.#s.writableLength === 0 && this.#heldBytes <= 0) {
       this.#needDrain = false;
       this.#handler?.drain();
     }
