@@ -1,7 +1,8 @@
 /**
  * What every benchmark server shares, tcpkit and native controls alike: the flags, the
  * `ready <port>` line, a full GC on SIGUSR2 (answered with a `gc` line, so the runner can
- * read the RSS of live objects only), and a clean exit on SIGTERM. Outside the measured
+ * read the RSS of live objects only; the line also gives the JS heap in use), and a clean
+ * exit on SIGTERM. Outside the measured
  * path: nothing here runs per message.
  *
  * Flags: `--port P` (0 = any), `--framer raw|lines|length`, `--style iterator|hooks`.
@@ -88,14 +89,16 @@ function collect(): boolean {
 
 /**
  * Prints `ready <port>` and installs the signal handlers: SIGUSR2 runs a full GC and
- * prints `gc` (or `gc unavailable`); SIGTERM runs `stop` (bounded to 2 s) and exits 0.
+ * prints `gc heap <bytes in use>` (or `gc unavailable`); SIGTERM runs `stop` (bounded to
+ * 2 s) and exits 0.
  *
  * @param port The bound port.
  * @param stop Closes the server.
  */
 export function ready(port: number, stop: () => unknown): void {
   onSignal("SIGUSR2", () => {
-    console.log(collect() ? "gc" : "gc unavailable");
+    if (!collect()) return console.log("gc unavailable");
+    console.log(`gc heap ${process.memoryUsage().heapUsed}`);
   });
   onSignal("SIGTERM", () => {
     const exit = () => (g.Deno ? g.Deno.exit(0) : process.exit(0));

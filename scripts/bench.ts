@@ -182,12 +182,13 @@ function rssKiB(pid: number): number {
 }
 
 /** Full GC in the server (SIGUSR2, answered with "gc"), then its RSS in KiB. */
-async function rssAfterGc(s: Server): Promise<number> {
+async function rssAfterGc(s: Server): Promise<[number, number]> {
   process.kill(s.pid, "SIGUSR2");
   const reply = await s.lines.next(10_000);
-  if (reply !== "gc") throw new Error(`server answered "${reply}" to SIGUSR2`);
+  const heap = /^gc heap (\d+)$/.exec(reply ?? "");
+  if (!heap) throw new Error(`server answered "${reply}" to SIGUSR2`);
   await new Promise((r) => setTimeout(r, 200));
-  return rssKiB(s.pid);
+  return [rssKiB(s.pid), Number(heap[1])];
 }
 
 const loadBin = join(tmp, "load");
@@ -219,8 +220,8 @@ async function runLoad(s: Server, mode: Mode, framer: string): Promise<Record<st
   for (;;) {
     const line = await lines.next(mode === "conns" ? 120_000 : (WARMUP + SECS) * 1000 + 30_000);
     if (line === undefined) break;
-    if (line === "warm") extra.rssBaseKiB = await rssAfterGc(s);
-    else if (line === "held") extra.rssHeldKiB = await rssAfterGc(s);
+    if (line === "warm") [extra.rssBaseKiB, extra.heapBase] = await rssAfterGc(s);
+    else if (line === "held") [extra.rssHeldKiB, extra.heapHeld] = await rssAfterGc(s);
     else if (line.startsWith("{")) result = JSON.parse(line);
     if (line === "warm" || line === "held") child.stdin!.write("go\n");
   }
@@ -233,6 +234,7 @@ async function runLoad(s: Server, mode: Mode, framer: string): Promise<Record<st
   }
   if (typeof extra.rssHeldKiB === "number" && typeof extra.rssBaseKiB === "number") {
     extra.rssPerConnBytes = ((extra.rssHeldKiB - extra.rssBaseKiB) * 1024) / CONNS;
+    extra.heapPerConnBytes = ((extra.heapHeld as number) - (extra.heapBase as number)) / CONNS;
   }
   return { ...result, ...extra };
 }
