@@ -38,6 +38,7 @@ export type EofPolicy = "error" | "emit" | "discard";
  * a view of it, and a frame that spans chunks is copied once. Views stay valid for
  * good (nothing ever writes into a pushed chunk), but a small frame kept alive also
  * keeps its whole chunk alive (harper#2080): `.slice()` the frames you store for long.
+ * Frames are plain `Uint8Array`s, also when the chunks pushed are a subclass.
  * A trickle of tiny chunks is packed into blocks the decoder owns, so a slow sender
  * costs bytes, not one object per byte.
  */

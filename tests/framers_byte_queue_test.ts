@@ -170,3 +170,14 @@ test("ByteQueue resumed searches over many chunks do not rescan (cursor)", () =>
   const work = ByteQueue.work - before;
   assert.ok(work <= 2 * 600 * 2000, `work ${work}`);
 });
+
+test("ByteQueue views a Uint8Array subclass as a plain Uint8Array over the same memory", () => {
+  class Special extends Uint8Array {}
+  const chunk = new Special(1000).fill(3);
+  const q = new ByteQueue();
+  q.push(chunk);
+  const frame = q.take(10);
+  assert.equal(Object.getPrototypeOf(frame), Uint8Array.prototype);
+  assert.equal(frame.buffer, chunk.buffer);
+  assert.equal(frame[0], 3);
+});

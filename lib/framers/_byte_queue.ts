@@ -49,10 +49,17 @@ export class ByteQueue {
     return this.#len;
   }
 
-  /** Appends a chunk. The queue keeps it: the caller must not change it afterwards. */
+  /**
+   * Appends a chunk. The queue keeps it: the caller must not change it afterwards. A
+   * subclass of `Uint8Array` (a runtime's own buffer type) is viewed as a plain
+   * `Uint8Array` over the same memory, so frames are plain and `subarray()` stays fast.
+   */
   push(chunk: Uint8Array): void {
     const n = chunk.length;
     if (n === 0) return;
+    if (Object.getPrototypeOf(chunk) !== Uint8Array.prototype) {
+      chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, n);
+    }
     const chunks = this.#chunks;
     if (n < SMALL && this.#len !== 0) {
       const last = chunks.length - 1;
