@@ -392,6 +392,18 @@ export class RespWriter {
     this.#n += n + 2;
     return this;
   }
+  /** `$len` and a latin1 string as one byte per char (the inverse of {@linkcode latin1}). */
+  bulkLatin1(s: string): this {
+    const n = s.length;
+    this.#header(0x24, n);
+    const b = this.#room(n + 2);
+    let i = this.#n;
+    for (let k = 0; k < n; k++) b[i++] = s.charCodeAt(k);
+    b[i++] = CR;
+    b[i++] = LF;
+    this.#n = i;
+    return this;
+  }
   /** An array header `*n` (write the n elements after it), or `*-1` for null. */
   array(n: number | null): this {
     if (n === null) return this.raw(NULL_ARRAY);

@@ -67,8 +67,9 @@ export interface ListenerOptions {
   /** TLS for this listener. */
   tls?: TlsServerOptions;
   /**
-   * The kernel's listen backlog for this listener, where the runtime lets it be set
-   * (Deno `tcpBacklog`, Node `backlog`; Bun always uses 512). Default: the server's `backlog`.
+   * The kernel's listen backlog for this listener, passed as is where the runtime lets it
+   * be set (Deno `tcpBacklog`, Node `backlog`; Bun always uses 512; Linux caps it at
+   * `net.core.somaxconn`). Default: the server's `backlog`, but at least 511.
    */
   backlog?: number;
   /** SO_REUSEPORT where the runtime supports it. */
@@ -104,7 +105,12 @@ export interface ServeOptions<In = Uint8Array, Out = In, Data = unknown>
   maxConnections?: number;
   /**
    * Accepted connections that may wait for a handler slot (FIFO); beyond it they are
-   * rejected with `"capacity"`. Also passed to the kernel as the listen backlog. Default 1024.
+   * rejected with `"capacity"`. Default 1024; 0 = nobody waits.
+   *
+   * It is also the kernel's listen backlog, but never below 511 (the runtimes' default):
+   * tcpkit accepts every connection at once and queues it here, so the kernel's queue
+   * only has to absorb bursts, and a small one would drop them silently (the client's
+   * handshake is retried after 1 s, 3 s, ...). A listener's own `backlog` is passed as is.
    */
   backlog?: number;
   /** Limits per client address (IPv4, or the IPv6 /64). */
@@ -126,7 +132,10 @@ export interface ServeOptions<In = Uint8Array, Out = In, Data = unknown>
   onConnection?(conn: Connection<In, Out, Data>): void;
   /** A connection was turned away. Nothing is dropped silently: every rejection comes here. */
   onReject?(info: RejectInfo, reason: RejectReason): void;
-  /** A connection is gone. */
+  /**
+   * A connection that got `onConnection` is gone; `error` says why when it broke (a
+   * `TimeoutError` names its kind). Rejected connections go to `onReject` only.
+   */
   onClose?(conn: Connection<In, Out, Data>, error?: Error): void;
   /**
    * A handler threw, a hook failed, or a frame was skipped. The server keeps serving.
@@ -174,12 +183,33 @@ export function nextConnectionId(): number {
 const noop = () => {};
 const encoder = new TextEncoder();
 
+/** How long a rejected connection may linger after its `rejectMessage` (ms). */
+const LINGER_MS = 1_000;
+/** How many bytes a rejected connection may still send while it lingers. */
+const LINGER_BYTES = 16 * 1024;
+/** Rejected connections that may linger at once; beyond, they are closed at once (a flood). */
+const MAX_LINGERING = 1024;
+/** The smallest kernel listen backlog the server-wide `backlog` turns into (Node's and Deno's default). */
+const MIN_KERNEL_BACKLOG = 511;
+
+/** The per-client key of an address; the address itself if it does not parse (a zone id, say). */
+function keyOf(hostname: string): string {
+  try {
+    return clientKey(hostname);
+  } catch {
+    return hostname;
+  }
+}
+
 /** A running server. Made by {@linkcode serve}. */
 export class Server<In = Uint8Array, Out = In, Data = unknown> {
   #opts: ServeOptions<In, Out, Data>;
   #transport: Transport;
   #listeners: { name: string; listener: TransportListener }[] = [];
   #conns = new Set<Connection<In, Out, Data>>();
+  /** Connections that got a slot (and `onConnection`); only these get `onClose`. */
+  #begun = new Set<Connection<In, Out, Data>>();
+  #lingering = 0;
   #admission: Admission;
   #sweeper: Sweeper;
   #shutdown = new AbortController();
@@ -262,7 +292,8 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
             port: spec.path ? undefined : spec.port ?? 0,
             path: spec.path,
             tls: spec.tls,
-            backlog: spec.backlog ?? options.backlog,
+            backlog: (spec === options ? undefined : spec.backlog) ??
+              Math.max(options.backlog ?? 1024, MIN_KERNEL_BACKLOG),
             reusePort: spec.reusePort,
             writeHighWaterMark: options.highWaterMark ?? 64 * 1024,
           },
@@ -372,7 +403,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     this.#conns.add(conn);
     if (this.#shutdownStarted) return this.#reject(conn, listener, "shutdown");
     const remote = socket.remoteAddr;
-    (ticket as { key: string }).key = remote.transport === "tcp" ? clientKey(remote.hostname) : "";
+    (ticket as { key: string }).key = remote.transport === "tcp" ? keyOf(remote.hostname) : "";
     const verdict = this.#admission.offer(ticket);
     if (verdict !== "run" && verdict !== "queued") this.#reject(conn, listener, verdict);
   }
@@ -393,15 +424,43 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       this.#report(e, conn);
       msg = undefined;
     }
-    if (msg !== undefined && msg.length > 0) {
-      conn.write(typeof msg === "string" ? encoder.encode(msg) : msg).catch(noop);
+    if (msg === undefined || msg.length === 0 || this.#lingering >= MAX_LINGERING) {
+      conn.close();
+      return;
     }
-    conn.close();
+    conn.write(typeof msg === "string" ? encoder.encode(msg) : msg).catch(noop);
+    this.#linger(conn);
+  }
+
+  /**
+   * Ends a turned-away connection without losing the message written to it: closing a
+   * socket whose peer's bytes were never read sends a reset, which can discard the
+   * message before the client reads it. So: half-close after the message, read and
+   * drop what the client still sends, and close once it closes too, or after
+   * {@linkcode LINGER_MS} or {@linkcode LINGER_BYTES}, whichever comes first.
+   */
+  #linger(conn: Connection<In, Out, Data>): void {
+    this.#lingering++;
+    conn.end();
+    const plain = conn.setFramer(raw());
+    let dropped = 0;
+    const timer = setTimeout(() => conn.abort(), LINGER_MS);
+    conn.closed.then(() => {
+      clearTimeout(timer);
+      this.#lingering--;
+    });
+    plain._start({
+      message(c, chunk) {
+        dropped += chunk.length;
+        if (dropped > LINGER_BYTES) c.abort();
+      },
+    });
   }
 
   /** The connection has a slot: watch its timeouts, route it, run its handler. */
   #begin(conn: Connection<In, Out, Data>, listener: string): void {
     if (conn.state === "closed") return;
+    this.#begun.add(conn);
     this.#sweeper.add(conn);
     try {
       this.#opts.onConnection?.(conn);
@@ -488,10 +547,12 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     s.bytesOut += conn.bytesOut;
     s.messagesIn += conn.messagesIn;
     s.messagesOut += conn.messagesOut;
-    try {
-      this.#opts.onClose?.(conn, error);
-    } catch (e) {
-      this.#report(e, conn);
+    if (this.#begun.delete(conn)) {
+      try {
+        this.#opts.onClose?.(conn, error);
+      } catch (e) {
+        this.#report(e, conn);
+      }
     }
     if (this.#shutdownStarted && this.#conns.size === 0) this.#resolveAllClosed?.();
   }

@@ -365,7 +365,7 @@ test(`[${adapter}] router with no match and no fallback closes the connection an
   const s = server.stats();
   assert.equal(s.rejected["no-route"], 1);
   assert.equal(s.active, 0);
-  assert.equal(server.connections, 0);
+  await until(() => server.connections === 0, 5000, "the rejected connection is gone");
 });
 
 test(`[${adapter}] perConnection(): each connection gets its own state`, async () => {
