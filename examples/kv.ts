@@ -89,10 +89,12 @@ function set(args: Uint8Array[], w: RespWriter): void {
     else if (opt === "XX" && !nx) xx = true;
     else return void w.error("ERR syntax error");
   }
-  const exists = get(key) !== undefined;
-  if ((nx && exists) || (xx && !exists)) return void w.raw(NIL);
-  if (!exists && data.size >= maxKeys) {
-    return void w.error("OOM command not allowed: --max-keys reached");
+  if (nx || xx || data.size >= maxKeys) { // the plain SET skips this lookup
+    const exists = get(key) !== undefined;
+    if ((nx && exists) || (xx && !exists)) return void w.raw(NIL);
+    if (!exists && data.size >= maxKeys) {
+      return void w.error("OOM command not allowed: --max-keys reached");
+    }
   }
   data.set(key, keep(args[2]));
   if (ttl > 0) expires.set(key, Date.now() + ttl);

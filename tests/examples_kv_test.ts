@@ -42,6 +42,8 @@ test(
         "name",
       ]);
       assert.equal(await cli(p, "keys", "c?unt[a-f]r"), "counter");
+      assert.equal(await cli(p, "set", "name", "other", "NX"), "");
+      assert.equal(await cli(p, "set", "absent", "v", "XX"), "");
       assert.equal(await cli(p, "set", "brief", "v", "EX", "1"), "OK");
       assert.equal(await cli(p, "get", "brief"), "v");
       assert.equal(await cli(p, "exists", "brief", "counter", "nope"), "2");
@@ -104,6 +106,20 @@ test("kv.ts answers 2000 pipelined commands in order (tcpkit client, RESP framer
     await conn.send(cmd("QUIT"));
     assert.equal(await conn.next(), "OK");
     assert.equal(await within(conn.next(), 5000, "the close after QUIT"), undefined);
+  } finally {
+    await ex.stop();
+  }
+});
+
+test("kv.ts refuses new keys past --max-keys and still overwrites old ones", async () => {
+  const ex = await startExample("kv.ts", ["0", "--max-keys", "2"]);
+  try {
+    await using conn = await connect({ port: ex.port, framer: resp() });
+    for (const k of ["a", "b", "c", "a"]) await conn.send(cmd("SET", k, "1"));
+    assert.equal(await conn.next(), "OK");
+    assert.equal(await conn.next(), "OK");
+    assert.match((await conn.next() as RespError).message, /^OOM/);
+    assert.equal(await conn.next(), "OK");
   } finally {
     await ex.stop();
   }
