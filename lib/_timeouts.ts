@@ -14,16 +14,24 @@ import { TimeoutError, type TimeoutKind } from "./errors.ts";
 /** Timeouts of a server, in milliseconds; 0 turns one off. */
 export interface Timeouts {
   /**
-   * An absolute deadline for the first complete message, counted from accept. Stops
-   * slowloris clients that trickle bytes. Default 0 (off): turn it on for services that
-   * face the internet and whose clients speak first.
+   * An absolute deadline for the first complete message, counted from the moment the
+   * connection gets its handler slot (time spent queued is bounded by `queue`). Stops
+   * slowloris clients that trickle bytes, which `idle` cannot: every byte resets it.
+   * Default 0 (off): turn it on for services that face the internet and whose clients
+   * speak first.
    */
   firstMessage?: number;
-  /** No bytes moved in either direction. Default 300 000 (5 minutes). */
+  /**
+   * No byte moved in either direction: none read, and none taken by the kernel. Raw TCP
+   * has no timeout at all by default; tcpkit does. Default 300 000 (5 minutes).
+   */
   idle?: number;
-  /** The outbound queue is at its high-water mark and has not moved. Default 60 000. */
+  /**
+   * Outbound bytes are waiting and the kernel has taken none of them for this long: the
+   * peer does not read (its window and our socket buffer are full). Default 60 000.
+   */
   writeStall?: number;
-  /** A connection waited in the admission queue for a slot. Default 10 000. */
+  /** A connection waited in the admission queue for a slot; it is rejected with `"queue-timeout"`. Default 10 000. */
   queue?: number;
 }
 
@@ -38,31 +46,32 @@ export const DEFAULT_TIMEOUTS: Required<Timeouts> = {
 interface Track {
   conn: Connection<any, any, any>;
   startedAt: number;
+  /** Bytes read plus bytes the kernel took, at the last change. */
   moved: number;
   movedAt: number;
+  /** Since when bytes wait and the kernel takes none of them; 0 when not stalled. */
   stallSince: number;
-  stallBuffered: number;
+  /** Bytes the kernel had taken when the stall began. */
+  flushed: number;
 }
 
 /** Watches connections and aborts them with a `TimeoutError` when one of their timeouts passes. */
 export class Sweeper {
   #t: Required<Timeouts>;
-  #hwm: number;
   #tracks = new Map<Connection<any, any, any>, Track>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #onTimeout: (conn: Connection<any, any, any>, kind: TimeoutKind) => void;
   #extra: (now: number) => void;
+  /** Milliseconds between sweeps. */
   readonly interval: number;
 
   /**
    * @param timeouts The limits (merged with the defaults).
-   * @param hwm The connections' write high-water mark.
    * @param onTimeout Counts the timeout; the sweeper aborts the connection itself.
    * @param extra Called on each sweep (the admission queue's expiry).
    */
   constructor(
     timeouts: Timeouts,
-    hwm: number,
     onTimeout: (conn: Connection<any, any, any>, kind: TimeoutKind) => void,
     extra: (now: number) => void,
   ) {
@@ -73,7 +82,6 @@ export class Sweeper {
       }
     }
     this.#t = t;
-    this.#hwm = hwm;
     this.#onTimeout = onTimeout;
     this.#extra = extra;
     const enabled = Object.values(t).filter((v) => v > 0);
@@ -98,14 +106,14 @@ export class Sweeper {
   }
 
   /** Watches a connection from now on. */
-  add(conn: Connection<any, any, any>, now = Date.now()): void {
+  add(conn: Connection<any, any, any>, now: number = Date.now()): void {
     this.#tracks.set(conn, {
       conn,
       startedAt: now,
       moved: 0,
       movedAt: now,
       stallSince: 0,
-      stallBuffered: 0,
+      flushed: 0,
     });
   }
 
@@ -119,22 +127,26 @@ export class Sweeper {
     const { firstMessage, idle, writeStall } = this.#t;
     for (const tr of this.#tracks.values()) {
       const c = tr.conn;
-      let kind: TimeoutKind | undefined;
       const buffered = c.bufferedAmount;
-      const moved = c.bytesIn + c.bytesOut - buffered;
+      const flushed = c.bytesOut - buffered; // taken by the kernel
+      const moved = c.bytesIn + flushed;
       if (moved !== tr.moved) {
         tr.moved = moved;
         tr.movedAt = now;
       }
+      // Any byte the adapter still holds means the kernel's buffer is full; a partial
+      // write can leave less than the high-water mark held, so the amount does not matter.
+      if (writeStall > 0 && buffered > 0) {
+        if (tr.stallSince === 0 || flushed !== tr.flushed) {
+          tr.stallSince = now;
+          tr.flushed = flushed;
+        }
+      } else tr.stallSince = 0;
+      let kind: TimeoutKind | undefined;
       if (firstMessage > 0 && c.messagesIn === 0 && now - tr.startedAt >= firstMessage) {
         kind = "firstMessage";
       } else if (idle > 0 && now - tr.movedAt >= idle) kind = "idle";
-      else if (writeStall > 0 && buffered >= this.#hwm) {
-        if (tr.stallSince === 0 || buffered < tr.stallBuffered) {
-          tr.stallSince = now;
-          tr.stallBuffered = buffered;
-        } else if (now - tr.stallSince >= writeStall) kind = "writeStall";
-      } else tr.stallSince = 0;
+      else if (tr.stallSince !== 0 && now - tr.stallSince >= writeStall) kind = "writeStall";
       if (kind) {
         this.#tracks.delete(c);
         this.#onTimeout(c, kind);

@@ -256,7 +256,6 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     });
     this.#sweeper = new Sweeper(
       options.timeouts ?? {},
-      options.highWaterMark ?? 64 * 1024,
       (_c, kind) => this.#stats.timeouts[kind as "idle"]++,
       () => this.#admission.expire(this.#sweeper.timeouts.queue || Infinity),
     );
