@@ -56,6 +56,20 @@ test("ReadBuffer goes back to the probe after a partial read and shrinks to fit"
   assert.equal(rb.buf.length, 65536);
 });
 
+test("ReadBuffer grows the probe to hold bursts a bit bigger than it, and shrinks it back", () => {
+  const rb = new ReadBuffer({ idle: 128, min: 1024, max: 65536 });
+  rb.take(128); // a 1000-byte burst: the probe fills...
+  assert.equal(rb.buf.length, 1024);
+  rb.take(872); // ...and the rest is a partial read: next time one read must do
+  assert.equal(rb.buf.length, 1024, "the probe grew to hold the whole burst");
+  rb.take(1000);
+  assert.equal(rb.buf.length, 1024);
+  for (const size of [512, 256, 128, 128]) {
+    rb.take(10); // small reads halve it, down to idle
+    assert.equal(rb.buf.length, size);
+  }
+});
+
 test("ReadBuffer without a probe (idle >= min) always reads into the data buffer", () => {
   const rb = new ReadBuffer({ idle: 65536, min: 65536, max: 65536 });
   assert.equal(rb.buf.length, 65536);

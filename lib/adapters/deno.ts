@@ -73,6 +73,9 @@ const DEFAULT_SIZES: ReadBufferSizes = { idle: 128, min: 1024, max: 64 * 1024 };
  */
 export class ReadBuffer {
   #probe: Uint8Array | undefined;
+  #idle = 0;
+  /** The last read filled the probe: the burst it began may fit a bigger probe. */
+  #spilled = false;
   #data: Uint8Array | undefined;
   #size: number;
   #min: number;
@@ -88,7 +91,7 @@ export class ReadBuffer {
     this.#max = Math.max(sizes.min, sizes.max);
     this.#size = this.#min;
     const idle = sizes.idle ?? DEFAULT_SIZES.idle!;
-    if (idle < this.#min) this.#probe = new Uint8Array(idle);
+    if (idle < this.#min) this.#probe = new Uint8Array(this.#idle = idle);
     this.#flowing = !this.#probe;
   }
 
@@ -105,11 +108,26 @@ export class ReadBuffer {
    */
   take(n: number): Uint8Array {
     if (!this.#flowing) {
-      this.#flowing = n === this.#probe!.length;
-      return this.#probe!.slice(0, n);
+      const probe = this.#probe!;
+      this.#flowing = this.#spilled = n === probe.length;
+      // A probe that bursts use a quarter of or less halves, back down to `idle`.
+      if (n <= probe.length >>> 2 && probe.length > this.#idle) {
+        this.#probe = new Uint8Array(probe.length >>> 1);
+      }
+      return probe.slice(0, n);
     }
     const buf = this.#data!;
     const size = buf.length;
+    if (this.#spilled) {
+      // A burst of a bit more than the probe took two reads (and its replies two writes):
+      // grow the probe to hold the next one, up to `min`. Streams that fill the data
+      // buffer leave it as it is.
+      this.#spilled = false;
+      const probe = this.#probe!;
+      let next = probe.length;
+      while (next < probe.length + n && next < this.#min) next *= 2;
+      if (n < size && next > probe.length) this.#probe = new Uint8Array(next);
+    }
     this.#flowing = n === size || !this.#probe;
     if (n > size >>> 1) {
       if (n === size) this.#size = Math.min(size * 2, this.#max);
