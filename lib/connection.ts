@@ -13,15 +13,26 @@
  * @module
  */
 
-import type { RawSocket } from "./adapters/_transport.ts";
+import type { RawSocket, RawSocketHandler } from "./adapters/_transport.ts";
 import {
   ConnectionClosedError,
   FramingError,
   OutboundOverflowError,
   TcpkitError,
+  TlsError,
+  UnsupportedError,
 } from "./errors.ts";
 import type { Decoder, Framer } from "./framer.ts";
-import type { Addr, TlsInfo } from "./types.ts";
+import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "./types.ts";
+
+/**
+ * Options of {@linkcode Connection.startTls}: the role this side plays in the handshake.
+ * A client verifies the server's certificate against `serverName`, else `hostname`,
+ * else the peer's IP address.
+ */
+export type StartTlsOptions =
+  | { server: TlsServerOptions; client?: undefined }
+  | { client: TlsClientOptions & { hostname?: string }; server?: undefined };
 
 /** The life stages of a connection. */
 export type ConnectionState =
@@ -84,6 +95,7 @@ const PAUSE_OUTBOUND = 2;
 const PAUSE_FAIRNESS = 4;
 const PAUSE_HOOK = 8;
 const PAUSE_USER = 16;
+const PAUSE_TLS = 32;
 
 /** Microtask turns without a `next()` call after which an iterator's held replies go out. */
 const IDLE_TURNS = 8;
@@ -162,6 +174,8 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     | undefined;
   #eof = false; // FIN seen
   #peerEnded = false; // FIN seen and the decoder finished
+  #dropInput = false; // we closed or aborted: nothing more is delivered
+  #burst = 0; // messages next() returned without waiting, for fairness
   #weEnded = false;
   #error: Error | undefined;
   #errorDelivered = false;
@@ -201,12 +215,16 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
         this.closed.then(() => parent.removeEventListener("abort", onAbort));
       }
     }
-    this.#socket.start({
+    this.#socket.start(this.#events());
+  }
+
+  #events(): RawSocketHandler {
+    return {
       data: (chunk) => this.#onData(chunk),
       end: () => this.#onEnd(),
       drain: () => this.#onDrain(),
       close: (error) => this.#onClose(error),
-    });
+    };
   }
 
   /** The local address. */
@@ -220,6 +238,13 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   /** TLS session facts, or `undefined` on a plain connection. */
   get tls(): TlsInfo | undefined {
     return this.#socket.tls;
+  }
+  /**
+   * The proxy's address when a PROXY protocol header named the real client (then
+   * `remoteAddr` is the client and `localAddr` the address it connected to); else `undefined`.
+   */
+  get proxiedBy(): Addr | undefined {
+    return this.#socket.proxiedBy;
   }
   /** Where the connection is in its life. */
   get state(): ConnectionState {
@@ -299,13 +324,73 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       this.#pulls++;
       return Promise.resolve({ done: false, value });
     }
+    // Iteration decodes on demand: nothing is decoded before the handler asks for it, so
+    // a setFramer() between two next() calls sees every byte after the last message.
+    if (this.#hooks === undefined && this.#peek === undefined && !this.#dropInput) {
+      const value = this.#decodeOne();
+      if (value !== undefined) {
+        if (!this.#corked) this.#corkForIterator();
+        this.#pulls++;
+        if (++this.#burst >= this.#budget) {
+          // Fairness: a long run of messages already read yields to other connections.
+          this.#burst = 0;
+          return new Promise((r) => setTimeout(() => r({ done: false, value }), 0));
+        }
+        return Promise.resolve({ done: false, value });
+      }
+      if (this.#eof && !this.#peerEnded && !this.#error) {
+        this.#finishInput();
+        if (this.#qHead < this.#queue.length) return this.#nextResult();
+      }
+    }
     if (this.#corked) this.#uncork(); // caught up: the replies go out
     if (this.#error && !this.#errorDelivered) {
       this.#errorDelivered = true;
       return Promise.reject(this.#error);
     }
     if (this.#peerEnded || this.#state === "closed") return Promise.resolve(DONE);
-    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
+    this.#burst = 0;
+    const p = new Promise<IteratorResult<In, undefined>>((
+      resolve,
+      reject,
+    ) => (this.#waiter = { resolve, reject }));
+    if (this.#paused & PAUSE_CONSUMER) this.#unpause(PAUSE_CONSUMER);
+    return p;
+  }
+
+  /** Decodes one message, reporting skipped frames; `undefined` when none is whole (or on a fatal error). */
+  #decodeOne(): In | undefined {
+    for (;;) {
+      try {
+        const m = this.#decoder.next();
+        if (m !== undefined) this.messagesIn++;
+        return m;
+      } catch (e) {
+        if (!this.#framingError(e)) return undefined;
+      }
+    }
+  }
+
+  /**
+   * Iteration: hands one message to a waiting `next()`; with no one waiting, the bytes
+   * stay in the decoder and reading pauses once they reach the high-water mark.
+   */
+  #feedIterator(): void {
+    if (this.#dropInput) return;
+    const w = this.#waiter;
+    if (!w) {
+      if (this.#decoder.buffered >= this.#hwm) this.#pause(PAUSE_CONSUMER);
+      return;
+    }
+    const value = this.#decodeOne();
+    if (value !== undefined) {
+      this.#waiter = undefined;
+      if (!this.#corked) this.#corkForIterator();
+      this.#pulls++;
+      w.resolve({ done: false, value });
+      return;
+    }
+    if (this.#eof && !this.#peerEnded && !this.#error) this.#finishInput();
   }
 
   /** Pauses reading until {@linkcode Connection.resume}. */
@@ -315,6 +400,66 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   /** Resumes reading after {@linkcode Connection.pause}. */
   resume(): void {
     this.#unpause(PAUSE_USER);
+  }
+
+  /**
+   * Upgrades the connection to TLS in place (STARTTLS), as a server or as a client.
+   * Resolves once the handshake is done (`conn.tls` is then set); the same connection,
+   * framer and iterator go on over TLS.
+   *
+   * Send the go-ahead (say `220 Ready`), then call this at once, before the peer can
+   * answer: reading pauses now, and bytes already read but not decoded go to TLS as the
+   * start of the handshake. Messages already decoded and not yet consumed were sent in
+   * plaintext after the command, as in the STARTTLS injection attack (CVE-2011-0411):
+   * the connection is aborted with a `TlsError` rather than upgraded.
+   *
+   * Rejects with `UnsupportedError` where the runtime cannot (the memory adapter; on
+   * Deno the server side, and the client side unless called from a `message` hook: see
+   * the README) and the connection stays as it was; with `TlsError` or a
+   * `TimeoutError` of kind `"handshake"` when the handshake fails, and the connection is
+   * then closed with that error.
+   *
+   * @example A server that upgrades on "STARTTLS"
+   * ```ts ignore
+   * for await (const line of conn) {
+   *   if (line === "STARTTLS") {
+   *     await conn.send("220 Ready");
+   *     await conn.startTls({ server: { cert, key } });
+   *   } else await conn.send(`echo ${line} over ${conn.tls ? "TLS" : "plaintext"}`);
+   * }
+   * ```
+   */
+  async startTls(options: StartTlsOptions): Promise<void> {
+    const socket = this.#socket;
+    if (this.#state === "closed" || this.#weEnded) {
+      throw this.#error ?? new ConnectionClosedError("startTls() on a closed connection");
+    }
+    if (!socket.startTls) throw new UnsupportedError("this adapter", "STARTTLS");
+    if (this.#qHead < this.#queue.length) {
+      const n = this.#queue.length - this.#qHead;
+      const err = new TlsError(
+        `${n} message(s) arrived in plaintext after the command that started TLS; ` +
+          "not upgrading (STARTTLS command injection)",
+      );
+      this.abort(err);
+      throw err;
+    }
+    if (this.#corked) this.#uncork(); // the go-ahead goes out now
+    this.#pause(PAUSE_TLS);
+    const head = this.#decoder.takeRemaining();
+    let next: RawSocket;
+    try {
+      next = await socket.startTls({ server: options.server, client: options.client, head });
+    } catch (e) {
+      if (this.#socket === socket && this.state !== "closed") {
+        for (const chunk of head) this.#decoder.push(chunk); // nothing happened: as it was
+        this.#unpause(PAUSE_TLS);
+      }
+      throw e;
+    }
+    this.#socket = next;
+    next.start(this.#events());
+    this.#unpause(PAUSE_TLS);
   }
 
   /**
@@ -358,12 +503,13 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   }
 
   #decode(): void {
+    if (this.#hooks === undefined) return this.#feedIterator();
     let budget = this.#budget;
-    const decoder = this.#decoder;
-    while (this.#paused === 0 && this.#state !== "closed") {
+    // Nothing is delivered once the connection is closing or closed (netty#10417).
+    while (this.#paused === 0 && this.#state !== "closed" && this.#state !== "closing") {
       let msg: In | undefined;
       try {
-        msg = decoder.next();
+        msg = this.#decoder.next(); // re-read: a hook may have swapped the framer
       } catch (e) {
         if (this.#framingError(e)) continue;
         return;
@@ -489,7 +635,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       if (this.#paused !== 0) return; // resumed by #unpause -> #pump -> here
     }
     this.#peerEnded = true;
-    if (this.#state !== "closing") this.#state = this.#weEnded ? "closing" : "half-closed-by-peer";
+    if (this.#state !== "closing" && this.#state !== "closed") {
+      this.#state = this.#weEnded ? "closing" : "half-closed-by-peer";
+    }
     const w = this.#waiter;
     if (w && this.#qHead === this.#queue.length) {
       this.#waiter = undefined;
@@ -573,8 +721,11 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       });
       promise.catch(noop);
       this.#drain = { promise, resolve, reject };
-      // A peer that does not read stops us reading from it too.
-      this.#pause(PAUSE_OUTBOUND);
+      // With hooks, replies are fire-and-forget: a peer that does not read stops us
+      // reading from it too, so that an echo cannot queue without bound. An iterating
+      // handler is held back by awaiting send() instead; pausing its reads here could
+      // deadlock two peers that both write before they read.
+      if (this.#hooks) this.#pause(PAUSE_OUTBOUND);
     }
     return this.#drain.promise;
   }
@@ -604,6 +755,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   /** Closes once everything queued is sent. */
   close(): void {
     if (this.#state === "closed") return;
+    this.#dropInput = true;
     this.#state = "closing";
     this.#weEnded = true;
     this.#socket.close();
@@ -613,6 +765,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   abort(reason?: Error): void {
     if (this.#state === "closed") return;
     if (reason && !this.#error) this.#error = reason;
+    this.#dropInput = true;
     this.#state = "closing";
     this.#weEnded = true;
     this.#socket.abort();
