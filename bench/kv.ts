@@ -1,7 +1,7 @@
 // kv vs redis-server: examples/kv.ts on Bun, Deno and Node against a real redis-server,
 // all driven by the same redis-benchmark in the same session, rounds interleaved.
 //
-//   node bench/kv.ts                       -n 200000 -c 50 -P 16, 3 rounds
+//   node bench/kv.ts                       -n 200000 -c 50 -P 16, 5 rounds
 //   node bench/kv.ts --requests 50000 --rounds 1 --runtimes bun
 //
 // Needs redis-server and redis-benchmark (Debian: apt-get install redis-server redis-tools).
@@ -18,7 +18,7 @@ const opt = (name: string, fallback: string) => {
   return i >= 0 ? argv[i + 1] : fallback;
 };
 const REQUESTS = Number(opt("requests", "200000"));
-const ROUNDS = Number(opt("rounds", "3"));
+const ROUNDS = Number(opt("rounds", "5"));
 const RUNTIMES = opt("runtimes", "bun,deno,node").split(",");
 const TESTS = ["PING_INLINE", "PING_MBULK", "SET", "GET"];
 const TICK = 100; // clock ticks per second for /proc/<pid>/stat (getconf CLK_TCK)
@@ -86,6 +86,8 @@ function bench(t: Target): Record<string, { rps: number; cpu: number }> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+const loadBefore = loadavg();
 const targets: Target[] = [];
 try {
   const rsPort = await freePort();
@@ -125,12 +127,12 @@ try {
     const runs = results.get(name)!;
     return { rps: median(runs.map((r) => r[test].rps)), cpu: median(runs.map((r) => r[test].cpu)) };
   };
-  const version = execFileSync("redis-server", ["--version"], { encoding: "utf8" }).split(" ")[2];
+  const version = execFileSync("redis-server", ["--version"], { encoding: "utf8" }).split(" ")[2]
+    .slice(2);
   console.log(
     `redis-benchmark -t ping,set,get -n ${REQUESTS} -c 50 -P 16; median of ${ROUNDS} interleaved rounds; ` +
-      `redis-server ${
-        version.replace("v=", "")
-      }; requests/s (ratio to redis-server), server CPU µs/request\n`,
+      `redis-server ${version}; load average ${loadBefore} before, ${loadavg()} after; ` +
+      `requests/s (ratio to redis-server), server CPU µs/request\n`,
   );
   console.log(`| test | ${targets.map((t) => t.name).join(" | ")} |`);
   console.log(`|---|${targets.map(() => "---:").join("|")}|`);
