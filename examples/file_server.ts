@@ -95,7 +95,6 @@ const server = serve<Frame>({
   hostname: flag("host") ?? "127.0.0.1",
   port: port(7002),
   framer: fileProto(),
-  maxQueuedMessages: 8, // at most 8 body chunks (512 KiB) wait for the disk
   async handler(conn) {
     try {
       for (let h = await conn.next(); h !== undefined; h = await conn.next()) {

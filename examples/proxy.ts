@@ -31,7 +31,7 @@ async function pipe(from: Connection, to: Connection): Promise<void> {
   to.end();
 }
 
-const limits = { maxQueuedMessages: 4, highWaterMark: 64 * 1024 }; // at most ~256 KiB held per direction
+const limits = { highWaterMark: 64 * 1024 }; // at most ~64 KiB read ahead per direction
 
 const server = serve({
   hostname: flag("host") ?? "127.0.0.1",

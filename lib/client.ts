@@ -115,7 +115,6 @@ export async function connect<In = Uint8Array, Out = In, Data = unknown>(
     parentSignal: options.signal,
     highWaterMark: options.highWaterMark,
     maxOutbound: options.maxOutbound,
-    maxQueuedMessages: options.maxQueuedMessages,
     messageBudget: options.messageBudget,
     report: (e) => console.error(`tcpkit: client connection to ${target}:`, e),
   });

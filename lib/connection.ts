@@ -67,12 +67,15 @@ export interface ConnectionHooks<In, Out = In, Data = unknown> {
 
 /** Tuning of a connection's buffers. All sizes in bytes. */
 export interface ConnectionLimits {
-  /** `send()` resolves at once while less than this is queued. Default 64 KiB. */
+  /**
+   * `send()` resolves at once while less than this is queued outbound. Inbound, it is
+   * also the read-ahead: an iterating handler decodes messages on demand, and once this
+   * many bytes wait undecoded, reading pauses until the handler asks for more.
+   * Default 64 KiB.
+   */
   highWaterMark?: number;
   /** Queued outbound bytes beyond this abort the connection with `OutboundOverflowError`. Default 1 MiB. */
   maxOutbound?: number;
-  /** Decoded messages held for a slow iterator before reading pauses. Default 64. */
-  maxQueuedMessages?: number;
   /** Messages delivered per turn of the event loop before yielding to other connections. Default 1024. */
   messageBudget?: number;
 }
@@ -190,7 +193,6 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #resolveClosed!: () => void;
   #hwm: number;
   #maxOutbound: number;
-  #maxQueued: number;
   #budget: number;
 
   /** @internal Use `serve()` or `connect()`. */
@@ -202,7 +204,6 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     this.#decoder = init.framer.decoder();
     this.#hwm = init.highWaterMark ?? 64 * 1024;
     this.#maxOutbound = init.maxOutbound ?? 1024 * 1024;
-    this.#maxQueued = init.maxQueuedMessages ?? 64;
     this.#budget = init.messageBudget ?? 1024;
     this.signal = this.#ac.signal;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
@@ -553,8 +554,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       w.resolve({ done: false, value: msg });
       return;
     }
-    this.#queue.push(msg);
-    if (this.#queue.length - this.#qHead >= this.#maxQueued) this.#pause(PAUSE_CONSUMER);
+    this.#queue.push(msg); // only the last frames at end of stream, which the decoder bounds
   }
 
   /**

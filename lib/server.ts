@@ -394,7 +394,6 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       parentSignal: this.#shutdown.signal,
       highWaterMark: opts.highWaterMark,
       maxOutbound: opts.maxOutbound,
-      maxQueuedMessages: opts.maxQueuedMessages,
       messageBudget: opts.messageBudget,
       report: (e, c) => this.#report(e, c as Connection<In, Out, Data>),
       onClosed: (c, err) => this.#closed(c as Connection<In, Out, Data>, ticket, err),

@@ -150,7 +150,6 @@ for (const adapter of [nativeAdapter(), "memory"] as AdapterName[]) {
       hostname: HOST,
       port: 0,
       framer: lengthPrefixed(),
-      maxQueuedMessages: 4,
       async handler(conn) {
         await release.promise;
         for await (const _ of conn) count++;
