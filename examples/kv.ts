@@ -172,7 +172,7 @@ const table: [string, number, Command][] = [
   ["INFO", -1, (_a, w) => w.bulk(info())],
   ["QUIT", 1, (_a, w, conn) => {
     w.raw(OK);
-    conn.write(w.take()).catch(() => {});
+    conn.write(w.take());
     conn.close();
   }],
 ];
@@ -258,21 +258,27 @@ setInterval(() => {
 interface Client {
   out: RespWriter;
   flushQueued: boolean;
+  /** Sends what `out` holds; made once per connection, queued once per batch. */
+  flush: () => Promise<void>;
 }
 
-function flush(conn: Conn): Promise<void> {
-  const c = conn.data;
-  c.flushQueued = false;
-  return c.out.length ? conn.write(c.out.take()) : Promise.resolve();
-}
-
+/** Rejections of `write()` are already handled: a closed connection just drops the replies. */
+const RESOLVED = Promise.resolve();
 const server = serve<RespValue, RespValue, Client>({
   hostname: flag("host") ?? "127.0.0.1",
   port: port(6379),
   framer: resp({ maxLength: maxBulk + 1024 }),
   handler: {
     open(conn) {
-      conn.data = { out: new RespWriter(), flushQueued: false };
+      const c: Client = {
+        out: new RespWriter(),
+        flushQueued: false,
+        flush: () => {
+          c.flushQueued = false;
+          return c.out.length ? conn.write(c.out.take()) : RESOLVED;
+        },
+      };
+      conn.data = c;
     },
     message(conn, msg) {
       const c = conn.data;
@@ -289,11 +295,11 @@ const server = serve<RespValue, RespValue, Client>({
       }
       if (c.out.length >= 64 * 1024) {
         // A big batch: send it now, and wait for the drain if the client reads slowly.
-        const sent = flush(conn);
-        if (conn.bufferedAmount >= 64 * 1024) return sent.catch(() => {});
+        const sent = c.flush();
+        if (conn.bufferedAmount >= 64 * 1024) return sent.catch(() => {}); // closed: nothing to wait for
       } else if (!c.flushQueued) {
         c.flushQueued = true;
-        queueMicrotask(() => flush(conn).catch(() => {}));
+        queueMicrotask(c.flush); // after the last command of this read
       }
     },
   },
