@@ -32,6 +32,12 @@ export interface Example {
   stop(): Promise<void>;
 }
 
+/** Children still running; killed when the test process exits (a test that timed out). */
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const c of live) if (c.exitCode === null) c.kill("SIGKILL");
+});
+
 /**
  * Starts `examples/<file>` with `args` and waits (up to 30 s) until it printed `lines`
  * lines that match `/ on \S+/`.
@@ -43,8 +49,10 @@ export async function startExample(file: string, args: string[] = [], lines = 1)
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1" },
   });
+  live.add(child);
   let out = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  exited.then(() => live.delete(child));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       process.kill(child.pid!, "SIGTERM");

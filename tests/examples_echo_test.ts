@@ -20,7 +20,7 @@ print("OK" if got == msg else "MISMATCH %d" % len(got))
 
 test(
   "echo.ts (raw) echoes bytes to python3 and to tcpkit's client",
-  { skip: missing("python3") },
+  { skip: missing("python3"), timeout: 45_000 },
   async () => {
     const ex = await startExample("echo.ts", ["0"]);
     try {
@@ -37,6 +37,7 @@ test(
 
 test("echo.ts --framer lines echoes lines to python3 and to tcpkit's client", {
   skip: missing("python3"),
+  timeout: 45_000,
 }, async () => {
   const ex = await startExample("echo.ts", ["0", "--framer", "lines"]);
   try {

@@ -13,7 +13,9 @@ import { until } from "./_helpers.ts";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
-test("file_client.ts uploads and downloads a random 50 MiB file; SHA-256 matches", async () => {
+test("file_client.ts uploads and downloads a random 50 MiB file; SHA-256 matches", {
+  timeout: 45_000,
+}, async () => {
   const dir = await mkdtemp(join(tmpdir(), "tcpkit-files-"));
   const ex = await startExample("file_server.ts", ["0", "--dir", join(dir, "server")]);
   try {
@@ -43,7 +45,9 @@ test("file_client.ts uploads and downloads a random 50 MiB file; SHA-256 matches
   }
 });
 
-test("file_server.ts refuses path traversal and absolute names with an error reply", async () => {
+test("file_server.ts refuses path traversal and absolute names with an error reply", {
+  timeout: 45_000,
+}, async () => {
   const dir = await mkdtemp(join(tmpdir(), "tcpkit-files-"));
   const ex = await startExample("file_server.ts", ["0", "--dir", join(dir, "server")]);
   try {
@@ -71,7 +75,9 @@ test("file_server.ts refuses path traversal and absolute names with an error rep
   }
 });
 
-test("file_server.ts: an upload cut short or with a wrong SHA-256 leaves no file", async () => {
+test("file_server.ts: an upload cut short or with a wrong SHA-256 leaves no file", {
+  timeout: 45_000,
+}, async () => {
   const dir = await mkdtemp(join(tmpdir(), "tcpkit-files-"));
   const server = join(dir, "server");
   const ex = await startExample("file_server.ts", ["0", "--dir", server]);

@@ -23,7 +23,7 @@ function cli(port: number, ...args: string[]): Promise<string> {
 
 test(
   "kv.ts with redis-cli: SET, GET, INCR, MGET, KEYS, DEL and EX expiry",
-  { skip: noRedisCli },
+  { skip: noRedisCli, timeout: 45_000 },
   async () => {
     const ex = await startExample("kv.ts", ["0"]);
     try {
@@ -67,6 +67,7 @@ test(
 
 test("kv.ts survives redis-benchmark -t ping,set,get -P 16 -c 50 without errors", {
   skip: noBenchmark,
+  timeout: 45_000,
 }, async () => {
   const ex = await startExample("kv.ts", ["0"]);
   try {
@@ -86,7 +87,9 @@ test("kv.ts survives redis-benchmark -t ping,set,get -P 16 -c 50 without errors"
   }
 });
 
-test("kv.ts answers 2000 pipelined commands in order (tcpkit client, RESP framer)", async () => {
+test("kv.ts answers 2000 pipelined commands in order (tcpkit client, RESP framer)", {
+  timeout: 45_000,
+}, async () => {
   const ex = await startExample("kv.ts", ["0", "--max-bulk", "4096"]);
   try {
     await using conn = await connect({ port: ex.port, framer: resp() });
@@ -111,45 +114,57 @@ test("kv.ts answers 2000 pipelined commands in order (tcpkit client, RESP framer
   }
 });
 
-test("kv.ts refuses new keys past --max-keys and still overwrites old ones", async () => {
-  const ex = await startExample("kv.ts", ["0", "--max-keys", "2"]);
-  try {
-    await using conn = await connect({ port: ex.port, framer: resp() });
-    for (const k of ["a", "b", "c", "a"]) await conn.send(cmd("SET", k, "1"));
-    assert.equal(await conn.next(), "OK");
-    assert.equal(await conn.next(), "OK");
-    assert.match((await conn.next() as RespError).message, /^OOM/);
-    assert.equal(await conn.next(), "OK");
-  } finally {
-    await ex.stop();
-  }
-});
-
-test("kv.ts closes a connection that declares a bulk string over --max-bulk", async () => {
-  const ex = await startExample("kv.ts", ["0", "--max-bulk", "4096"]);
-  try {
-    await using conn = await connect({ port: ex.port });
-    await conn.write(utf8.encode("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$999999999\r\n"));
-    const end = await within(conn.next().catch(() => undefined), 5000, "the server closing");
-    assert.equal(end, undefined);
-  } finally {
-    await ex.stop();
-  }
-});
-
-test("resp.ts answers PING and ECHO to redis-cli and to tcpkit's client", async () => {
-  const ex = await startExample("resp.ts", ["0"]);
-  try {
-    if (!noRedisCli) {
-      assert.equal(await cli(ex.port, "ping"), "PONG");
-      assert.equal(await cli(ex.port, "echo", "hello world"), "hello world");
+test(
+  "kv.ts refuses new keys past --max-keys and still overwrites old ones",
+  { timeout: 45_000 },
+  async () => {
+    const ex = await startExample("kv.ts", ["0", "--max-keys", "2"]);
+    try {
+      await using conn = await connect({ port: ex.port, framer: resp() });
+      for (const k of ["a", "b", "c", "a"]) await conn.send(cmd("SET", k, "1"));
+      assert.equal(await conn.next(), "OK");
+      assert.equal(await conn.next(), "OK");
+      assert.match((await conn.next() as RespError).message, /^OOM/);
+      assert.equal(await conn.next(), "OK");
+    } finally {
+      await ex.stop();
     }
-    await using conn = await connect({ port: ex.port, framer: resp() });
-    await conn.send(cmd("PING"));
-    await conn.send(cmd("ECHO", "héllo"));
-    assert.equal(await conn.next(), "PONG");
-    assert.equal(text(await conn.next()), "héllo");
-  } finally {
-    await ex.stop();
-  }
-});
+  },
+);
+
+test(
+  "kv.ts closes a connection that declares a bulk string over --max-bulk",
+  { timeout: 45_000 },
+  async () => {
+    const ex = await startExample("kv.ts", ["0", "--max-bulk", "4096"]);
+    try {
+      await using conn = await connect({ port: ex.port });
+      await conn.write(utf8.encode("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$999999999\r\n"));
+      const end = await within(conn.next().catch(() => undefined), 5000, "the server closing");
+      assert.equal(end, undefined);
+    } finally {
+      await ex.stop();
+    }
+  },
+);
+
+test(
+  "resp.ts answers PING and ECHO to redis-cli and to tcpkit's client",
+  { timeout: 45_000 },
+  async () => {
+    const ex = await startExample("resp.ts", ["0"]);
+    try {
+      if (!noRedisCli) {
+        assert.equal(await cli(ex.port, "ping"), "PONG");
+        assert.equal(await cli(ex.port, "echo", "hello world"), "hello world");
+      }
+      await using conn = await connect({ port: ex.port, framer: resp() });
+      await conn.send(cmd("PING"));
+      await conn.send(cmd("ECHO", "héllo"));
+      assert.equal(await conn.next(), "PONG");
+      assert.equal(text(await conn.next()), "héllo");
+    } finally {
+      await ex.stop();
+    }
+  },
+);

@@ -8,7 +8,9 @@ import { connect, lengthPrefixed, lines } from "../mod.ts";
 import { missing, python, startExample } from "./_examples.ts";
 import { within } from "./_helpers.ts";
 
-test("multi_port.ts: lines on one port, length-prefixed on another, stats on a Unix socket", async () => {
+test("multi_port.ts: lines on one port, length-prefixed on another, stats on a Unix socket", {
+  timeout: 45_000,
+}, async () => {
   const dir = await mkdtemp(join(tmpdir(), "tcpkit-multi-"));
   const admin = join(dir, "admin.sock");
   const ex = await startExample("multi_port.ts", [

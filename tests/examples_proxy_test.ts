@@ -12,7 +12,7 @@ async function readAll(conn: Connection): Promise<Uint8Array> {
   return concat(chunks);
 }
 
-test("proxy.ts passes 4 MiB both ways with backpressure", async () => {
+test("proxy.ts passes 4 MiB both ways with backpressure", { timeout: 45_000 }, async () => {
   await using upstream = serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -46,7 +46,9 @@ test("proxy.ts passes 4 MiB both ways with backpressure", async () => {
   }
 });
 
-test("proxy.ts passes a half-close on: the upstream sees the end and can still answer", async () => {
+test("proxy.ts passes a half-close on: the upstream sees the end and can still answer", {
+  timeout: 45_000,
+}, async () => {
   await using upstream = serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -85,7 +87,7 @@ print(got.decode())
   }
 });
 
-test("proxy.ts closes the client when the upstream refuses", async () => {
+test("proxy.ts closes the client when the upstream refuses", { timeout: 45_000 }, async () => {
   const closed = serve({ hostname: "127.0.0.1", port: 0, handler() {} });
   const port = await portOf(closed);
   await closed.shutdown();
@@ -99,38 +101,42 @@ test("proxy.ts closes the client when the upstream refuses", async () => {
   }
 });
 
-test("proxy.ts --proxy-v2 tells the upstream the client's address", async () => {
-  let seen: { source?: unknown; rest: string } | undefined;
-  await using upstream = serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async handler(conn) {
-      const parser = new ProxyHeaderParser();
-      let header;
-      const rest: Uint8Array[] = [];
-      for await (const c of conn) {
-        if (header) rest.push(c.slice());
-        else if ((header = parser.push(c.slice()))) rest.push(...parser.remaining());
-        if (concat(rest).length >= 7) break;
-      }
-      seen = { source: header?.source, rest: new TextDecoder().decode(concat(rest)) };
-      await conn.send(new TextEncoder().encode("ok"));
-    },
-  });
-  const ex = await startExample("proxy.ts", [
-    "0",
-    "--to",
-    `127.0.0.1:${await portOf(upstream)}`,
-    "--proxy-v2",
-  ]);
-  try {
-    await using conn = await connect({ port: ex.port });
-    await conn.send(new TextEncoder().encode("payload"));
-    assert.equal(new TextDecoder().decode(await within(conn.next(), 10_000, "reply")), "ok");
-    const local = conn.localAddr;
-    assert.deepEqual(seen?.source, local);
-    assert.equal(seen?.rest, "payload");
-  } finally {
-    await ex.stop();
-  }
-});
+test(
+  "proxy.ts --proxy-v2 tells the upstream the client's address",
+  { timeout: 45_000 },
+  async () => {
+    let seen: { source?: unknown; rest: string } | undefined;
+    await using upstream = serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async handler(conn) {
+        const parser = new ProxyHeaderParser();
+        let header;
+        const rest: Uint8Array[] = [];
+        for await (const c of conn) {
+          if (header) rest.push(c.slice());
+          else if ((header = parser.push(c.slice()))) rest.push(...parser.remaining());
+          if (concat(rest).length >= 7) break;
+        }
+        seen = { source: header?.source, rest: new TextDecoder().decode(concat(rest)) };
+        await conn.send(new TextEncoder().encode("ok"));
+      },
+    });
+    const ex = await startExample("proxy.ts", [
+      "0",
+      "--to",
+      `127.0.0.1:${await portOf(upstream)}`,
+      "--proxy-v2",
+    ]);
+    try {
+      await using conn = await connect({ port: ex.port });
+      await conn.send(new TextEncoder().encode("payload"));
+      assert.equal(new TextDecoder().decode(await within(conn.next(), 10_000, "reply")), "ok");
+      const local = conn.localAddr;
+      assert.deepEqual(seen?.source, local);
+      assert.equal(seen?.rest, "payload");
+    } finally {
+      await ex.stop();
+    }
+  },
+);

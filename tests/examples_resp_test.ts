@@ -70,7 +70,7 @@ const norm = (v: RespValue): unknown =>
     ? v.map(norm)
     : v;
 
-test("resp() decodes the same values however the bytes are split", () => {
+test("resp() decodes the same values however the bytes are split", { timeout: 45_000 }, () => {
   for (let seed = 1; seed <= 40; seed++) {
     const r = rng(seed);
     const values = Array.from({ length: 30 }, () => randomValue(r));
@@ -84,42 +84,52 @@ test("resp() decodes the same values however the bytes are split", () => {
   }
 });
 
-test("resp() decodes inline commands, with LF or CRLF split across chunks", () => {
-  const got = decodeAll([
-    bytes("PING\r"),
-    bytes("\nECHO  a b\n"),
-    bytes("\r\n"),
-    bytes("SET k v\r\n"),
-  ]);
-  assert.deepEqual(got.map(norm), [
-    [{ bulk: "80,73,78,71" }],
-    [{ bulk: "69,67,72,79" }, { bulk: "97" }, { bulk: "98" }],
-    [{ bulk: "83,69,84" }, { bulk: "107" }, { bulk: "118" }],
-  ]);
-});
+test(
+  "resp() decodes inline commands, with LF or CRLF split across chunks",
+  { timeout: 45_000 },
+  () => {
+    const got = decodeAll([
+      bytes("PING\r"),
+      bytes("\nECHO  a b\n"),
+      bytes("\r\n"),
+      bytes("SET k v\r\n"),
+    ]);
+    assert.deepEqual(got.map(norm), [
+      [{ bulk: "80,73,78,71" }],
+      [{ bulk: "69,67,72,79" }, { bulk: "97" }, { bulk: "98" }],
+      [{ bulk: "83,69,84" }, { bulk: "107" }, { bulk: "118" }],
+    ]);
+  },
+);
 
-test("resp() bounds bulk strings, arrays, lines and nesting with typed errors", () => {
-  const first = (wire: string, options?: Parameters<typeof resp>[0]) => {
-    const d = resp(options).decoder();
-    d.push(bytes(wire));
-    return () => d.next();
-  };
-  assert.throws(
-    first("*2\r\n$3\r\nGET\r\n$4294967296\r\n", { maxLength: 1024 }),
-    FrameTooLongError,
-  );
-  assert.throws(first("*100000000\r\n", { maxArray: 1000 }), FrameTooLongError);
-  assert.throws(first("*1\r\n".repeat(33) + ":1\r\n"), CorruptFrameError);
-  assert.throws(first(":12x\r\n"), CorruptFrameError);
-  assert.throws(first("$-2\r\n"), CorruptFrameError);
-  assert.throws(first("*1\r\n?\r\n"), CorruptFrameError);
-  assert.throws(first("$3\r\nabcd\r\n"), CorruptFrameError);
-  assert.throws(first("PING " + "x".repeat(70_000)), FrameTooLongError);
-  const many = "*60000\r\n" + "$1\r\nx\r\n".repeat(60_000);
-  assert.throws(first(many, { maxLength: 100_000 }), FrameTooLongError);
-});
+test(
+  "resp() bounds bulk strings, arrays, lines and nesting with typed errors",
+  { timeout: 45_000 },
+  () => {
+    const first = (wire: string, options?: Parameters<typeof resp>[0]) => {
+      const d = resp(options).decoder();
+      d.push(bytes(wire));
+      return () => d.next();
+    };
+    assert.throws(
+      first("*2\r\n$3\r\nGET\r\n$4294967296\r\n", { maxLength: 1024 }),
+      FrameTooLongError,
+    );
+    assert.throws(first("*100000000\r\n", { maxArray: 1000 }), FrameTooLongError);
+    assert.throws(first("*1\r\n".repeat(33) + ":1\r\n"), CorruptFrameError);
+    assert.throws(first(":12x\r\n"), CorruptFrameError);
+    assert.throws(first("$-2\r\n"), CorruptFrameError);
+    assert.throws(first("*1\r\n?\r\n"), CorruptFrameError);
+    assert.throws(first("$3\r\nabcd\r\n"), CorruptFrameError);
+    assert.throws(first("PING " + "x".repeat(70_000)), FrameTooLongError);
+    const many = "*60000\r\n" + "$1\r\nx\r\n".repeat(60_000);
+    assert.throws(first(many, { maxLength: 100_000 }), FrameTooLongError);
+  },
+);
 
-test("resp() frames stay intact after later pushes, and takeRemaining() keeps a partial frame", () => {
+test("resp() frames stay intact after later pushes, and takeRemaining() keeps a partial frame", {
+  timeout: 45_000,
+}, () => {
   const d = resp().decoder();
   d.push(bytes("$5\r\nhel"));
   assert.equal(d.next(), undefined);
@@ -136,7 +146,11 @@ test("resp() frames stay intact after later pushes, and takeRemaining() keeps a 
   );
 });
 
-test("RespWriter refuses a simple string with CRLF and an unsafe integer", () => {
-  assert.throws(() => new RespWriter().simple("a\r\nb"), TypeError);
-  assert.throws(() => new RespWriter().integer(2 ** 60), TypeError);
-});
+test(
+  "RespWriter refuses a simple string with CRLF and an unsafe integer",
+  { timeout: 45_000 },
+  () => {
+    assert.throws(() => new RespWriter().simple("a\r\nb"), TypeError);
+    assert.throws(() => new RespWriter().integer(2 ** 60), TypeError);
+  },
+);
