@@ -10,7 +10,6 @@
  */
 import { createHash } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
-import { basename } from "node:path";
 import { connect } from "../mod.ts";
 import { args, fail, flag, port } from "./_args.ts";
 import { body, fileProto } from "./_file_proto.ts";
@@ -48,7 +47,7 @@ try {
     for await (const piece of pieces(first, size)) hash.update(piece);
     await conn.send({
       op: "put",
-      name: second ?? basename(first),
+      name: second ?? first.split("/").pop()!,
       size,
       sha256: hash.digest("hex"),
     });

@@ -9,18 +9,19 @@
  * - Names are plain file names: `../x`, `/etc/passwd` and `.hidden` get an error reply.
  * - An upload goes to a temporary name and is renamed only once all its bytes arrived and
  *   their SHA-256 matches the header: a client that disconnects midway leaves nothing.
- * - File access uses `node:fs/promises` and `node:crypto`, which Deno, Bun and Node all have.
+ * - Files and hashes use `node:fs/promises` and `node:crypto`, which Deno, Bun and Node all have.
  * @module
  */
 import { createHash, randomUUID } from "node:crypto";
 import { mkdir, open, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { type Connection, formatAddr, serve } from "../mod.ts";
 import { flag, port } from "./_args.ts";
 import { body, fileProto, type Frame, type Header, safeName } from "./_file_proto.ts";
 
 type Conn = Connection<Frame>;
 const dir = flag("dir") ?? "./files";
+/** A path in the directory; `name` is a checked plain name (see `safeName`). */
+const inDir = (name: string) => `${dir}/${name}`;
 await mkdir(dir, { recursive: true });
 
 async function put(conn: Conn, h: Header): Promise<Header> {
@@ -35,7 +36,7 @@ async function put(conn: Conn, h: Header): Promise<Header> {
     for await (const _ of chunks); // read past the body so the reply arrives and the connection lives on
     return { op: "error", error: bad };
   }
-  const tmp = join(dir, `.${randomUUID()}.part`);
+  const tmp = inDir(`.${randomUUID()}.part`);
   const file = await open(tmp, "wx");
   let done = false;
   try {
@@ -47,7 +48,7 @@ async function put(conn: Conn, h: Header): Promise<Header> {
     await file.sync();
     const sha256 = hash.digest("hex");
     if (sha256 !== h.sha256) return { op: "error", error: `sha256 mismatch: got ${sha256}` };
-    await rename(tmp, join(dir, h.name!));
+    await rename(tmp, inDir(h.name!));
     done = true;
     return { op: "ok", name: h.name, sha256 };
   } finally {
@@ -74,7 +75,7 @@ async function* pieces(path: string, size: number): AsyncGenerator<Uint8Array> {
 
 async function get(conn: Conn, h: Header): Promise<Header | undefined> {
   if (!safeName(h.name)) return { op: "error", error: "bad file name" };
-  const path = join(dir, h.name);
+  const path = inDir(h.name);
   let size: number;
   try {
     const file = await open(path, "r");
