@@ -68,6 +68,13 @@ export {
   type PerClientOptions,
   type Ticket,
 } from "./lib/admission.ts";
+export {
+  type ShutdownOnSignalsOptions,
+  shutdownOnSignals,
+  type ShutdownTarget,
+  type SignalName,
+  type SignalsDisposer,
+} from "./lib/shutdown_on_signals.ts";
 export * from "./lib/ip.ts";
 export * from "./lib/proxy_protocol.ts";
 export { request, type RequestOptions } from "./lib/request.ts";
