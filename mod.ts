@@ -41,6 +41,7 @@ export {
   type Handler,
   type HandlerFunction,
   type ListenerOptions,
+  type ProxyProtocolOptions,
   type RejectInfo,
   serve,
   type ServeOptions,

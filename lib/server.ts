@@ -15,6 +15,7 @@ import type {
   TransportListener,
 } from "./adapters/_transport.ts";
 import { getTransport } from "./adapters/mod.ts";
+import { listenOn } from "./adapters/_unix.ts";
 import { Admission, type PerClientOptions, type Ticket } from "./admission.ts";
 import { Connection, type ConnectionHooks, type ConnectionLimits } from "./connection.ts";
 import {
@@ -23,6 +24,7 @@ import {
   ShutdownError,
   TcpkitError,
   TimeoutError,
+  UnsupportedError,
 } from "./errors.ts";
 import type { Framer } from "./framer.ts";
 import { raw } from "./framers/raw.ts";
@@ -35,10 +37,12 @@ import {
   Router,
 } from "./router.ts";
 import { Sweeper, type Timeouts } from "./_timeouts.ts";
+import { type ProxiedSocket, type ProxyProtocolOptions, ProxyStage } from "./_proxy_stage.ts";
 import type { Addr, TlsServerOptions } from "./types.ts";
 
 export type { PerClientOptions } from "./admission.ts";
 export type { Timeouts } from "./_timeouts.ts";
+export type { ProxyProtocolOptions } from "./_proxy_stage.ts";
 
 /**
  * What runs for each connection: an async function (the connection is closed when it
@@ -74,6 +78,19 @@ export interface ListenerOptions {
   backlog?: number;
   /** SO_REUSEPORT where the runtime supports it. */
   reusePort?: boolean;
+  /**
+   * Unix sockets: when `path` exists, remove it if no process listens on it (probed by
+   * connecting) and bind. Default false: an existing path fails with an error that says
+   * what to do. The file is removed on shutdown either way.
+   */
+  removeStale?: boolean;
+  /**
+   * The PROXY protocol (v1 and v2) from the `trusted` proxies: the header is required
+   * from them and refused from everyone else, before admission, so per-client limits
+   * and `remote` routes see the real client. Set at the top level it applies to every
+   * listener of `listen` that does not set its own; `false` turns it off for one.
+   */
+  proxyProtocol?: ProxyProtocolOptions | false;
 }
 
 /** What `onReject` and `rejectMessage` are told of a turned-away connection. */
@@ -161,7 +178,10 @@ export interface ServerStats {
   /** Rejections by reason. */
   rejected: Record<RejectReason, number>;
   /** Timeouts by kind. */
-  timeouts: Record<"firstMessage" | "idle" | "writeStall" | "queue", number>;
+  timeouts: Record<
+    "firstMessage" | "idle" | "writeStall" | "queue" | "handshake" | "proxyHeader",
+    number
+  >;
   /** Bytes read, all connections. */
   bytesIn: number;
   /** Bytes written, all connections. */
@@ -212,6 +232,8 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   #lingering = 0;
   #admission: Admission;
   #sweeper: Sweeper;
+  /** The PROXY protocol stage of each listener that turns it on. */
+  #proxies: Map<string, ProxyStage> | undefined;
   #shutdown = new AbortController();
   #shutdownStarted = false;
   #finished: Promise<void>;
@@ -228,7 +250,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       "no-route": 0,
       proxy: 0,
     },
-    timeouts: { firstMessage: 0, idle: 0, writeStall: 0, queue: 0 },
+    timeouts: { firstMessage: 0, idle: 0, writeStall: 0, queue: 0, handshake: 0, proxyHeader: 0 },
     bytesIn: 0,
     bytesOut: 0,
     messagesIn: 0,
@@ -285,12 +307,16 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
         const name = spec.name ?? (options.listen?.length ? `listener-${i}` : "default");
         if (names.has(name)) throw new TypeError(`two listeners are named "${name}"`);
         names.add(name);
-        const listener = this.#transport.listen(
+        const stage = this.#proxyStage(spec, options, name);
+        const listener = listenOn(
+          this.#transport,
           {
             hostname: spec.path ? undefined : spec.hostname ?? "0.0.0.0",
             port: spec.path ? undefined : spec.port ?? 0,
             path: spec.path,
-            tls: spec.tls,
+            tls: stage ? undefined : spec.tls, // after the PROXY header, if at all
+            removeStale: spec.removeStale,
+            onError: (e) => this.#handshakeFailed(e),
             backlog: (spec === options ? undefined : spec.backlog) ??
               Math.max(options.backlog ?? 1024, MIN_KERNEL_BACKLOG),
             reusePort: spec.reusePort,
@@ -305,6 +331,75 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       this.#sweeper.stop();
       throw e;
     }
+  }
+
+  /** Sets up a listener's PROXY stage; TLS on such a listener starts after the header. */
+  #proxyStage(
+    spec: ListenerOptions,
+    options: ServeOptions<In, Out, Data>,
+    name: string,
+  ): ProxyStage | undefined {
+    const pp = spec.proxyProtocol ?? (spec === options ? undefined : options.proxyProtocol);
+    if (!pp) return undefined;
+    if (spec.tls && this.#transport.name === "deno") {
+      throw new UnsupportedError(
+        "deno",
+        "tls with proxyProtocol on one listener (TLS after the header needs server-side STARTTLS)",
+      );
+    }
+    const stage = new ProxyStage(pp, spec.tls);
+    (this.#proxies ??= new Map()).set(name, stage);
+    return stage;
+  }
+
+  /** The PROXY header phase of one connection, before admission. */
+  async #proxied(stage: ProxyStage, raw: RawSocket, listener: string): Promise<void> {
+    if (!stage.trusts(raw.remoteAddr)) {
+      // A TLS handshake refuses a header by itself; a plain connection is watched.
+      if (stage.tls) return this.#startTls(raw, listener, stage);
+      const socket: ProxiedSocket = stage.guard(raw, (e) => {
+        this.#stats.rejected.proxy++;
+        const info = { listener, remoteAddr: socket.remoteAddr, localAddr: socket.localAddr };
+        try {
+          this.#opts.onReject?.(info, "proxy");
+        } catch (x) {
+          this.#report(x);
+        }
+        this.#report(e);
+        socket.fail(e);
+      });
+      return this.#accept(socket, listener, {});
+    }
+    const { socket, header } = stage.read(raw);
+    try {
+      await header;
+    } catch (error) {
+      if (error instanceof TimeoutError) this.#stats.timeouts.proxyHeader++;
+      const refuse = this.#shutdownStarted ? "shutdown" : "proxy";
+      return this.#accept(socket, listener, {
+        refuse,
+        error: this.#shutdownStarted ? undefined : error,
+      });
+    }
+    if (stage.tls) return this.#startTls(socket, listener, stage);
+    this.#accept(socket, listener, {});
+  }
+
+  /** TLS on a PROXY listener, after the header. */
+  async #startTls(socket: RawSocket, listener: string, stage: ProxyStage): Promise<void> {
+    let secure: RawSocket;
+    try {
+      secure = await stage.startTls(socket);
+    } catch (e) {
+      return this.#handshakeFailed(e);
+    }
+    this.#accept(secure, listener, {});
+  }
+
+  /** A TLS handshake failed or timed out; the socket is closed already. */
+  #handshakeFailed(e: unknown): void {
+    if (e instanceof TimeoutError) this.#stats.timeouts.handshake++;
+    this.#report(e);
   }
 
   /** The address of the first listener (the real port when port 0 was asked for). */
@@ -375,8 +470,20 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     console.error(`tcpkit: connection ${conn?.id ?? "-"}:`, error);
   }
 
-  #accept(socket: RawSocket, listener: string): void {
-    this.#stats.accepted++;
+  /**
+   * A new connection. `staged` is set when it comes out of the PROXY stage (then it was
+   * counted already), with `refuse` when the stage turned it away.
+   */
+  #accept(
+    socket: RawSocket,
+    listener: string,
+    staged?: { refuse?: RejectReason; error?: unknown },
+  ): void {
+    if (staged === undefined) {
+      this.#stats.accepted++;
+      const stage = this.#proxies?.get(listener);
+      if (stage) return void this.#proxied(stage, socket, listener);
+    }
     const opts = this.#opts;
     if (opts.noDelay !== false && socket.remoteAddr.transport === "tcp") socket.setNoDelay(true);
     if (opts.keepAlive && socket.remoteAddr.transport === "tcp") {
@@ -399,6 +506,10 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       onClosed: (c, err) => this.#closed(c as Connection<In, Out, Data>, ticket, err),
     });
     this.#conns.add(conn);
+    if (staged?.refuse) {
+      if (staged.error) this.#report(staged.error, conn);
+      return this.#reject(conn, listener, staged.refuse);
+    }
     if (this.#shutdownStarted) return this.#reject(conn, listener, "shutdown");
     const remote = socket.remoteAddr;
     (ticket as { key: string }).key = remote.transport === "tcp" ? keyOf(remote.hostname) : "";
@@ -575,6 +686,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     const timeout = options.timeout ?? 10_000;
     const allClosed = new Promise<void>((r) => (this.#resolveAllClosed = r));
     const closing = this.closeListeners();
+    for (const stage of this.#proxies?.values() ?? []) stage.abortAll();
     this.#admission.rejectQueued("shutdown");
     this.#shutdown.abort(new ShutdownError());
     if (this.#conns.size === 0) this.#resolveAllClosed?.();

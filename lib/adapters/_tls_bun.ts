@@ -116,7 +116,8 @@ export function handshakeHandler<D>(
   const deadlines = new WeakMap<BunSocket<D>, () => boolean>();
   const settle = (s: BunSocket<D>): boolean => {
     if (!pending.delete(s)) return false;
-    return deadlines.get(s)?.() ?? true;
+    deadlines.get(s)?.(); // stops the deadline (if it is not what fired)
+    return true;
   };
   const failed = (s: BunSocket<D>, error: Error) => {
     if (!settle(s)) return;

@@ -54,7 +54,25 @@ export function createNodeTlsServer(
   accept: (s: tls.TLSSocket, info: TlsInfo) => void,
 ): tls.Server {
   const options = nodeServerOptions(o.tls!, o.writeHighWaterMark);
-  const server = tls.createServer(options, (s) => accept(s, nodeTlsInfo(s, true)));
+  // Sockets in their handshake: node:tls leaves them open when the listener closes.
+  // (keyed by the peer's address and port, which the TLS socket shares).
+  const handshaking = new Map<string, net.Socket>();
+  const key = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
+  const server = tls.createServer(options, (s) => {
+    handshaking.delete(key(s));
+    accept(s, nodeTlsInfo(s, true));
+  });
+  server.on("connection", (s: net.Socket) => {
+    const k = key(s);
+    handshaking.set(k, s);
+    s.once("close", () => handshaking.get(k) === s && handshaking.delete(k));
+  });
+  const close = server.close.bind(server);
+  server.close = (callback?: (err?: Error) => void) => {
+    for (const s of handshaking.values()) s.destroy();
+    handshaking.clear();
+    return close(callback);
+  };
   server.on("tlsClientError", (err, s) => {
     s.destroy();
     const e = nodeHandshakeError(err, s, options.handshakeTimeout!);
@@ -82,7 +100,9 @@ export function nodeTlsInfo(s: tls.TLSSocket, isServer: boolean): TlsInfo {
 
 /** The error a listener reports for a failed handshake (`tlsClientError`). */
 export function nodeHandshakeError(err: Error, s: net.Socket | undefined, ms: number): Error {
-  if ((err as { code?: string }).code === "ERR_TLS_HANDSHAKE_TIMEOUT") {
+  const code = (err as { code?: string }).code;
+  // Deno's node:tls has no code for it, only the message.
+  if (code === "ERR_TLS_HANDSHAKE_TIMEOUT" || /handshake timeout/i.test(err.message)) {
     return new TimeoutError("handshake", ms);
   }
   const remote = s?.remoteAddress ? tcpAddr(s.remoteAddress, s.remotePort ?? 0) : undefined;

@@ -6,6 +6,7 @@
  */
 
 import type { Addr, TcpAddr, UnixAddr } from "../types.ts";
+import { canonicalIp } from "../ip.ts";
 import {
   ConnectError,
   type ConnectFailure,
@@ -15,13 +16,24 @@ import {
 
 /**
  * Builds a {@linkcode TcpAddr} from what a runtime reports: brackets stripped, IPv6 in
- * lower case, the family derived from the address itself.
+ * canonical form (RFC 5952; an IPv4-mapped address stays `::ffff:a.b.c.d`), the family
+ * derived from the address itself.
  */
 export function tcpAddr(hostname: string, port: number): TcpAddr {
   let host = hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
   const v6 = host.includes(":");
-  if (v6) host = host.toLowerCase();
+  if (v6) host = canonicalV6(host);
   return { transport: "tcp", hostname: host, port, family: v6 ? "IPv6" : "IPv4" };
+}
+
+/** Canonical IPv6 text; with a zone id (`fe80::1%eth0`), or unparsable, only lower-cased. */
+function canonicalV6(host: string): string {
+  if (host.includes("%")) return host.toLowerCase();
+  try {
+    return canonicalIp(host);
+  } catch {
+    return host.toLowerCase();
+  }
 }
 
 /** Builds a {@linkcode UnixAddr}; `""` for an unnamed socket. */
