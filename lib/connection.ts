@@ -148,10 +148,6 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   readonly id: number;
   /** Per-connection user state. */
   data: Data = undefined as Data;
-  /** Aborted when the connection goes away or the server shuts down. */
-  readonly signal: AbortSignal;
-  /** Resolves once the socket is gone (never rejects). */
-  readonly closed: Promise<void>;
   /** Bytes read from the socket. */
   bytesIn = 0;
   /** Bytes handed to the socket. */
@@ -167,7 +163,12 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #hooks: ConnectionHooks<In, Out, Data> | undefined;
   #peek: ((chunk: Uint8Array, eof: boolean) => void) | undefined;
   #init: ConnectionInit<In, Out>;
-  #ac = new AbortController();
+  // Made on first use (`signal`, `closed`): most connections never ask, and an idle one
+  // then costs less memory, and no listener on the server's shutdown signal.
+  #ac: AbortController | undefined;
+  #closeReason: unknown; // the signal's reason, when it is made after the close
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
   #state: ConnectionState = "open";
   #paused = PAUSE_USER; // sockets start paused until start()
   #queue: In[] = [];
@@ -190,7 +191,6 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #pullsSeen = 0;
   #idleTurns = 0;
   #checkIdle: (() => void) | undefined;
-  #resolveClosed!: () => void;
   #hwm: number;
   #maxOutbound: number;
   #budget: number;
@@ -205,27 +205,56 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     this.#hwm = init.highWaterMark ?? 64 * 1024;
     this.#maxOutbound = init.maxOutbound ?? 1024 * 1024;
     this.#budget = init.messageBudget ?? 1024;
-    this.signal = this.#ac.signal;
-    this.closed = new Promise((r) => (this.#resolveClosed = r));
-    const parent = init.parentSignal;
-    if (parent) {
-      if (parent.aborted) this.#ac.abort(parent.reason);
-      else {
-        const onAbort = () => this.#ac.abort(parent.reason);
-        parent.addEventListener("abort", onAbort, { once: true });
-        this.closed.then(() => parent.removeEventListener("abort", onAbort));
-      }
-    }
     this.#socket.start(this.#events());
   }
 
+  /** Routes a socket's events here: one small object per socket, no closure per event. */
+  static #Events = class implements RawSocketHandler {
+    c: Connection<unknown, unknown, unknown>;
+    constructor(c: Connection<unknown, unknown, unknown>) {
+      this.c = c;
+    }
+    data(chunk: Uint8Array): void {
+      this.c.#onData(chunk);
+    }
+    end(): void {
+      this.c.#onEnd();
+    }
+    drain(): void {
+      this.c.#onDrain();
+    }
+    close(error?: Error): void {
+      this.c.#onClose(error);
+    }
+  };
+
   #events(): RawSocketHandler {
-    return {
-      data: (chunk) => this.#onData(chunk),
-      end: () => this.#onEnd(),
-      drain: () => this.#onDrain(),
-      close: (error) => this.#onClose(error),
-    };
+    return new Connection.#Events(this as Connection<unknown, unknown, unknown>);
+  }
+
+  /** Aborted when the connection goes away or the server shuts down. */
+  get signal(): AbortSignal {
+    return (this.#ac ??= this.#controller()).signal;
+  }
+
+  #controller(): AbortController {
+    const ac = new AbortController();
+    const parent = this.#init.parentSignal;
+    if (this.#state === "closed") ac.abort(this.#closeReason ?? new ConnectionClosedError());
+    else if (parent?.aborted) ac.abort(parent.reason);
+    else if (parent) {
+      const onAbort = () => ac.abort(parent.reason);
+      parent.addEventListener("abort", onAbort, { once: true });
+      this.closed.then(() => parent.removeEventListener("abort", onAbort));
+    }
+    return ac;
+  }
+
+  /** Resolves once the socket is gone (never rejects). */
+  get closed(): Promise<void> {
+    return this.#closed ??= this.#state === "closed"
+      ? Promise.resolve()
+      : new Promise((r) => (this.#resolveClosed = r));
   }
 
   /** The local address. */
@@ -797,14 +826,21 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       this.#drain = undefined;
       d.reject(err ?? new ConnectionClosedError());
     }
-    if (!this.#ac.signal.aborted) this.#ac.abort(err ?? new ConnectionClosedError());
+    const ac = this.#ac;
+    if (ac) {
+      if (!ac.signal.aborted) ac.abort(err ?? new ConnectionClosedError());
+    } else {
+      // A signal made later is aborted with what would have aborted it first.
+      const parent = this.#init.parentSignal;
+      this.#closeReason = parent?.aborted ? parent.reason : err;
+    }
     try {
       this.#hooks?.close?.(this, err);
     } catch (e) {
       this.#init.report?.(e, this as unknown as Connection<In, Out>);
     }
     this.#init.onClosed?.(this as unknown as Connection<In, Out>, err);
-    this.#resolveClosed();
+    this.#resolveClosed?.();
   }
 
   // ---------------------------------------------------------------- flow control
