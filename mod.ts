@@ -36,6 +36,7 @@ export {
   type ConnectionHooks,
   type ConnectionLimits,
   type ConnectionState,
+  type StartTlsOptions,
 } from "./lib/connection.ts";
 export {
   type Handler,
