@@ -11,7 +11,16 @@
 import type { Connection } from "./connection.ts";
 import { TimeoutError, type TimeoutKind } from "./errors.ts";
 
-/** Timeouts of a server, in milliseconds; 0 turns one off. */
+/**
+ * Timeouts of a server, in milliseconds; 0 turns one off. Each ends its connection with
+ * a `TimeoutError` whose `kind` names it.
+ *
+ * @example For a service that faces the internet
+ * ```ts
+ * import type { Timeouts } from "@tcpkit/tcpkit";
+ * const timeouts: Timeouts = { firstMessage: 10_000, idle: 60_000, writeStall: 30_000, queue: 5_000 };
+ * ```
+ */
 export interface Timeouts {
   /**
    * An absolute deadline for the first complete message, counted from the moment the

@@ -18,7 +18,19 @@
 
 import type { RejectReason } from "./errors.ts";
 
-/** Per-client limits, keyed on the client address (IPv4, or the IPv6 /64). */
+/**
+ * Per-client limits, keyed on the client address: IPv4 and IPv4-mapped IPv6 count as the
+ * same IPv4 client, and IPv6 is keyed on its /64 (see `clientKey()`).
+ *
+ * @example At most 20 connections per client, 50 new ones per 10 s
+ * ```ts
+ * import type { PerClientOptions } from "@tcpkit/tcpkit";
+ * const perClient: PerClientOptions = {
+ *   maxConnections: 20,
+ *   rate: { connections: 50, perSeconds: 10 },
+ * };
+ * ```
+ */
 export interface PerClientOptions {
   /** Connections one client may have at once (running and queued). Default: no limit. */
   maxConnections?: number;
@@ -26,7 +38,16 @@ export interface PerClientOptions {
   rate?: { connections: number; perSeconds: number };
 }
 
-/** Options of {@linkcode Admission}. */
+/**
+ * Options of {@linkcode Admission}.
+ *
+ * @example
+ * ```ts
+ * import { Admission, type AdmissionOptions } from "@tcpkit/tcpkit";
+ * const options: AdmissionOptions = { maxConnections: 100, backlog: 50 };
+ * const admission = new Admission(options);
+ * ```
+ */
 export interface AdmissionOptions {
   /** Handlers running at once. Default 10 000. */
   maxConnections?: number;
@@ -38,7 +59,19 @@ export interface AdmissionOptions {
   now?: () => number;
 }
 
-/** One connection asking for a slot. */
+/**
+ * One connection asking {@linkcode Admission} for a slot.
+ *
+ * @example
+ * ```ts
+ * import type { Ticket } from "@tcpkit/tcpkit";
+ * const ticket: Ticket = {
+ *   key: "192.0.2.7",
+ *   run: () => console.log("start the handler"),
+ *   reject: (reason) => console.log("turned away:", reason),
+ * };
+ * ```
+ */
 export interface Ticket {
   /** The per-client key (see `clientKey()`), or `""` for none (Unix sockets). */
   readonly key: string;
@@ -58,8 +91,28 @@ interface Bucket {
 const MAX_BUCKETS = 100_000;
 
 /**
- * The limiter. `offer()` decides at once: run, queue, or reject; `release()` frees a
- * slot (exactly once per running ticket) and starts the next queued one.
+ * The limiter that `serve()` uses, usable on its own: `offer()` decides at once (run,
+ * queue, or reject with a reason), `release()` frees a slot (exactly once per ticket,
+ * however often it is called) and starts the next queued ticket in FIFO order. It knows
+ * nothing of sockets: keys and callbacks go in, so it is testable with a fake clock.
+ *
+ * @example Two slots, one place in the queue
+ * ```ts
+ * import { Admission, type Ticket } from "@tcpkit/tcpkit";
+ *
+ * const admission = new Admission({ maxConnections: 2, backlog: 1 });
+ * const ticket = (name: string): Ticket => ({
+ *   key: "",
+ *   run: () => console.log(`${name} runs`),
+ *   reject: (reason) => console.log(`${name}: ${reason}`),
+ * });
+ * const [a, b, c] = [ticket("a"), ticket("b"), ticket("c")];
+ * admission.offer(a); // "run"
+ * admission.offer(b); // "run"
+ * admission.offer(c); // "queued"
+ * admission.offer(ticket("d")); // "capacity"
+ * admission.release(a); // c runs
+ * ```
  */
 export class Admission {
   #max: number;
@@ -79,6 +132,7 @@ export class Admission {
   /**
    * Creates the limiter.
    * @param options The limits.
+   * @throws {RangeError} When a limit is not a whole number in range.
    */
   constructor(options: AdmissionOptions = {}) {
     this.#max = checkCount("maxConnections", options.maxConnections ?? 10_000, 1);
@@ -107,6 +161,7 @@ export class Admission {
   /**
    * Connections (running and queued) the client with this key holds now.
    * @param key A key from `clientKey()`.
+   * @returns The count; 0 for an unknown key.
    */
   clientCount(key: string): number {
     return this.#perClient.get(key) ?? 0;
@@ -117,8 +172,12 @@ export class Admission {
   }
 
   /**
-   * Decides for one new connection: `"run"` (ticket.run() was called), `"queued"`, or
-   * the reason it is rejected (then neither callback is called).
+   * Decides for one new connection: per-client count, per-client rate, a free slot, a
+   * place in the queue, in that order.
+   *
+   * @param ticket The connection's key and callbacks.
+   * @returns `"run"` (`ticket.run()` was called), `"queued"`, or the reason it is
+   *   rejected: `"per-client"`, `"rate"` or `"capacity"` (then neither callback is called).
    */
   offer(ticket: Ticket): "run" | "queued" | RejectReason {
     const key = ticket.key;
@@ -142,8 +201,10 @@ export class Admission {
   }
 
   /**
-   * The ticket's connection is gone. Frees its slot if it ran, or its place in the queue;
-   * calling it again for the same ticket does nothing.
+   * The ticket's connection is gone. Frees its slot if it ran (starting the next queued
+   * ticket), or its place in the queue; calling it again for the same ticket does nothing.
+   *
+   * @param ticket A ticket given to `offer()`.
    */
   release(ticket: Ticket): void {
     const was = ticket.state;
@@ -159,13 +220,23 @@ export class Admission {
     }
   }
 
-  /** Changes `maxConnections` while running; raising it starts queued connections at once. */
+  /**
+   * Changes `maxConnections` while running. Raising it starts queued tickets at once;
+   * lowering it stops none of the running ones, it only holds new ones back.
+   *
+   * @param n The new limit: an integer >= 1, or `Infinity`.
+   * @throws {RangeError} When `n` is not allowed.
+   */
   setMaxConnections(n: number): void {
     this.#max = checkCount("maxConnections", n, 1);
     this.#pump();
   }
 
-  /** Rejects queued connections that waited longer than `ms` with `"queue-timeout"`. */
+  /**
+   * Rejects queued tickets that have waited `ms` or longer with `"queue-timeout"`.
+   *
+   * @param ms The queue timeout in milliseconds (`Infinity`: none).
+   */
   expire(ms: number): void {
     const limit = this.#now() - ms;
     const expired: Ticket[] = [];
@@ -181,7 +252,11 @@ export class Admission {
     for (const t of expired) t.reject("queue-timeout");
   }
 
-  /** Rejects every queued connection with `reason` (shutdown). */
+  /**
+   * Rejects every queued ticket with `reason` (at shutdown); running ones are untouched.
+   *
+   * @param reason Passed to each ticket's `reject()`.
+   */
   rejectQueued(reason: RejectReason): void {
     const waiting = this.#queue.slice(this.#qHead).filter((t) => t.state === "queued");
     for (const t of waiting) this.release(t);

@@ -21,7 +21,17 @@ import type { Framer } from "./framer.ts";
 import { cidrMatcher, unmapIp } from "./ip.ts";
 import type { Handler } from "./server.ts";
 
-/** What a route can match on. Every matcher given must match. */
+/**
+ * What a route can match on. Every matcher given must match; an empty object matches
+ * every connection.
+ *
+ * @example
+ * ```ts
+ * import type { RouteMatch } from "@tcpkit/tcpkit";
+ * const internalAdmin: RouteMatch = { listener: "admin", remote: ["10.0.0.0/8", "::1"] };
+ * const tlsHello: RouteMatch = { sniff: (head) => head[0] === 0x16 };
+ * ```
+ */
 export interface RouteMatch {
   /** Listener name, or names. */
   listener?: string | readonly string[];
@@ -33,13 +43,31 @@ export interface RouteMatch {
   sniff?: (head: Uint8Array) => boolean | undefined;
 }
 
-/** Options of one route. */
+/**
+ * Options of one route.
+ *
+ * @example A route with its own framer
+ * ```ts
+ * import { lines, router } from "@tcpkit/tcpkit";
+ * const r = router().on({ listener: "text" }, (conn) => conn.close(), { framer: lines() });
+ * ```
+ */
 export interface RouteOptions<In = unknown, Out = unknown> {
   /** A framer for connections on this route, instead of the server's. */
   framer?: Framer<In, Out>;
 }
 
-/** What the router knows of a connection when it decides. */
+/**
+ * What the router knows of a connection when it decides: what {@linkcode Router.match}
+ * takes, so routes can be tested without sockets.
+ *
+ * @example
+ * ```ts
+ * import { router, type RouteInfo } from "@tcpkit/tcpkit";
+ * const info: RouteInfo = { listener: "default", remote: "10.1.2.3", localPort: 7000 };
+ * router().on({ remote: "10.0.0.0/8" }, () => {}).match(info).kind; // "match"
+ * ```
+ */
 export interface RouteInfo {
   /** The listener's name. */
   listener: string;
@@ -49,10 +77,27 @@ export interface RouteInfo {
   localPort: number;
 }
 
-/** A handler, or a factory of handlers that makes one per connection (fresh state each). */
+/**
+ * A handler, or a factory of handlers that makes one per connection (fresh state each).
+ *
+ * @example
+ * ```ts
+ * import { type HandlerOrFactory, perConnection } from "@tcpkit/tcpkit";
+ * const plain: HandlerOrFactory = (conn) => conn.close();
+ * const fresh: HandlerOrFactory = perConnection(() => ({ open: (conn) => conn.close() }));
+ * ```
+ */
 export type HandlerOrFactory = Handler<any, any, any> | HandlerFactory;
 
-/** Makes a fresh handler for each connection. Made by {@linkcode perConnection}. */
+/**
+ * Makes a fresh handler for each connection. Made by {@linkcode perConnection}.
+ *
+ * @example
+ * ```ts
+ * import { type HandlerFactory, perConnection } from "@tcpkit/tcpkit";
+ * const factory: HandlerFactory = perConnection(() => ({ message: (conn, msg) => conn.send(msg) }));
+ * ```
+ */
 export interface HandlerFactory {
   /** @internal */
   readonly [FACTORY]: () => Handler<any, any, any>;
@@ -63,6 +108,9 @@ const FACTORY: unique symbol = Symbol("tcpkit.handlerFactory");
 /**
  * Marks a function as a handler factory: it is called once per connection and returns
  * that connection's handler (hooks with their own state, say).
+ *
+ * @param make Called once per connection, when its route is chosen.
+ * @returns A factory to pass as a handler to `serve()` or a route.
  *
  * @example
  * ```ts
@@ -95,13 +143,37 @@ interface Route {
   options: RouteOptions;
 }
 
-/** The result of {@linkcode Router.match}. */
+/**
+ * The result of {@linkcode Router.match}: a match (with the handler and the route's
+ * options), `"more"` (a sniffing route needs more bytes), or `"none"`.
+ *
+ * @example
+ * ```ts
+ * import { router, type RouteResult } from "@tcpkit/tcpkit";
+ * const r: RouteResult = router().match({ listener: "x", remote: "", localPort: 0 });
+ * console.log(r.kind); // "none"
+ * ```
+ */
 export type RouteResult =
   | { kind: "match"; handler: HandlerOrFactory; options: RouteOptions }
   | { kind: "more" }
   | { kind: "none" };
 
-/** A router. Made by {@linkcode router}; pass it as `serve({ handler })`. */
+/**
+ * A router. Made by {@linkcode router}; pass it as `serve({ handler })`. Routes may be
+ * added while the server runs; each connection is matched once, when it gets its slot.
+ *
+ * @example Matching without sockets
+ * ```ts
+ * import { router } from "@tcpkit/tcpkit";
+ * const admin = () => {};
+ * const r = router().on({ listener: "admin" }, admin).on({ sniff: (h) => h[0] === 0x16 }, () => {});
+ * const info = { listener: "admin", remote: "127.0.0.1", localPort: 7001 };
+ * const m = r.match(info);
+ * console.log(m.kind === "match" && m.handler === admin); // true
+ * console.log(r.match({ ...info, listener: "text" }).kind); // "more": the sniff needs bytes
+ * ```
+ */
 export class Router {
   #routes: Route[] = [];
   #fallback: { handler: HandlerOrFactory; options: RouteOptions } | undefined;
@@ -113,6 +185,7 @@ export class Router {
   /**
    * Creates a router.
    * @param options `sniffBytes` (default 512) and `sniffTimeout` in ms (default 5 000).
+   * @throws {RangeError} When a bound is not positive.
    */
   constructor(options: { sniffBytes?: number; sniffTimeout?: number } = {}) {
     this.sniffBytes = options.sniffBytes ?? 512;
@@ -125,7 +198,15 @@ export class Router {
     }
   }
 
-  /** Adds a route, tried after the ones before it. */
+  /**
+   * Adds a route, tried after the ones before it.
+   * @param match The matchers; every one given must match.
+   * @param handler A handler, or a {@linkcode perConnection} factory.
+   * @param options The route's own framer, if any.
+   * @returns This router, to chain.
+   * @throws {TypeError} For an unknown matcher, a bad CIDR, or a sniff that is not a function.
+   * @throws {RangeError} For a port outside 0-65535.
+   */
   on(match: RouteMatch, handler: HandlerOrFactory, options: RouteOptions<any, any> = {}): this {
     if (!match || typeof match !== "object") {
       throw new TypeError("router().on() needs a match object");
@@ -160,7 +241,13 @@ export class Router {
     return this;
   }
 
-  /** The handler for connections no route matches. */
+  /**
+   * The handler for connections no route matches. Without one, such a connection is
+   * rejected with `"no-route"` (and reported through `onError`).
+   * @param handler A handler, or a {@linkcode perConnection} factory.
+   * @param options The fallback's own framer, if any.
+   * @returns This router, to chain.
+   */
   otherwise(handler: HandlerOrFactory, options: RouteOptions<any, any> = {}): this {
     this.#fallback = { handler, options };
     return this;
@@ -172,8 +259,12 @@ export class Router {
   }
 
   /**
-   * Decides for one connection. `head` is the bytes peeked so far (`undefined` before
-   * any peeking); `final` says no more bytes will come (limit, timeout or end of stream).
+   * Decides for one connection. Routes are tried in order; a sniffing route that needs
+   * more bytes stops the search with `"more"` unless `final` is set, when it counts as no.
+   * @param info The listener, the client address and the local port.
+   * @param head The bytes peeked so far (`undefined` before any peeking).
+   * @param final No more bytes will come (the sniff limit, its timeout, or end of stream).
+   * @returns The match, `"more"`, or `"none"`.
    */
   match(info: RouteInfo, head?: Uint8Array, final = false): RouteResult {
     const remote = info.remote ? unmapIp(info.remote) : "";
@@ -198,6 +289,10 @@ export class Router {
 
 /**
  * Makes a {@linkcode Router}.
+ *
+ * @param options `sniffBytes` (default 512) and `sniffTimeout` in ms (default 5 000):
+ *   how many bytes and how long a `sniff` route may wait for.
+ * @returns An empty router; add routes with `on()` and a fallback with `otherwise()`.
  *
  * @example
  * ```ts
