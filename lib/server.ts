@@ -427,12 +427,40 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     return this.#finished;
   }
 
-  /** Changes `maxConnections` while running. Raising it starts queued connections at once. */
+  /**
+   * Changes `maxConnections` while running. Raising it starts queued connections at once
+   * (in FIFO order); lowering it stops no running handler, it only holds new ones back.
+   *
+   * @param n The new limit: an integer >= 1, or `Infinity`.
+   * @throws {RangeError} When `n` is not allowed.
+   *
+   * @example Shed load when the machine is busy
+   * ```ts
+   * import { serve } from "@tcpkit/tcpkit";
+   * const server = serve({ port: 0, maxConnections: 1_000, handler: (conn) => conn.close() });
+   * server.setMaxConnections(200);
+   * await server.shutdown();
+   * ```
+   */
   setMaxConnections(n: number): void {
     this.#admission.setMaxConnections(n);
   }
 
-  /** A plain snapshot of the counters. */
+  /**
+   * A plain snapshot of the counters (a new object each call; safe to keep or serialize).
+   *
+   * @returns Active and queued connections, accepted, rejections by reason, timeouts by
+   *   kind, bytes and messages both ways (closed connections included), and errors.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "@tcpkit/tcpkit";
+   * const server = serve({ port: 0, handler: (conn) => conn.close() });
+   * const { active, queued, rejected } = server.stats();
+   * console.log(active, queued, rejected.capacity); // 0 0 0
+   * await server.shutdown();
+   * ```
+   */
   stats(): ServerStats {
     const s = this.#stats;
     let { bytesIn, bytesOut, messagesIn, messagesOut } = s;
@@ -675,7 +703,26 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
    * Stops the server: stops accepting at once and rejects queued connections with
    * `"shutdown"`, aborts `conn.signal` of every live connection (with a `ShutdownError`),
    * waits for them to finish, and force-closes what is left at the deadline (their error
-   * is a `TimeoutError` of kind `"shutdown"`). A second call forces at once.
+   * is a `TimeoutError` of kind `"shutdown"`). A second call forces at once (the error is
+   * a `ShutdownError`). `shutdownOnSignals()` calls it on SIGINT and SIGTERM.
+   *
+   * @param options `timeout`: ms to wait before forcing (default 10 000).
+   * @returns Resolves once every connection is gone and the listeners are closed.
+   *
+   * @example Drain for 5 s
+   * ```ts
+   * import { serve } from "@tcpkit/tcpkit";
+   * const server = serve({
+   *   port: 0,
+   *   async handler(conn) {
+   *     for await (const chunk of conn) {
+   *       if (conn.signal.aborted) break; // the server is shutting down
+   *       await conn.send(chunk);
+   *     }
+   *   },
+   * });
+   * await server.shutdown({ timeout: 5_000 });
+   * ```
    */
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
     if (this.#shutdownStarted) {
