@@ -341,10 +341,13 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   ): ProxyStage | undefined {
     const pp = spec.proxyProtocol ?? (spec === options ? undefined : options.proxyProtocol);
     if (!pp) return undefined;
-    if (spec.tls && this.#transport.name === "deno") {
+    // TLS after the header is a server-side STARTTLS that takes the bytes read with the
+    // header: Deno has no server-side STARTTLS, and Bun cannot hand read bytes to TLS.
+    const runtime = this.#transport.name;
+    if (spec.tls && (runtime === "deno" || runtime === "bun")) {
       throw new UnsupportedError(
-        "deno",
-        "tls with proxyProtocol on one listener (TLS after the header needs server-side STARTTLS)",
+        runtime,
+        'tls with proxyProtocol on one listener (terminate TLS at the proxy, or use adapter: "node")',
       );
     }
     const stage = new ProxyStage(pp, spec.tls);
@@ -391,6 +394,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     try {
       secure = await stage.startTls(socket);
     } catch (e) {
+      socket.abort(); // closed already when the handshake itself failed
       return this.#handshakeFailed(e);
     }
     this.#accept(secure, listener, {});
