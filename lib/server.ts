@@ -418,7 +418,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   get adapter(): AdapterName {
     return this.#transport.name;
   }
-  /** Live connections (running and queued). */
+  /** Sockets the server holds: running, queued, and rejected ones still lingering. */
   get connections(): number {
     return this.#conns.size;
   }
