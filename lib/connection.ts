@@ -736,7 +736,10 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
 
   #afterWrite(ok: boolean): Promise<void> {
     const queued = this.#socket.bufferedAmount;
-    if (queued > this.#maxOutbound) {
+    // Past the bound only while an earlier send() is still waiting for the queue to drain:
+    // a caller that ignores backpressure is cut off, while one large message sent onto an
+    // empty queue (a peer that reads) is not.
+    if (queued > this.#maxOutbound && this.#drain) {
       const err = new OutboundOverflowError(queued, this.#maxOutbound);
       this.abort(err);
       return rejected(err);

@@ -51,6 +51,30 @@ for (const adapter of [nativeAdapter(), "memory"] as AdapterName[]) {
     }
   });
 
+  t("one message larger than maxOutbound goes out whole when the peer reads", async () => {
+    await using server = serve({
+      adapter,
+      hostname: HOST,
+      port: 0,
+      framer: lengthPrefixed(),
+      maxOutbound: 256 * 1024,
+      async handler(conn) {
+        for await (const f of conn) await conn.send(f);
+      },
+    });
+    const port = await portOf(server);
+    await using conn = await connect({
+      adapter,
+      hostname: HOST,
+      port,
+      framer: lengthPrefixed(),
+      maxOutbound: 256 * 1024,
+    });
+    const big = randomBytes(2 * 1024 * 1024, 3);
+    await conn.send(big);
+    assert.deepEqual(await within(conn.next(), 10_000, "2 MiB echo"), big);
+  });
+
   t("a frame over maxLength closes the connection with FrameTooLongError by default", async () => {
     const closed = Promise.withResolvers<Error | undefined>();
     await using server = serve({
