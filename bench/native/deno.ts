@@ -25,8 +25,9 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 
 /** The end of the last whole line in `buf[0, end)`, searched from `from`; -1 when none. */
 function lastLineEnd(buf: Uint8Array, from: number, end: number): number {
+  const held = buf.subarray(0, end); // never search the stale bytes past `end`
   let last = -1;
-  for (let i = buf.indexOf(10, from); i >= 0 && i < end; i = buf.indexOf(10, i + 1)) last = i + 1;
+  for (let i = held.indexOf(10, from); i >= 0; i = held.indexOf(10, i + 1)) last = i + 1;
   return last;
 }
 
