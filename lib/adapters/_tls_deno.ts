@@ -26,7 +26,7 @@ import type {
   TransportListener,
   TransportListenOptions,
 } from "./_transport.ts";
-import { TlsError, UnsupportedError } from "../errors.ts";
+import { TimeoutError, TlsError, UnsupportedError } from "../errors.ts";
 import {
   alpnOf,
   checkTlsServerOptions,
@@ -37,6 +37,9 @@ import {
   serverTlsError,
 } from "./_tls.ts";
 import { abortedConnect, describeTarget, tcpAddr, toConnectError, toListenError } from "./_util.ts";
+
+/** How long a client-side STARTTLS handshake may take, ms. */
+const CLIENT_HANDSHAKE_TIMEOUT = 30_000;
 
 /** Wraps an established connection (after its handshake) in the adapter's socket. */
 export type WrapDenoConn = (conn: Deno.Conn, tls: TlsInfo) => RawSocket;
@@ -263,5 +266,8 @@ export function upgradeDenoClient(
   const remote = conn.remoteAddr as Deno.NetAddr;
   const target = formatAddr(tcpAddr(remote.hostname, remote.port));
   const host = client.hostname ?? remote.hostname;
-  return handshakeClient(conn as Deno.TcpConn, client, host, undefined, target);
+  const deadline = AbortSignal.timeout(CLIENT_HANDSHAKE_TIMEOUT);
+  return handshakeClient(conn as Deno.TcpConn, client, host, deadline, target).catch((e) => {
+    throw deadline.aborted ? new TimeoutError("handshake", CLIENT_HANDSHAKE_TIMEOUT) : e;
+  });
 }

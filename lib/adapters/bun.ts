@@ -63,6 +63,7 @@ class BunRawSocket implements RawSocket {
   readonly remoteAddr: Addr;
   /** Set on TLS sockets once the handshake is done. */
   tls?: TlsInfo;
+  #upgrading = false;
   #s: BunSocket<Slot>;
   #hwm: number;
   #handler: RawSocketHandler | undefined;
@@ -170,6 +171,7 @@ class BunRawSocket implements RawSocket {
   }
 
   abort(): void {
+    if (this.#upgrading) return void this.#s.terminate(); // mid-STARTTLS
     if (this.#closed) return;
     this.#aborted = true;
     this.#queue = [];
@@ -214,6 +216,7 @@ class BunRawSocket implements RawSocket {
     const handler = this.#handler;
     this.#closed = true; // from here on the TLS socket reports everything
     this.#handler = undefined;
+    this.#upgrading = true; // abort() still reaches the socket
     const known: KnownAddrs = {
       unix: this.remoteAddr.transport === "unix",
       local: this.localAddr,
@@ -241,7 +244,7 @@ class BunRawSocket implements RawSocket {
         handler?.close(err);
         reject(err);
       }
-    });
+    }).finally(() => (this.#upgrading = false));
   }
 
   /** Bun's `data` event. */

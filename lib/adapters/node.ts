@@ -56,6 +56,7 @@ class NodeSocket implements RawSocket {
   readonly remoteAddr: Addr;
   /** Set on TLS sockets once the handshake is done. */
   tls?: TlsInfo;
+  #upgrading = false;
   #s: net.Socket;
   #hwm: number;
   #handler: RawSocketHandler | undefined;
@@ -166,6 +167,7 @@ class NodeSocket implements RawSocket {
 
   abort(): void {
     const s = this.#s;
+    if (this.#upgrading && !s.destroyed) return void s.destroy(); // mid-STARTTLS
     if (this.#closed || s.destroyed) return;
     this.#aborted = true;
     this.#held = undefined;
@@ -205,6 +207,7 @@ class NodeSocket implements RawSocket {
     const handler = this.#handler;
     this.#closed = true; // from here on the TLS socket reports everything
     this.#handler = undefined;
+    this.#upgrading = true; // abort() still reaches the socket
     const unix = this.remoteAddr.transport === "unix";
     const known = { unix, local: this.localAddr, remote: this.remoteAddr };
     try {
@@ -215,6 +218,8 @@ class NodeSocket implements RawSocket {
     } catch (e) {
       handler?.close(e as Error);
       throw e;
+    } finally {
+      this.#upgrading = false;
     }
   }
 
