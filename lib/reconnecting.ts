@@ -84,7 +84,7 @@ export class ReconnectingClient<In = Uint8Array, Out = In> {
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof ReconnectingEvents<In, Out>>(
     event: K,
-    listener: Listener<ReconnectingEvents<In, Out>[K]>,
+    listener: (value: ReconnectingEvents<In, Out>[K]) => void,
   ): () => void {
     let set = this.#listeners.get(event);
     if (!set) this.#listeners.set(event, set = new Set());
