@@ -68,6 +68,14 @@ class BunRawSocket implements RawSocket {
   #hwm: number;
   #handler: RawSocketHandler | undefined;
   #paused = true;
+  /**
+   * Bun's own pause, a system call each way, is made only once a chunk arrives while
+   * paused (that chunk is held): most pauses (admission, flow control) end before that.
+   * 0 reading, 1 paused, 2 not known (the TLS handshake pauses the socket itself); a
+   * resume of a socket that reads costs nothing.
+   */
+  #bunPaused: 0 | 1 | 2 = 2;
+  #noDelay = false;
   /** Events that arrived while paused, in order: data chunks, then maybe end and close. */
   #held: Uint8Array[] = [];
   #heldEnd = false;
@@ -97,8 +105,7 @@ class BunRawSocket implements RawSocket {
       { address: s.localAddress, port: s.localPort },
       { address: s.remoteAddress, port: s.remotePort },
     );
-    if (!known.unix) s.setNoDelay(true);
-    s.pause();
+    if (!known.unix) this.#noDelay = s.setNoDelay(true);
   }
 
   get bufferedAmount(): number {
@@ -134,13 +141,15 @@ class BunRawSocket implements RawSocket {
   pause(): void {
     if (this.#closed || this.#paused) return;
     this.#paused = true;
-    this.#s.pause();
   }
 
   resume(): void {
     if (this.#closed || !this.#paused) return;
     this.#paused = false;
-    this.#s.resume();
+    if (this.#bunPaused !== 0) {
+      this.#bunPaused = 0;
+      this.#s.resume();
+    }
     if (this.#held.length > 0 || this.#heldEnd || this.#heldClose) {
       queueMicrotask(() => this.#deliverHeld());
     }
@@ -180,7 +189,9 @@ class BunRawSocket implements RawSocket {
   }
 
   setNoDelay(on: boolean): void {
-    if (this.remoteAddr.transport === "tcp" && !this.#closed) this.#s.setNoDelay(on);
+    if (this.remoteAddr.transport !== "tcp" || this.#closed || on === this.#noDelay) return;
+    this.#noDelay = on;
+    this.#s.setNoDelay(on);
   }
 
   setKeepAlive(on: boolean, initialDelay?: number): void {
@@ -203,6 +214,7 @@ class BunRawSocket implements RawSocket {
       );
     }
     this.pause();
+    this.#pauseBun(); // now: what arrives from here on is for TLS
     for (let i = 0; i < 6000 && this.#queue.length > 0 && !this.#closed; i++) {
       await new Promise((r) => setTimeout(r, 5)); // the go-ahead still being sent
     }
@@ -250,8 +262,16 @@ class BunRawSocket implements RawSocket {
   /** Bun's `data` event. */
   onData(chunk: Uint8Array): void {
     if (this.#closed) return;
-    if (this.#paused || this.#held.length > 0) this.#held.push(chunk);
-    else this.#handler!.data(chunk);
+    if (this.#paused || this.#held.length > 0) {
+      this.#held.push(chunk);
+      if (this.#paused) this.#pauseBun();
+    } else this.#handler!.data(chunk);
+  }
+
+  #pauseBun(): void {
+    if (this.#bunPaused === 1) return;
+    this.#bunPaused = 1;
+    this.#s.pause();
   }
 
   /** Bun's `end` event: the peer's FIN. */
