@@ -13,6 +13,7 @@
 // and every child process is killed by its PID before this script ends.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import {
@@ -265,6 +266,7 @@ async function main(): Promise<void> {
   compileLoad();
   const runs: BenchRun[] = [];
   const started = Date.now();
+  const loadBefore = loadavg()[0];
   const rotate = <T>(xs: T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]);
   for (let rep = 0; rep < REPS; rep++) {
     for (const rt of RUNTIMES) {
@@ -316,14 +318,20 @@ async function main(): Promise<void> {
     warmup: WARMUP,
     conns: CONNS,
     load: LOAD,
-    versions: versions(),
+    versions: { ...versions(), load: `${loadBefore.toFixed(1)} -> ${loadavg()[0].toFixed(1)}` },
     runs,
     summary: [],
   };
   report.summary = summarize(runs);
   const dir = quick ? tmp : out;
   const prefix = quick ? "quick" : "latest";
-  writeFileSync(join(dir, `${prefix}.json`), JSON.stringify(report, null, 2) + "\n");
+  // One run or summary row per line: readable, and small diffs between runs.
+  const rows = (xs: unknown[]) =>
+    `[\n${xs.map((x) => `    ${JSON.stringify(x)}`).join(",\n")}\n  ]`;
+  const head = JSON.stringify({ ...report, runs: 0, summary: 0 }, null, 2);
+  const json = head.replace('"runs": 0', `"runs": ${rows(runs)}`)
+    .replace('"summary": 0', `"summary": ${rows(report.summary)}`);
+  writeFileSync(join(dir, `${prefix}.json`), json + "\n");
   const md = renderMarkdown(report);
   writeFileSync(join(dir, `${prefix}.md`), md);
   writeFileSync(join(dir, quick ? "quick.svg" : "chart.svg"), renderSvg(report));
