@@ -127,7 +127,7 @@ export function handshakeHandler<D>(
   const handler: BunSocketHandler<D> = {
     ...base,
     open(s) {
-      base.open?.(s); // builds the BunRawSocket, which pauses the socket
+      base.open?.(s); // builds the BunRawSocket
       s.resume(); // the handshake needs to read
       pending.add(s);
       deadlines.set(s, handshakeDeadline(o.ms, (e) => failed(s, e)));
