@@ -4,7 +4,8 @@
  * `setNoDelay`). Internal.
  *
  * What Deno cannot do, and tcpkit therefore refuses with `UnsupportedError`:
- * - ask for client certificates (`requestClientCert`): `Deno.listenTls` has no option;
+ * - ask for client certificates (`requestClientCert`): `Deno.listenTls` has no option
+ *   (a client can present one: `Deno.connectTls` takes `cert` and `key`);
  * - TLS on Unix socket listeners or clients;
  * - server-side STARTTLS: `Deno.startTls` is client-only;
  * - client-side STARTTLS while a read is pending: Deno cannot cancel a read, and
@@ -188,10 +189,18 @@ async function handshakeClient(
     closeQuietly(tcp);
     throw clientTlsError(err, target);
   }
+  return { conn, info: await finishHandshake(conn, signal, target) };
+}
+
+/** Waits for a client handshake; on failure the connection is closed. */
+async function finishHandshake(
+  conn: Deno.TlsConn,
+  signal: AbortSignal | undefined,
+  target: string,
+): Promise<TlsInfo> {
   try {
     const hs = await raceAbort(conn.handshake(), signal, target, () => {});
-    const info = { alpnProtocol: alpnOf(hs.alpnProtocol), peerCertificate: peerCertificate(conn) };
-    return { conn, info };
+    return { alpnProtocol: alpnOf(hs.alpnProtocol), peerCertificate: peerCertificate(conn) };
   } catch (err) {
     closeQuietly(conn);
     if (signal?.aborted) throw abortedConnect(signal, target);
@@ -207,12 +216,12 @@ export async function connectDenoTls(
   const tls = o.tls!;
   const target = describeTarget(o);
   if (o.path !== undefined) throw new UnsupportedError("deno", "TLS over a Unix socket");
-  if (tls.cert !== undefined) {
-    throw new UnsupportedError("deno", "TLS client certificates with connect() (cert, key)");
-  }
   const { signal } = o;
   if (signal?.aborted) throw abortedConnect(signal, target);
   const hostname = o.hostname ?? "127.0.0.1";
+  if (tls.cert !== undefined || tls.key !== undefined) {
+    return wrap(...await connectWithCertificate(o, hostname, target));
+  }
   let tcp: Deno.TcpConn;
   try {
     tcp = await raceAbort(
@@ -228,6 +237,44 @@ export async function connectDenoTls(
   tcp.setNoDelay(true);
   const { conn, info } = await handshakeClient(tcp, tls, hostname, signal, target);
   return wrap(conn, info);
+}
+
+/**
+ * A client with a certificate: `Deno.connectTls` (`Deno.startTls` takes none). The name
+ * to verify goes through Deno's internal `unstableServerName` symbol when it differs
+ * from the hostname. Nagle stays on: a `Deno.TlsConn` has no `setNoDelay`.
+ */
+async function connectWithCertificate(
+  o: TransportConnectOptions,
+  hostname: string,
+  target: string,
+): Promise<[Deno.TlsConn, TlsInfo]> {
+  const tls = o.tls!;
+  const { signal } = o;
+  const serverName = tls.serverName;
+  let conn: Deno.TlsConn;
+  try {
+    conn = await raceAbort(
+      Deno.connectTls({
+        hostname,
+        port: o.port!,
+        caCerts: tls.caCerts,
+        alpnProtocols: tls.alpnProtocols,
+        cert: tls.cert,
+        key: tls.key,
+        ...(serverName && serverName !== hostname
+          ? { [Symbol.for("unstableServerName")]: serverName }
+          : {}),
+      } as Deno.ConnectTlsOptions),
+      signal,
+      target,
+      closeQuietly,
+    );
+  } catch (err) {
+    if (signal?.aborted) throw abortedConnect(signal, target);
+    throw isTransportFailure(err) ? toConnectError(err, target) : clientTlsError(err, target);
+  }
+  return [conn, await finishHandshake(conn, signal, target)];
 }
 
 /**
