@@ -71,8 +71,8 @@ export {
   type Ticket,
 } from "./lib/admission.ts";
 export {
-  type ShutdownOnSignalsOptions,
   shutdownOnSignals,
+  type ShutdownOnSignalsOptions,
   type ShutdownTarget,
   type SignalName,
   type SignalsDisposer,
