@@ -21,6 +21,7 @@
  * @module
  */
 
+import { concatBytes } from "./_bytes.ts";
 import type { RawSocket, RawSocketHandler, StartTlsOptions } from "./adapters/_transport.ts";
 import { ProxyProtocolError, TimeoutError, UnsupportedError } from "./errors.ts";
 import { cidrMatcher } from "./ip.ts";
@@ -366,7 +367,7 @@ export class ProxyStage {
     const head: Uint8Array[] = [];
     let held = 0;
     const decide = (ended: boolean) => {
-      const bytes = head.length === 1 ? head[0] : concat(head, held);
+      const bytes = head.length === 1 ? head[0] : concatBytes(head, held);
       const verdict = startsWithProxySignature(bytes.subarray(0, SIGNATURE_BYTES));
       if (verdict === undefined && !ended) return;
       if (verdict) {
@@ -404,14 +405,4 @@ export class ProxyStage {
     for (const raw of this.#reading) raw.abort();
     this.#reading.clear();
   }
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }

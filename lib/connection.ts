@@ -22,6 +22,7 @@ import {
   TlsError,
   UnsupportedError,
 } from "./errors.ts";
+import { concatBytes } from "./_bytes.ts";
 import type { Decoder, Framer } from "./framer.ts";
 import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "./types.ts";
 
@@ -112,16 +113,6 @@ function rejected<T>(error: unknown): Promise<T> {
   return p;
 }
 const DONE: IteratorResult<never, undefined> = { done: true, value: undefined };
-
-function concatBytes(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
-}
 
 /**
  * One connection, server or client side, with a framer on it.
