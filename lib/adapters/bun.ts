@@ -102,7 +102,7 @@ class BunRawSocket implements RawSocket {
     this.#hwm = hwm;
     [this.localAddr, this.remoteAddr] = socketAddrs(
       known,
-      { address: s.localAddress, port: s.localPort },
+      known.local ? {} : { address: s.localAddress, port: s.localPort }, // a system call each
       { address: s.remoteAddress, port: s.remotePort },
     );
     if (!known.unix) this.#noDelay = s.setNoDelay(true);

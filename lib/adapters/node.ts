@@ -79,7 +79,7 @@ class NodeSocket implements RawSocket {
     this.#hwm = hwm;
     [this.localAddr, this.remoteAddr] = socketAddrs(
       known,
-      { address: s.localAddress, port: s.localPort },
+      known.local ? {} : { address: s.localAddress, port: s.localPort }, // a system call each
       { address: s.remoteAddress, port: s.remotePort },
     );
     s.pause();
