@@ -259,6 +259,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   };
   /** Resolves once every listener is bound; rejects with a bind error. */
   readonly ready: Promise<this>;
+  #perClient: boolean;
 
   /** @internal Use {@linkcode serve}. */
   constructor(options: ServeOptions<In, Out, Data>) {
@@ -270,6 +271,9 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       );
     }
     this.#opts = options;
+    const pc = options.perClient;
+    this.#perClient = pc !== undefined &&
+      (pc.maxConnections !== undefined || pc.rate !== undefined);
     this.#transport = getTransport(options.adapter);
     this.#admission = new Admission({
       maxConnections: options.maxConnections,
@@ -544,7 +548,10 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     }
     if (this.#shutdownStarted) return this.#reject(conn, listener, "shutdown");
     const remote = socket.remoteAddr;
-    (ticket as { key: string }).key = remote.transport === "tcp" ? keyOf(remote.hostname) : "";
+    // The per-client key is only worth parsing the address for when per-client limits exist.
+    if (this.#perClient && remote.transport === "tcp") {
+      (ticket as { key: string }).key = keyOf(remote.hostname);
+    }
     const verdict = this.#admission.offer(ticket);
     if (verdict !== "run" && verdict !== "queued") this.#reject(conn, listener, verdict);
   }
