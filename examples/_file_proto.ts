@@ -14,6 +14,7 @@
  * back with `takeRemaining()`, so nothing is lost where a header and a body share a read.
  * @module
  */
+import { open } from "node:fs/promises";
 import { type Decoder, type Framer, IncompleteFrameError, lengthPrefixed } from "../mod.ts";
 
 /** One protocol header. `size` means that many raw bytes follow it. */
@@ -124,5 +125,21 @@ export async function* body(
     }
     got += chunk.length;
     yield chunk;
+  }
+}
+
+/** The file in pieces, each in a fresh buffer (a buffer handed to `send()` must not change). */
+export async function* pieces(path: string, size: number): AsyncGenerator<Uint8Array> {
+  const file = await open(path, "r");
+  try {
+    for (let pos = 0; pos < size;) {
+      const buf = new Uint8Array(Math.min(256 * 1024, size - pos));
+      const { bytesRead } = await file.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) throw new Error(`${path} shrank while being read`);
+      pos += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
   }
 }

@@ -12,23 +12,7 @@ import { createHash } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import { connect } from "../mod.ts";
 import { args, fail, flag, port } from "./_args.ts";
-import { body, fileProto } from "./_file_proto.ts";
-
-/** The file in pieces, each in a fresh buffer. */
-async function* pieces(path: string, size: number): AsyncGenerator<Uint8Array> {
-  const file = await open(path, "r");
-  try {
-    for (let pos = 0; pos < size;) {
-      const buf = new Uint8Array(Math.min(256 * 1024, size - pos));
-      const { bytesRead } = await file.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) throw new Error(`${path} shrank while being read`);
-      pos += bytesRead;
-      yield buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await file.close();
-  }
-}
+import { body, fileProto, pieces } from "./_file_proto.ts";
 
 const positional = args().filter((a, i, all) =>
   !a.startsWith("--") && !(i > 0 && all[i - 1].startsWith("--") && !all[i - 1].includes("="))

@@ -16,7 +16,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { type Connection, formatAddr, serve } from "../mod.ts";
 import { flag, port } from "./_args.ts";
-import { body, fileProto, type Frame, type Header, safeName } from "./_file_proto.ts";
+import { body, fileProto, type Frame, type Header, pieces, safeName } from "./_file_proto.ts";
 
 type Conn = Connection<Frame>;
 const dir = flag("dir") ?? "./files";
@@ -54,22 +54,6 @@ async function put(conn: Conn, h: Header): Promise<Header> {
   } finally {
     await file.close();
     if (!done) await rm(tmp, { force: true });
-  }
-}
-
-/** The file in pieces, each in a fresh buffer (a buffer handed to `send()` must not change). */
-async function* pieces(path: string, size: number): AsyncGenerator<Uint8Array> {
-  const file = await open(path, "r");
-  try {
-    for (let pos = 0; pos < size;) {
-      const buf = new Uint8Array(Math.min(256 * 1024, size - pos));
-      const { bytesRead } = await file.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) throw new Error(`${path} shrank while being read`);
-      pos += bytesRead;
-      yield buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await file.close();
   }
 }
 
