@@ -52,22 +52,36 @@ export const DEFAULT_TIMEOUTS: Required<Timeouts> = {
   queue: 10_000,
 };
 
-interface Track {
+/**
+ * What the sweeper keeps of one watched connection. The server's own record of a
+ * connection extends it, so watching one allocates nothing: no map entry, no object.
+ */
+export class Watch {
+  /** The connection (set by the owner before {@linkcode Sweeper.add}). */
   conn: Connection<any, any, any>;
-  startedAt: number;
+  startedAt = 0;
   /** Bytes read plus bytes the kernel took, at the last change. */
-  moved: number;
-  movedAt: number;
+  moved = 0;
+  movedAt = 0;
   /** Since when bytes wait and the kernel takes none of them; 0 when not stalled. */
-  stallSince: number;
+  stallSince = 0;
   /** Bytes the kernel had taken when the stall began. */
-  flushed: number;
+  flushed = 0;
+  /** Where it is in the sweeper's list; -1 when not watched. */
+  slot = -1;
+
+  constructor(conn?: Connection<any, any, any>) {
+    this.conn = conn!;
+  }
 }
 
 /** Watches connections and aborts them with a `TimeoutError` when one of their timeouts passes. */
 export class Sweeper {
   #t: Required<Timeouts>;
-  #tracks = new Map<Connection<any, any, any>, Track>();
+  /** Watched connections, unordered: removal moves the last one into the gap. */
+  #list: Watch[] = [];
+  /** Some timeout applies per connection (firstMessage, idle, writeStall); else none is watched. */
+  #perConn: boolean;
   #timer: ReturnType<typeof setInterval> | undefined;
   #onTimeout: (conn: Connection<any, any, any>, kind: TimeoutKind) => void;
   #extra: (now: number) => void;
@@ -91,6 +105,7 @@ export class Sweeper {
       }
     }
     this.#t = t;
+    this.#perConn = t.firstMessage > 0 || t.idle > 0 || t.writeStall > 0;
     this.#onTimeout = onTimeout;
     this.#extra = extra;
     const enabled = Object.values(t).filter((v) => v > 0);
@@ -101,6 +116,11 @@ export class Sweeper {
   /** The effective timeouts. */
   get timeouts(): Readonly<Required<Timeouts>> {
     return this.#t;
+  }
+
+  /** Connections watched now. */
+  get size(): number {
+    return this.#list.length;
   }
 
   /** Starts the timer. */
@@ -114,27 +134,40 @@ export class Sweeper {
     this.#timer = undefined;
   }
 
-  /** Watches a connection from now on. */
-  add(conn: Connection<any, any, any>, now: number = Date.now()): void {
-    this.#tracks.set(conn, {
-      conn,
-      startedAt: now,
-      moved: 0,
-      movedAt: now,
-      stallSince: 0,
-      flushed: 0,
-    });
+  /** Watches `w.conn` from now on (nothing to do when no per-connection timeout is on). */
+  add(w: Watch, now: number = Date.now()): void {
+    if (!this.#perConn || w.slot >= 0) return;
+    w.startedAt = now;
+    w.moved = 0;
+    w.movedAt = now;
+    w.stallSince = 0;
+    w.flushed = 0;
+    w.slot = this.#list.length;
+    this.#list.push(w);
   }
 
-  /** Stops watching a connection. */
-  delete(conn: Connection<any, any, any>): void {
-    this.#tracks.delete(conn);
+  /** Stops watching (does nothing for one not watched). */
+  delete(w: Watch): void {
+    const i = w.slot;
+    if (i < 0) return;
+    w.slot = -1;
+    const list = this.#list;
+    const last = list.pop()!;
+    if (last !== w) {
+      list[i] = last;
+      last.slot = i;
+    }
   }
 
   /** One pass over every connection. */
   sweep(now: number): void {
     const { firstMessage, idle, writeStall } = this.#t;
-    for (const tr of this.#tracks.values()) {
+    const list = this.#list;
+    // Backwards: a removal (here or from a callback) fills its gap with a later entry,
+    // which has been looked at already.
+    for (let i = list.length - 1; i >= 0; i--) {
+      const tr = list[i];
+      if (tr === undefined) continue; // callbacks removed several
       const c = tr.conn;
       const buffered = c.bufferedAmount;
       const flushed = c.bytesOut - buffered; // taken by the kernel
@@ -157,7 +190,7 @@ export class Sweeper {
       } else if (idle > 0 && now - tr.movedAt >= idle) kind = "idle";
       else if (tr.stallSince !== 0 && now - tr.stallSince >= writeStall) kind = "writeStall";
       if (kind) {
-        this.#tracks.delete(c);
+        this.delete(tr);
         this.#onTimeout(c, kind);
         c.abort(new TimeoutError(kind, this.#t[kind as keyof Timeouts]));
       }

@@ -17,7 +17,12 @@ import type {
 import { getTransport } from "./adapters/mod.ts";
 import { listenOn } from "./adapters/_unix.ts";
 import { Admission, type PerClientOptions, type Ticket } from "./admission.ts";
-import { Connection, type ConnectionHooks, type ConnectionLimits } from "./connection.ts";
+import {
+  Connection,
+  type ConnectionHooks,
+  type ConnectionInit,
+  type ConnectionLimits,
+} from "./connection.ts";
 import {
   RejectedError,
   type RejectReason,
@@ -36,7 +41,7 @@ import {
   type RouteInfo,
   Router,
 } from "./router.ts";
-import { Sweeper, type Timeouts } from "./_timeouts.ts";
+import { Sweeper, type Timeouts, Watch } from "./_timeouts.ts";
 import { type ProxiedSocket, type ProxyProtocolOptions, ProxyStage } from "./_proxy_stage.ts";
 import type { Addr, TlsServerOptions } from "./types.ts";
 
@@ -221,14 +226,22 @@ function keyOf(hostname: string): string {
   }
 }
 
+/** The server's record of a connection (see `Server.#Entry`). */
+interface Entry extends Watch, Ticket {
+  readonly listener: string;
+  key: string;
+  begun: boolean;
+  live: number;
+}
+
 /** A running server. Made by {@linkcode serve}. */
 export class Server<In = Uint8Array, Out = In, Data = unknown> {
   #opts: ServeOptions<In, Out, Data>;
   #transport: Transport;
   #listeners: { name: string; listener: TransportListener }[] = [];
-  #conns = new Set<Connection<In, Out, Data>>();
-  /** Connections that got a slot (and `onConnection`); only these get `onClose`. */
-  #begun = new Set<Connection<In, Out, Data>>();
+  /** Every socket the server holds (running, queued, lingering), unordered. */
+  #live: Entry[] = [];
+  #framer: Framer<In, Out>;
   #lingering = 0;
   #admission: Admission;
   #sweeper: Sweeper;
@@ -271,6 +284,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       );
     }
     this.#opts = options;
+    this.#framer = (options.framer ?? raw()) as Framer<In, Out>;
     const pc = options.perClient;
     this.#perClient = pc !== undefined &&
       (pc.maxConnections !== undefined || pc.rate !== undefined);
@@ -424,7 +438,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   }
   /** Sockets the server holds: running, queued, and rejected ones still lingering. */
   get connections(): number {
-    return this.#conns.size;
+    return this.#live.length;
   }
   /** Connections accepted since start. */
   get accepted(): number {
@@ -472,7 +486,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   stats(): ServerStats {
     const s = this.#stats;
     let { bytesIn, bytesOut, messagesIn, messagesOut } = s;
-    for (const c of this.#conns) {
+    for (const { conn: c } of this.#live) {
       bytesIn += c.bytesIn;
       bytesOut += c.bytesOut;
       messagesIn += c.messagesIn;
@@ -521,40 +535,82 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       if (stage) return void this.#proxied(stage, socket, listener);
     }
     const opts = this.#opts;
-    if (opts.noDelay !== false && socket.remoteAddr.transport === "tcp") socket.setNoDelay(true);
-    if (opts.keepAlive && socket.remoteAddr.transport === "tcp") {
+    // The adapters turn Nagle off on every accepted TCP socket.
+    const tcp = socket.remoteAddr.transport === "tcp";
+    if (tcp && opts.noDelay === false) socket.setNoDelay(false);
+    if (tcp && opts.keepAlive) {
       socket.setKeepAlive(true, typeof opts.keepAlive === "number" ? opts.keepAlive : undefined);
     }
-    const ticket: Ticket = {
-      key: "",
-      run: () => this.#begin(conn, listener),
-      reject: (reason) => this.#reject(conn, listener, reason),
-    };
-    const conn: Connection<In, Out, Data> = new Connection<In, Out, Data>({
-      socket,
-      framer: (opts.framer ?? raw()) as Framer<In, Out>,
-      id: nextConnectionId(),
-      parentSignal: this.#shutdown.signal,
-      highWaterMark: opts.highWaterMark,
-      maxOutbound: opts.maxOutbound,
-      messageBudget: opts.messageBudget,
-      report: (e, c) => this.#report(e, c as Connection<In, Out, Data>),
-      onClosed: (c, err) => this.#closed(c as Connection<In, Out, Data>, ticket, err),
-    });
-    this.#conns.add(conn);
+    const entry = new Server.#Entry(this as Server<unknown, unknown, unknown>, listener, socket);
+    const conn = new Connection<In, Out, Data>(entry as ConnectionInit<In, Out>);
+    entry.conn = conn;
+    entry.socket = undefined; // the connection holds it (and its successor after STARTTLS)
+    entry.live = this.#live.length;
+    this.#live.push(entry);
     if (staged?.refuse) {
       if (staged.error) this.#report(staged.error, conn);
       return this.#reject(conn, listener, staged.refuse);
     }
     if (this.#shutdownStarted) return this.#reject(conn, listener, "shutdown");
-    const remote = socket.remoteAddr;
     // The per-client key is only worth parsing the address for when per-client limits exist.
-    if (this.#perClient && remote.transport === "tcp") {
-      (ticket as { key: string }).key = keyOf(remote.hostname);
-    }
-    const verdict = this.#admission.offer(ticket);
+    if (this.#perClient && tcp) entry.key = keyOf(socket.remoteAddr.hostname);
+    const verdict = this.#admission.offer(entry);
     if (verdict !== "run" && verdict !== "queued") this.#reject(conn, listener, verdict);
   }
+
+  /**
+   * The server's record of one connection, one object per connection with its methods
+   * on the prototype (no closure per connection): its admission ticket, the callbacks
+   * its `Connection` reports to, and what the sweeper watches of it.
+   */
+  static #Entry = class Entry extends Watch implements Ticket {
+    server: Server<unknown, unknown, unknown>;
+    listener: string;
+    key = "";
+    state: Ticket["state"] = undefined;
+    queuedAt = 0;
+    /** It got a slot and `onConnection`; only such connections get `onClose`. */
+    begun = false;
+    /** Its place in the server's list of live connections. */
+    live = -1;
+    /** Read once by the `Connection` constructor. */
+    socket: RawSocket | undefined;
+    readonly id: number = nextConnectionId();
+
+    constructor(server: Server<unknown, unknown, unknown>, listener: string, socket: RawSocket) {
+      super();
+      this.server = server;
+      this.listener = listener;
+      this.socket = socket;
+    }
+    get framer(): Framer<unknown, unknown> {
+      return this.server.#framer;
+    }
+    get parentSignal(): AbortSignal {
+      return this.server.#shutdown.signal;
+    }
+    get highWaterMark(): number | undefined {
+      return this.server.#opts.highWaterMark;
+    }
+    get maxOutbound(): number | undefined {
+      return this.server.#opts.maxOutbound;
+    }
+    get messageBudget(): number | undefined {
+      return this.server.#opts.messageBudget;
+    }
+    run(): void {
+      this.server.#begin(this);
+    }
+    reject(reason: RejectReason): void {
+      this.server.#reject(this.conn, this.listener, reason);
+    }
+    report(error: unknown, conn: Connection<unknown, unknown, unknown>): void {
+      this.server.#report(error, conn);
+    }
+    onClosed(_conn: Connection<unknown, unknown, unknown>, error?: Error): void {
+      this.server.#closed(this, error);
+    }
+  };
 
   #reject(conn: Connection<In, Out, Data>, listener: string, reason: RejectReason): void {
     this.#stats.rejected[reason]++;
@@ -606,10 +662,12 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   }
 
   /** The connection has a slot: watch its timeouts, route it, run its handler. */
-  #begin(conn: Connection<In, Out, Data>, listener: string): void {
+  #begin(entry: Entry): void {
+    const conn = entry.conn as Connection<In, Out, Data>;
+    const listener = entry.listener;
     if (conn.state === "closed") return;
-    this.#begun.add(conn);
-    this.#sweeper.add(conn);
+    entry.begun = true;
+    this.#sweeper.add(entry);
     try {
       this.#opts.onConnection?.(conn);
     } catch (e) {
@@ -686,23 +744,33 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     conn._start(handler);
   }
 
-  #closed(conn: Connection<In, Out, Data>, ticket: Ticket, error?: Error): void {
-    this.#conns.delete(conn);
-    this.#sweeper.delete(conn);
-    this.#admission.release(ticket);
+  #closed(entry: Entry, error?: Error): void {
+    const conn = entry.conn as Connection<In, Out, Data>;
+    const live = this.#live;
+    if (entry.live >= 0) {
+      const last = live.pop()!;
+      if (last !== entry) {
+        live[entry.live] = last;
+        last.live = entry.live;
+      }
+      entry.live = -1;
+    }
+    this.#sweeper.delete(entry);
+    this.#admission.release(entry);
     const s = this.#stats;
     s.bytesIn += conn.bytesIn;
     s.bytesOut += conn.bytesOut;
     s.messagesIn += conn.messagesIn;
     s.messagesOut += conn.messagesOut;
-    if (this.#begun.delete(conn)) {
+    if (entry.begun) {
+      entry.begun = false;
       try {
         this.#opts.onClose?.(conn, error);
       } catch (e) {
         this.#report(e, conn);
       }
     }
-    if (this.#shutdownStarted && this.#conns.size === 0) this.#resolveAllClosed?.();
+    if (this.#shutdownStarted && live.length === 0) this.#resolveAllClosed?.();
   }
 
   /** Stops accepting on every listener. Established connections keep working. */
@@ -747,7 +815,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     for (const stage of this.#proxies?.values() ?? []) stage.abortAll();
     this.#admission.rejectQueued("shutdown");
     this.#shutdown.abort(new ShutdownError());
-    if (this.#conns.size === 0) this.#resolveAllClosed?.();
+    if (this.#live.length === 0) this.#resolveAllClosed?.();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<"timeout">((
       r,
@@ -762,7 +830,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   }
 
   #forceClose(reason: Error): void {
-    for (const conn of this.#conns) conn.abort(reason);
+    for (const { conn } of this.#live.slice()) conn.abort(reason);
   }
 
   /** `await using server = serve(...)` shuts it down at the end of the scope. */

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Connection, lines, serve, TimeoutError, type TimeoutKind } from "../mod.ts";
-import { DEFAULT_TIMEOUTS, Sweeper, type Timeouts } from "../lib/_timeouts.ts";
+import { DEFAULT_TIMEOUTS, Sweeper, type Timeouts, Watch } from "../lib/_timeouts.ts";
 import { nativeAdapter, portOf, sleep, until, within } from "./_helpers.ts";
 
 // ------------------------------------------------------------------ Sweeper, no sockets
@@ -34,8 +34,14 @@ function sweeper(timeouts: Timeouts) {
   const fired: TimeoutKind[] = [];
   let extra = 0;
   const s = new Sweeper(timeouts, (_c, kind) => fired.push(kind), () => extra++);
-  const add = (c: FakeConn, now: number) => s.add(c as unknown as Connection, now);
-  return { s, fired, add, extras: () => extra };
+  const watches = new Map<FakeConn, Watch>();
+  const watch = (c: FakeConn) => {
+    if (!watches.has(c)) watches.set(c, new Watch(c as unknown as Connection));
+    return watches.get(c)!;
+  };
+  const add = (c: FakeConn, now: number) => s.add(watch(c), now);
+  const remove = (c: FakeConn) => s.delete(watch(c));
+  return { s, fired, add, remove, extras: () => extra };
 }
 
 const kindOf = (c: FakeConn) => c.aborted instanceof TimeoutError ? c.aborted.kind : c.aborted;
@@ -137,17 +143,32 @@ test("Sweeper writeStall: bytes wait and the kernel takes none; a slowly drainin
 });
 
 test("Sweeper fires each connection once, forgets deleted ones, runs the queue expiry each sweep", () => {
-  const { s, add, fired, extras } = sweeper({ idle: 100 });
+  const { s, add, remove, fired, extras } = sweeper({ idle: 100 });
   const a = fake();
   const b = fake();
+  const c = fake();
   add(a, 0);
   add(b, 0);
-  s.delete(b as unknown as Connection);
+  add(c, 50);
+  remove(b);
+  remove(b); // twice: nothing more happens
+  assert.equal(s.size, 2);
   s.sweep(100);
   s.sweep(200);
-  assert.deepEqual(fired, ["idle"]);
+  assert.deepEqual(fired, ["idle", "idle"]);
   assert.equal(b.aborted, undefined);
+  assert.equal(s.size, 0, "timed-out connections are no longer watched");
   assert.equal(extras(), 2);
+});
+
+test("Sweeper watches nothing when no timeout applies per connection (only the queue's)", () => {
+  const { s, add, extras } = sweeper({ firstMessage: 0, idle: 0, writeStall: 0, queue: 50 });
+  const a = fake();
+  add(a, 0);
+  assert.equal(s.size, 0);
+  s.sweep(1e9);
+  assert.equal(a.aborted, undefined);
+  assert.equal(extras(), 1);
 });
 
 test("Sweeper checks at a tenth of the shortest timeout (5 ms to 1 s) and refuses bad values", () => {
