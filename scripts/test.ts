@@ -4,6 +4,7 @@
 //   node scripts/test.ts                 all runtimes, all tests
 //   node scripts/test.ts deno bun        some runtimes
 //   TEST_FILTER=framers node scripts/test.ts   only files whose name contains "framers"
+//   TEST_FILTER=server,lines node scripts/test.ts   ... or any of several words
 //
 // Run with the pinned Node (npm puts node_modules/.bin first on PATH).
 import { spawn } from "node:child_process";
@@ -13,11 +14,16 @@ import { join } from "node:path";
 const bin = (name: string) => join("node_modules", ".bin", name);
 const RUNNER_TIMEOUT_MS = 8 * 60_000;
 
-const filter = process.env.TEST_FILTER ?? "";
+const filters = (process.env.TEST_FILTER ?? "").split(",").map((w) => w.trim());
 const files = readdirSync("tests")
-  .filter((f) => f.endsWith("_test.ts") && f.includes(filter))
+  .filter((f) => f.endsWith("_test.ts") && filters.some((w) => f.includes(w)))
   .sort()
   .map((f) => join("tests", f));
+// A runner given no file searches for tests itself, and would find this script.
+if (files.length === 0) {
+  console.error(`no test file in tests/ matches TEST_FILTER=${process.env.TEST_FILTER}`);
+  process.exit(2);
+}
 
 interface Runner {
   name: string;
