@@ -90,8 +90,11 @@ test("ReadBuffer chunks are never reused or changed by later reads", () => {
     rb.buf.fill(0xee); // the next read scribbles over the buffer
   });
   chunks.forEach((chunk, i) => assert.ok(chunk.every((b) => b === i + 1), `chunk ${i} intact`));
-  // A small read is copied, not a view pinning the whole buffer.
-  assert.equal(chunks[0].buffer.byteLength, 10);
+  // Small reads are copied out, side by side in one shared slab of 16 KiB: one
+  // allocation for many reads, and no view pinning a read buffer.
+  assert.equal(chunks[0].buffer, chunks[1].buffer, "small reads share a slab");
+  assert.equal(chunks[0].buffer.byteLength, 16 * 1024);
+  assert.notEqual(chunks[0].buffer, rb.buf.buffer);
 });
 
 test("memoryPair() is a connected pair with backpressure while the reader is paused", async () => {
