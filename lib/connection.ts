@@ -24,6 +24,7 @@ import {
 } from "./errors.ts";
 import { concatBytes } from "./_bytes.ts";
 import type { Decoder, Framer } from "./framer.ts";
+import { SPAN, WIRE, type WireFramer } from "./framers/_wire.ts";
 import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "./types.ts";
 
 /**
@@ -100,6 +101,9 @@ const PAUSE_FAIRNESS = 4;
 const PAUSE_HOOK = 8;
 const PAUSE_USER = 16;
 const PAUSE_TLS = 32;
+
+/** Bytes of adjacent wire spans gathered before they are handed to the socket as one write. */
+const RUN_MAX = 16 * 1024;
 
 /** Microtask turns without a `next()` call after which an iterator's held replies go out. */
 const IDLE_TURNS = 8;
@@ -185,6 +189,17 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #hwm: number;
   #maxOutbound: number;
   #budget: number;
+  // Zero-copy replies (framers/_wire.ts): the last chunk read, where spans may be found...
+  #rxBuf: ArrayBufferLike | undefined;
+  #rxWhole: Uint8Array | undefined; // a view of all of #rxBuf, made on first use
+  #rxStart = 0;
+  #rxEnd = 0;
+  /** The frame being handled (a hook runs, or next() returned it): sent back as it came. */
+  #fresh: unknown;
+  // ...and the run of adjacent spans being gathered while corked, sent as one view.
+  #run: Uint8Array | undefined;
+  #runStart = 0;
+  #runEnd = 0;
 
   /** @internal Use `serve()` or `connect()`. */
   constructor(init: ConnectionInit<In, Out>) {
@@ -277,7 +292,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   }
   /** Outbound bytes queued and not yet taken by the kernel. */
   get bufferedAmount(): number {
-    return this.#socket.bufferedAmount;
+    return this.#socket.bufferedAmount + this.#runEnd - this.#runStart;
   }
   /** The error the connection broke with, if it did. */
   get error(): Error | undefined {
@@ -384,7 +399,10 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     for (;;) {
       try {
         const m = this.#decoder.next();
-        if (m !== undefined) this.messagesIn++;
+        if (m !== undefined) {
+          this.messagesIn++;
+          this.#fresh = m;
+        }
         return m;
       } catch (e) {
         if (!this.#framingError(e)) return undefined;
@@ -502,6 +520,12 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #onData(chunk: Uint8Array): void {
     if (this.#state === "closed") return;
     this.bytesIn += chunk.length;
+    if (this.#rxBuf !== chunk.buffer) {
+      this.#rxBuf = chunk.buffer;
+      this.#rxWhole = undefined;
+    }
+    this.#rxStart = chunk.byteOffset;
+    this.#rxEnd = chunk.byteOffset + chunk.length;
     this.#decoder.push(chunk);
     if (this.#peek) this.#peek(chunk, false);
     else this.#pump();
@@ -558,12 +582,15 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     if (hooks) {
       if (!hooks.message) return;
       let r: void | Promise<void>;
+      this.#fresh = msg;
       try {
         r = hooks.message(this, msg);
       } catch (e) {
+        this.#fresh = undefined;
         this.#hookFailed(e);
         return;
       }
+      this.#fresh = undefined;
       if (r && typeof r.then === "function") this.#awaitHook(r);
       return;
     }
@@ -604,6 +631,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
 
   #uncork(): void {
     this.#corked = false;
+    if (this.#run !== undefined) this.#flushRun();
+    // Replies sent from now on may come after the next read: no spans of this chunk.
+    this.#rxBuf = this.#rxWhole = this.#fresh = undefined;
     this.#socket.uncork?.();
   }
 
@@ -697,8 +727,14 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
         this.#error ?? new ConnectionClosedError("send() after the connection was ended"),
       );
     }
-    const encoded = this.#framer.encode(msg);
+    const framer = this.#framer as Framer<In, Out> & WireFramer;
+    if (framer[WIRE] !== undefined && this.#rxBuf !== undefined && this.#corked) {
+      const p = this.#sendSpan(framer, msg);
+      if (p !== undefined) return p;
+    }
+    const encoded = framer.encode(msg);
     this.messagesOut++;
+    if (this.#run !== undefined) this.#flushRun();
     let ok: boolean;
     if (encoded instanceof Uint8Array) {
       this.bytesOut += encoded.length;
@@ -714,6 +750,41 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     return this.#afterWrite(ok);
   }
 
+  /**
+   * Sends `msg` as the span of the chunk just read that already holds its wire form
+   * (framers/_wire.ts), gathered with the spans before it into one write; `undefined`
+   * when it cannot be (the caller then encodes).
+   */
+  #sendSpan(framer: WireFramer, msg: Out): Promise<void> | undefined {
+    if (!(msg instanceof Uint8Array) || msg.buffer !== this.#rxBuf) return undefined;
+    const whole = this.#rxWhole ??= new Uint8Array(this.#rxBuf);
+    const trusted = msg === this.#fresh;
+    if (
+      !framer[WIRE]!(msg, whole, trusted) || SPAN.start < this.#rxStart || SPAN.end > this.#rxEnd
+    ) return undefined;
+    const { start, end } = SPAN;
+    this.messagesOut++;
+    this.bytesOut += end - start;
+    if (this.#run === whole && this.#runEnd === start) this.#runEnd = end;
+    else {
+      if (this.#run !== undefined) this.#flushRun();
+      this.#run = whole;
+      this.#runStart = start;
+      this.#runEnd = end;
+    }
+    // A long run goes to the socket, whose answer is then the backpressure signal.
+    return this.#afterWrite(this.#runEnd - this.#runStart >= RUN_MAX ? this.#flushRun() : true);
+  }
+
+  /** Hands the gathered run of spans to the socket as one view. */
+  #flushRun(): boolean {
+    const run = this.#run!;
+    const view = run.subarray(this.#runStart, this.#runEnd);
+    this.#run = undefined;
+    this.#runStart = this.#runEnd = 0;
+    return this.#socket.write(view);
+  }
+
   /** Writes bytes as they are, bypassing the framer. */
   write(bytes: Uint8Array): Promise<void> {
     if (this.#weEnded || this.#state === "closing" || this.#state === "closed") {
@@ -721,12 +792,14 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
         this.#error ?? new ConnectionClosedError("write() after the connection was ended"),
       );
     }
+    if (this.#run !== undefined) this.#flushRun();
     this.bytesOut += bytes.length;
     return this.#afterWrite(this.#socket.write(bytes));
   }
 
   #afterWrite(ok: boolean): Promise<void> {
-    const queued = this.#socket.bufferedAmount;
+    if (ok && this.#drain === undefined) return RESOLVED; // the common case, asked nothing
+    const queued = this.#socket.bufferedAmount + this.#runEnd - this.#runStart;
     // Past the bound only while an earlier send() is still waiting for the queue to drain:
     // a caller that ignores backpressure is cut off, while one large message sent onto an
     // empty queue (a peer that reads) is not.
@@ -771,6 +844,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     if (this.#weEnded || this.#state === "closed" || this.#state === "closing") return;
     this.#weEnded = true;
     this.#state = this.#peerEnded ? "closing" : "half-closed-by-us";
+    if (this.#run !== undefined) this.#flushRun();
     this.#socket.end();
     this.#maybeFinish();
   }
@@ -781,6 +855,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     this.#dropInput = true;
     this.#state = "closing";
     this.#weEnded = true;
+    if (this.#run !== undefined) this.#flushRun();
     this.#socket.close();
   }
 
@@ -791,18 +866,25 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     this.#dropInput = true;
     this.#state = "closing";
     this.#weEnded = true;
+    this.#run = this.#rxBuf = this.#rxWhole = undefined;
+    this.#runStart = this.#runEnd = 0;
     this.#socket.abort();
   }
 
   /** Both sides ended: release the socket once our queued bytes are out. */
   #maybeFinish(): void {
-    if (this.#peerEnded && this.#weEnded && this.#state !== "closed") this.#socket.close();
+    if (this.#peerEnded && this.#weEnded && this.#state !== "closed") {
+      if (this.#run !== undefined) this.#flushRun();
+      this.#socket.close();
+    }
   }
 
   #onClose(error?: Error): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#corked = false;
+    this.#run = this.#rxBuf = this.#rxWhole = undefined;
+    this.#runStart = this.#runEnd = 0;
     if (error && !this.#error) this.#error = error;
     if (this.#yieldTimer !== undefined) clearTimeout(this.#yieldTimer);
     const err = this.#error;

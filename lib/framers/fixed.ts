@@ -7,6 +7,7 @@ import type { Decoder, EofPolicy, Framer } from "../framer.ts";
 import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkEof, checkInteger, checkOptions } from "./_common.ts";
+import { SPAN, WIRE, type WireFramer } from "./_wire.ts";
 
 /** Options of {@linkcode fixed}. */
 export interface FixedOptions {
@@ -47,7 +48,7 @@ export interface FixedOptions {
 export function fixed(size: number, options?: FixedOptions): Framer<Uint8Array> {
   checkInteger("fixed()", "size", size, 1);
   const eof = checkEof("fixed()", checkOptions("fixed()", options).eof ?? "error");
-  return {
+  const framer: Framer<Uint8Array> & WireFramer = {
     name: "fixed",
     maxLength: size,
     decoder: (): Decoder<Uint8Array> => new FixedDecoder(size, eof),
@@ -61,7 +62,15 @@ export function fixed(size: number, options?: FixedOptions): Framer<Uint8Array> 
       }
       return msg;
     },
+    // A frame is its own wire form: adjacent frames of one read go out as one write.
+    [WIRE](msg: Uint8Array): boolean {
+      if (msg.length !== size) return false;
+      SPAN.start = msg.byteOffset;
+      SPAN.end = msg.byteOffset + size;
+      return true;
+    },
   };
+  return framer;
 }
 
 class FixedDecoder implements Decoder<Uint8Array> {

@@ -12,6 +12,7 @@ import {
 } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkEof, checkInteger, checkOneOf, checkOptions, checkTooLong } from "./_common.ts";
+import { SPAN, WIRE, type WireFramer } from "./_wire.ts";
 
 /** The size of a length field: 1, 2, 3, 4 or 8 bytes, or an unsigned LEB128 varint. */
 export type LengthFieldSize = 1 | 2 | 3 | 4 | 8 | "varint";
@@ -144,7 +145,7 @@ export function lengthPrefixed(options?: LengthPrefixedOptions): Framer<Uint8Arr
     tooLong,
     eof,
   };
-  return {
+  const framer: Framer<Uint8Array> & WireFramer = {
     name: "length-prefixed",
     maxLength,
     decoder: (): Decoder<Uint8Array> => new LengthDecoder(init),
@@ -174,6 +175,57 @@ export function lengthPrefixed(options?: LengthPrefixedOptions): Framer<Uint8Arr
       return [header, payload];
     },
   };
+  // The header and the payload, where the header encode() writes precedes it in memory.
+  if (!includeHeader) {
+    framer[WIRE] = (msg: Uint8Array, whole: Uint8Array): boolean => {
+      const n = msg.length;
+      const value = n - adjustment;
+      if (n > maxLength || value < 0) return false;
+      const start = msg.byteOffset - headerLength(init, value);
+      return start >= 0 && headerMatches(init, whole, start, value) &&
+        setSpan(start, n + msg.byteOffset);
+    };
+  }
+  return framer;
+}
+
+function setSpan(start: number, end: number): true {
+  SPAN.start = start;
+  SPAN.end = end;
+  return true;
+}
+
+/** The bytes of the header that carries `value`: the offset bytes and the length field. */
+function headerLength(init: LengthInit, value: number): number {
+  let n: number = init.size;
+  if (n === 0) {
+    n = 1;
+    for (let v = value; v >= 128; v = Math.floor(v / 128)) n++;
+  }
+  return init.offset + n;
+}
+
+/** Whether `bytes` at `at` hold the header {@linkcode writeHeader} writes for `value`. */
+function headerMatches(init: LengthInit, bytes: Uint8Array, at: number, value: number): boolean {
+  const { size, little, offset } = init;
+  for (let i = 0; i < offset; i++) if (bytes[at + i] !== 0) return false;
+  at += offset;
+  if (size === 0) {
+    let v = value;
+    for (; v >= 128; at++, v = Math.floor(v / 128)) {
+      if (bytes[at] !== ((v % 128) | 0x80)) return false;
+    }
+    return bytes[at] === v;
+  }
+  if (size === 4 && !little) {
+    return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>>
+        0 ===
+      value;
+  }
+  for (let i = 0, v = value; i < size; i++, v = Math.floor(v / 256)) {
+    if (bytes[at + (little ? i : size - 1 - i)] !== v % 256) return false;
+  }
+  return true;
 }
 
 interface LengthInit {

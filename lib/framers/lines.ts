@@ -15,6 +15,7 @@ import {
   utf8Encoder,
 } from "./_common.ts";
 import { DelimiterDecoder, LfScanner, SequenceScanner } from "./_delimiter_decoder.ts";
+import { SPAN, WIRE, type WireFramer } from "./_wire.ts";
 
 /** Options of {@linkcode lines}. */
 export interface LinesOptions {
@@ -139,7 +140,7 @@ export function lines(
   const text = encoding !== null;
   const delimiterBytes = strict ? CRLF_BYTES : LF_BYTES;
 
-  return {
+  const framer: Framer<string | Uint8Array, string | Uint8Array> & WireFramer = {
     name: "lines",
     maxLength,
     decoder(): Decoder<string | Uint8Array> {
@@ -173,7 +174,24 @@ export function lines(
       if (msg.length > maxLength) throw new FrameTooLongError(msg.length, maxLength);
       return [msg, delimiterBytes];
     },
+    // The line and its delimiter, where the delimiter encode() appends follows it in memory.
+    [WIRE](msg: Uint8Array, whole: Uint8Array, trusted: boolean): boolean {
+      const n = msg.length;
+      if (n > maxLength) return false;
+      const end = msg.byteOffset + n;
+      if (strict) {
+        if (whole[end] !== 13 || whole[end + 1] !== 10 || (!trusted && containsCrLf(msg))) {
+          return false;
+        }
+      } else if (whole[end] !== 10 || msg[n - 1] === 13 || (!trusted && msg.includes(10))) {
+        return false;
+      }
+      SPAN.start = msg.byteOffset;
+      SPAN.end = end + delimiterBytes.length;
+      return true;
+    },
   };
+  return framer;
 }
 
 function describe(strict: boolean): string {

@@ -1,0 +1,48 @@
+/**
+ * Zero-copy re-sending of received frames. Internal: not exported from `mod.ts`.
+ *
+ * A frame a built-in decoder returns is usually a view into a chunk the socket read,
+ * and the bytes that framed it on the way in (a line's `\n`, a length header) are
+ * still there around it. When they are exactly the bytes `encode()` would write, the
+ * wire form of the message is already in memory: a connection can send that span of
+ * the chunk instead of encoding, and adjacent spans (the replies to one read, in
+ * order) coalesce into one write of one view, with no copy and no allocation per message.
+ *
+ * A framer opts in with a method under {@linkcode WIRE}. The connection only asks for
+ * spans inside the last chunk it read (which no one writes to: see the transport
+ * contract), and only in the same turn that chunk is read, so the bytes it checks are
+ * the bytes it sends. A message is checked as `encode()` checks it (no delimiter
+ * inside, length within bounds), except a frame sent back while it is being handled
+ * (from its `message` hook, or before the iterator asks for the next one): the decoder
+ * has just checked it. Such a frame is sent as it came, so a handler that writes a
+ * delimiter into a received frame and sends it back sends that byte as it is.
+ *
+ * @module
+ */
+
+/** The key of a framer's wire-span method. */
+export const WIRE: unique symbol = Symbol("tcpkit.wire");
+
+/**
+ * Where the last span found starts and ends, as offsets into the message's buffer.
+ * Written by a {@linkcode WireSpan} method that returns true; read at once.
+ */
+export const SPAN: { start: number; end: number } = { start: 0, end: 0 };
+
+/**
+ * Finds the wire form of `msg` around it in memory.
+ *
+ * @param msg The message to send.
+ * @param whole A view of all of `msg.buffer` (offsets are `msg.byteOffset` based).
+ * @param trusted `msg` is the frame the decoder just returned: the scan for a
+ *   delimiter inside it may be skipped.
+ * @returns true, with {@linkcode SPAN} set, when the bytes of `whole` in
+ *   `[SPAN.start, SPAN.end)` are exactly what `encode(msg)` would produce; false when
+ *   the message must go through `encode()` (which also raises any error).
+ */
+export type WireSpan = (msg: Uint8Array, whole: Uint8Array, trusted: boolean) => boolean;
+
+/** A framer that may carry a {@linkcode WireSpan} method. */
+export interface WireFramer {
+  [WIRE]?: WireSpan;
+}
