@@ -50,6 +50,28 @@ import {
   unixAddr,
 } from "./_util.ts";
 
+/** The `NodeSocket` of a `net.Socket`, for the listeners below (shared by every socket). */
+const OWNER: unique symbol = Symbol("tcpkit.NodeSocket");
+type Owned = net.Socket & { [OWNER]: NodeSocket };
+
+// One listener of each kind for every socket, not five closures per socket: Node calls
+// them with the socket as `this`.
+function onData(this: Owned, chunk: Uint8Array): void {
+  this[OWNER].onData(chunk);
+}
+function onEnd(this: Owned): void {
+  this[OWNER].onEnd();
+}
+function onDrain(this: Owned): void {
+  this[OWNER].onDrain();
+}
+function onError(this: Owned, err: Error): void {
+  this[OWNER].onError(err);
+}
+function onClose(this: Owned): void {
+  this[OWNER].onClose();
+}
+
 /** A `net.Socket` behind the {@linkcode RawSocket} interface. */
 class NodeSocket implements RawSocket {
   readonly localAddr: Addr;
@@ -83,20 +105,38 @@ class NodeSocket implements RawSocket {
       { address: s.remoteAddress, port: s.remotePort },
     );
     s.pause();
-    s.on("data", (chunk: Uint8Array) => {
-      if (!this.#closed) this.#handler?.data(chunk);
-    });
-    s.on("end", () => {
-      if (!this.#closed) this.#handler?.end();
-    });
-    s.on("drain", () => this.#checkDrain());
-    s.on("error", (err: Error) => {
-      this.#error ??= err;
-    });
-    s.on("close", () => {
-      this.#closed = true;
-      this.#handler?.close(this.#closeError());
-    });
+    (s as Owned)[OWNER] = this;
+    s.on("data", onData);
+    s.on("end", onEnd);
+    s.on("drain", onDrain);
+    s.on("error", onError);
+    s.on("close", onClose);
+  }
+
+  /** The socket's `data` event. */
+  onData(chunk: Uint8Array): void {
+    if (!this.#closed) this.#handler?.data(chunk);
+  }
+
+  /** The socket's `end` event. */
+  onEnd(): void {
+    if (!this.#closed) this.#handler?.end();
+  }
+
+  /** The socket's `drain` event. */
+  onDrain(): void {
+    this.#checkDrain();
+  }
+
+  /** The socket's `error` event; the error is reported with `close`. */
+  onError(err: Error): void {
+    this.#error ??= err;
+  }
+
+  /** The socket's `close` event. */
+  onClose(): void {
+    this.#closed = true;
+    this.#handler?.close(this.#closeError());
   }
 
   get bufferedAmount(): number {
@@ -245,9 +285,12 @@ export const nodeTransport: Transport = {
   listen(options: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
     const hwm = options.writeHighWaterMark;
     const path = options.path;
+    /** Shared by every accepted socket; `local` is set once bound, when it is the same for all. */
+    const known: KnownAddrs = { unix: path !== undefined };
     const accept = (s: net.Socket, info?: TlsInfo) => {
+      // A no-op on Node, which set it as it accepted (noDelay: true); not every node:net does.
       if (path === undefined) s.setNoDelay(true);
-      const socket = new NodeSocket(s, hwm, { unix: path !== undefined, local: sharedLocal });
+      const socket = new NodeSocket(s, hwm, known);
       if (info) socket.tls = info;
       onSocket(socket);
     };
@@ -257,13 +300,12 @@ export const nodeTransport: Transport = {
     );
     const target = describeTarget(options);
     let addr: Addr | undefined;
-    let sharedLocal: Addr | undefined;
     let closed = false;
     const ready = new Promise<void>((resolve, reject) => {
       server.once("listening", () => {
         const a = server.address();
         addr = typeof a === "object" && a ? tcpAddr(a.address, a.port) : unixAddr(path);
-        if (addr.transport !== "tcp" || !isWildcard(addr.hostname)) sharedLocal = addr;
+        if (addr.transport !== "tcp" || !isWildcard(addr.hostname)) known.local = addr;
         resolve();
       });
       server.once("error", (err) => reject(toListenError(err, target)));
