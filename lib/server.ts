@@ -709,23 +709,17 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   }
 
   #run(conn: Connection<In, Out, Data>, handler: Handler<In, Out, Data>): void {
-    const fail = (e: unknown) => {
-      // An error the connection itself ended with (a reset, a timeout, a forced shutdown)
-      // that the handler let through is not the handler's fault: it is not reported again.
-      if (e !== conn.error) this.#report(e, conn);
-      conn.abort(e instanceof Error ? e : new TcpkitError(String(e)));
-    };
     if (typeof handler === "function") {
       conn._start();
       let r: void | Promise<void>;
       try {
         r = handler(conn);
       } catch (e) {
-        fail(e);
-        return;
+        return this.#fail(conn, e);
       }
-      if (r && typeof r.then === "function") r.then(() => conn.close(), fail);
-      else conn.close();
+      if (r && typeof r.then === "function") {
+        r.then(() => conn.close(), (e) => this.#fail(conn, e));
+      } else conn.close();
       return;
     }
     if (handler.open) {
@@ -733,15 +727,22 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       try {
         r = handler.open(conn);
       } catch (e) {
-        fail(e);
-        return;
+        return this.#fail(conn, e);
       }
       if (r && typeof r.then === "function") {
-        r.then(() => conn.state !== "closed" && conn._start(handler), fail);
+        r.then(() => conn.state !== "closed" && conn._start(handler), (e) => this.#fail(conn, e));
         return;
       }
     }
     conn._start(handler);
+  }
+
+  /** A handler or its `open` hook threw or rejected: report it and abort the connection. */
+  #fail(conn: Connection<In, Out, Data>, e: unknown): void {
+    // An error the connection itself ended with (a reset, a timeout, a forced shutdown)
+    // that the handler let through is not the handler's fault: it is not reported again.
+    if (e !== conn.error) this.#report(e, conn);
+    conn.abort(e instanceof Error ? e : new TcpkitError(String(e)));
   }
 
   #closed(entry: Entry, error?: Error): void {
