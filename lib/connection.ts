@@ -520,12 +520,15 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #onData(chunk: Uint8Array): void {
     if (this.#state === "closed") return;
     this.bytesIn += chunk.length;
-    if (this.#rxBuf !== chunk.buffer) {
-      this.#rxBuf = chunk.buffer;
-      this.#rxWhole = undefined;
+    if ((this.#framer as WireFramer)[WIRE] !== undefined) {
+      // (Only then: on Bun, a chunk's `.buffer` costs an ArrayBuffer object.)
+      if (this.#rxBuf !== chunk.buffer) {
+        this.#rxBuf = chunk.buffer;
+        this.#rxWhole = undefined;
+      }
+      this.#rxStart = chunk.byteOffset;
+      this.#rxEnd = chunk.byteOffset + chunk.length;
     }
-    this.#rxStart = chunk.byteOffset;
-    this.#rxEnd = chunk.byteOffset + chunk.length;
     this.#decoder.push(chunk);
     if (this.#peek) this.#peek(chunk, false);
     else this.#pump();

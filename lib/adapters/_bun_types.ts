@@ -33,6 +33,8 @@ export interface BunSocket<Data> {
 
 /** The event handlers of `Bun.listen` and `Bun.connect`. */
 export interface BunSocketHandler<Data> {
+  /** What `data` receives: `"uint8array"` gives plain `Uint8Array`s (the default is `Buffer`). */
+  binaryType?: "buffer" | "uint8array" | "arraybuffer";
   open?(socket: BunSocket<Data>): void;
   data?(socket: BunSocket<Data>, data: Uint8Array): void;
   drain?(socket: BunSocket<Data>): void;
