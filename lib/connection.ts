@@ -105,8 +105,10 @@ const PAUSE_TLS = 32;
 /** Bytes of adjacent wire spans gathered before they are handed to the socket as one write. */
 const RUN_MAX = 16 * 1024;
 
-/** Microtask turns without a `next()` call after which an iterator's held replies go out. */
-const IDLE_TURNS = 8;
+/** Runs a callback once the current task and its microtasks are done. */
+const afterTask: (fn: () => void) => void = typeof setImmediate === "function"
+  ? (fn) => void setImmediate(fn)
+  : (fn) => void setTimeout(fn, 0);
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const noop = () => {};
@@ -182,10 +184,8 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #yieldTimer: ReturnType<typeof setTimeout> | undefined;
   /** The socket is corked: replies are held so that a batch leaves in one write. */
   #corked = false;
-  #pulls = 0; // next() calls, the iterator's progress
-  #pullsSeen = 0;
-  #idleTurns = 0;
-  #checkIdle: (() => void) | undefined;
+  /** Listed to have held replies sent at the end of the task (see #corkForIterator). */
+  #endOfTask = false;
   #hwm: number;
   #maxOutbound: number;
   #budget: number;
@@ -357,7 +357,6 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
         this.#qHead = 0;
       }
       if (this.#paused & PAUSE_CONSUMER) this.#unpause(PAUSE_CONSUMER);
-      this.#pulls++;
       return Promise.resolve({ done: false, value });
     }
     // Iteration decodes on demand: nothing is decoded before the handler asks for it, so
@@ -366,7 +365,6 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       const value = this.#decodeOne();
       if (value !== undefined) {
         if (!this.#corked) this.#corkForIterator();
-        this.#pulls++;
         if (++this.#burst >= this.#budget) {
           // Fairness: a long run of messages already read yields to other connections.
           this.#burst = 0;
@@ -425,7 +423,6 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     if (value !== undefined) {
       this.#waiter = undefined;
       if (!this.#corked) this.#corkForIterator();
-      this.#pulls++;
       w.resolve({ done: false, value });
       return;
     }
@@ -610,27 +607,30 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   /**
    * The iterator is about to run for this message (and any queued after it), and each
    * run likely sends a reply: hold the replies until it has caught up (`next()` finds
-   * nothing queued) or makes no progress for a few microtask turns (it awaits something
-   * else), so that they leave in one write. Never past the current task.
+   * nothing queued), so that they leave in one write. An iterator that awaits something
+   * else meanwhile has them sent at the end of the task: never later.
    */
   #corkForIterator(): void {
     if (!this.#socket.cork) return;
     this.#corked = true;
     this.#socket.cork();
-    this.#pullsSeen = this.#pulls;
-    this.#idleTurns = 0;
-    queueMicrotask(this.#checkIdle ??= () => this.#idleCheck());
+    if (this.#endOfTask) return;
+    this.#endOfTask = true;
+    const list = Connection.#heldReplies;
+    list.push(this as Connection<unknown, unknown, unknown>);
+    if (list.length === 1) afterTask(Connection.#sendHeldReplies);
   }
 
-  /** Runs once per microtask turn while an iterator's replies are held. */
-  #idleCheck(): void {
-    if (!this.#corked) return;
-    if (this.#pulls !== this.#pullsSeen) {
-      this.#pullsSeen = this.#pulls;
-      this.#idleTurns = 0;
-    } else if (++this.#idleTurns === IDLE_TURNS) return this.#uncork();
-    queueMicrotask(this.#checkIdle!);
-  }
+  /** Connections whose iterator holds replies: one list and one callback per task. */
+  static #heldReplies: Connection<unknown, unknown, unknown>[] = [];
+  static #sendHeldReplies = (): void => {
+    const list = Connection.#heldReplies;
+    Connection.#heldReplies = [];
+    for (const conn of list) {
+      conn.#endOfTask = false;
+      if (conn.#corked && conn.#state !== "closed") conn.#uncork();
+    }
+  };
 
   #uncork(): void {
     this.#corked = false;

@@ -292,3 +292,28 @@ for (const style of ["hooks", "iterator"] as const) {
     }
   });
 }
+
+test(`[${nativeAdapter()}] an iterator that awaits something else still has its replies sent`, async () => {
+  // The handler replies, then waits for something that only happens once the client has
+  // the reply: held replies must leave at the end of the task, not when it next reads.
+  let replied!: () => void;
+  const seen = new Promise<void>((r) => (replied = r));
+  await using server = serve<Uint8Array, Uint8Array>({
+    hostname: "127.0.0.1",
+    port: 0,
+    framer: byteLines(),
+    async handler(conn) {
+      for await (const m of conn) {
+        await conn.send(m);
+        await seen;
+      }
+    },
+  });
+  const port = await portOf(server);
+  await using conn = await connect({ hostname: "127.0.0.1", port, framer: byteLines() });
+  await conn.write(bytes("first\nsecond\n"));
+  const first = await within(conn.next(), 5000, "the reply the handler waits on");
+  assert.deepEqual(first, bytes("first"));
+  replied();
+  assert.deepEqual(await within(conn.next(), 5000, "the next reply"), bytes("second"));
+});
