@@ -62,11 +62,22 @@ export function socketAddrs(
   local: { address?: string; port?: number },
   remote: { address?: string; port?: number },
 ): [Addr, Addr] {
-  if (known.unix) return [known.local ?? unixAddr(""), known.remote ?? unixAddr("")];
   return [
-    known.local ?? tcpAddr(local.address ?? "", local.port ?? 0),
-    remote.address ? tcpAddr(remote.address, remote.port ?? 0) : known.remote ?? tcpAddr("", 0),
+    localAddrOf(known, local.address, local.port),
+    remoteAddrOf(known, remote.address, remote.port),
   ];
+}
+
+/** A socket's local address: `known.local`, else what the runtime reports. */
+export function localAddrOf(known: KnownAddrs, address?: string, port?: number): Addr {
+  if (known.local) return known.local;
+  return known.unix ? unixAddr("") : tcpAddr(address ?? "", port ?? 0);
+}
+
+/** A socket's remote address: what the runtime reports, else `known.remote`. */
+export function remoteAddrOf(known: KnownAddrs, address?: string, port?: number): Addr {
+  if (known.unix) return known.remote ?? unixAddr("");
+  return address ? tcpAddr(address, port ?? 0) : known.remote ?? tcpAddr("", 0);
 }
 
 /** What a client knows of its addresses: the path or host and port it dialled. */
