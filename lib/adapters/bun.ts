@@ -43,7 +43,8 @@ import {
   dialled,
   isWildcard,
   type KnownAddrs,
-  socketAddrs,
+  localAddrOf,
+  remoteAddrOf,
   takeBatch,
   tcpAddr,
   toConnectError,
@@ -100,11 +101,9 @@ class BunRawSocket implements RawSocket {
   constructor(s: BunSocket<Slot>, hwm: number, known: KnownAddrs) {
     this.#s = s;
     this.#hwm = hwm;
-    [this.localAddr, this.remoteAddr] = socketAddrs(
-      known,
-      known.local ? {} : { address: s.localAddress, port: s.localPort }, // a system call each
-      { address: s.remoteAddress, port: s.remotePort },
-    );
+    // Each asks the socket (a system call), the local one only when it differs per socket.
+    this.localAddr = known.local ?? localAddrOf(known, s.localAddress, s.localPort);
+    this.remoteAddr = remoteAddrOf(known, s.remoteAddress, s.remotePort);
     if (!known.unix) this.#noDelay = s.setNoDelay(true);
   }
 
