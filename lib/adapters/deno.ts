@@ -177,6 +177,25 @@ function copyOut(src: Uint8Array, n: number): Uint8Array {
   return out;
 }
 
+/**
+ * Read loops waiting for their socket's write to finish before they read again (see
+ * `DenoSocket#readLoop`), and the one timer that frees those whose write is stuck.
+ */
+const gated = new Set<DenoSocket>();
+let watchdog: ReturnType<typeof setTimeout> | undefined;
+/** How often the watchdog looks for stuck writes, ms. */
+const GATE_CHECK_MS = 20;
+
+function armWatchdog(): void {
+  if (watchdog !== undefined) return;
+  watchdog = setTimeout(() => {
+    watchdog = undefined;
+    for (const socket of gated) socket.gateCheck();
+    if (gated.size > 0) armWatchdog();
+  }, GATE_CHECK_MS);
+  Deno.unrefTimer(watchdog);
+}
+
 function toAddr(a: Deno.Addr): Addr {
   if (a.transport === "tcp" || a.transport === "udp") return tcpAddr(a.hostname, a.port);
   if (a.transport === "unix" || a.transport === "unixpacket") return unixAddr(a.path);
@@ -209,6 +228,12 @@ class DenoSocket implements RawSocket {
   #closed = false;
   #closeError: Error | undefined;
   #sizes: ReadBufferSizes;
+  /** Frees the read loop that waits for the write in flight; set while it waits. */
+  #gate: (() => void) | undefined;
+  /** The watchdog has seen this wait once: a second look means the write is stuck. */
+  #gateSeen = false;
+  /** A write got stuck: reads go on without waiting until the queue empties. */
+  #gateOff = false;
   /** Set on TLS connections once the handshake is done. */
   tls?: TlsInfo;
 
@@ -353,6 +378,19 @@ class DenoSocket implements RawSocket {
         }
         if (got === null) return this.#onEof();
         this.#handler!.data(got);
+        // Replies to this chunk are being written: read again once they are. Reading at
+        // once would mostly find nothing (the peer has not seen the replies yet) and cost
+        // a system call and a wait in the poller each time (measured: a third more reads
+        // and 35% fewer messages per second in a pipelined echo). A write that stays
+        // stuck (a peer that writes without reading) frees the read loop; see gateCheck.
+        if (this.#writing && !this.#gateOff) {
+          await new Promise<void>((resolve) => {
+            this.#gate = resolve;
+            this.#gateSeen = false;
+            gated.add(this);
+            armWatchdog();
+          });
+        }
       }
     } catch (err) {
       this.#destroy(toSocketError(err));
@@ -384,6 +422,8 @@ class DenoSocket implements RawSocket {
       return this.#destroy(toSocketError(err));
     } finally {
       this.#writing = false;
+      this.#gateOff = false;
+      this.#openGate();
     }
     if (this.#needDrain && !this.#closed) {
       this.#needDrain = false;
@@ -407,9 +447,25 @@ class DenoSocket implements RawSocket {
     );
   }
 
+  /** The watchdog's look: frees a read loop whose wait outlived one period. */
+  gateCheck(): void {
+    if (!this.#gateSeen) return void (this.#gateSeen = true);
+    this.#gateOff = true;
+    this.#openGate();
+  }
+
+  #openGate(): void {
+    const gate = this.#gate;
+    if (gate === undefined) return;
+    this.#gate = undefined;
+    gated.delete(this);
+    gate();
+  }
+
   #destroy(error: Error | undefined): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#openGate();
     this.#closeError = error;
     this.#queue = [];
     this.#queued = 0;
