@@ -54,7 +54,8 @@ export const DEFAULT_TIMEOUTS: Required<Timeouts> = {
 
 /**
  * What the sweeper keeps of one watched connection. The server's own record of a
- * connection extends it, so watching one allocates nothing: no map entry, no object.
+ * connection has these fields itself, so watching one allocates nothing: no map entry,
+ * no object.
  */
 export class Watch {
   /** The connection (set by the owner before {@linkcode Sweeper.add}). */

@@ -41,7 +41,7 @@ import {
   type RouteInfo,
   Router,
 } from "./router.ts";
-import { Sweeper, type Timeouts, Watch } from "./_timeouts.ts";
+import { Sweeper, type Timeouts, type Watch } from "./_timeouts.ts";
 import { type ProxiedSocket, type ProxyProtocolOptions, ProxyStage } from "./_proxy_stage.ts";
 import type { Addr, TlsServerOptions } from "./types.ts";
 
@@ -563,9 +563,12 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
    * on the prototype (no closure per connection): its admission ticket, the callbacks
    * its `Connection` reports to, and what the sweeper watches of it.
    */
-  static #Entry = class Entry extends Watch implements Ticket {
+  static #Entry = class Entry implements Watch, Ticket {
     server: Server<unknown, unknown, unknown>;
     listener: string;
+    /** Read once by the `Connection` constructor. */
+    socket: RawSocket | undefined;
+    readonly id: number;
     key = "";
     state: Ticket["state"] = undefined;
     queuedAt = 0;
@@ -573,15 +576,21 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     begun = false;
     /** Its place in the server's list of live connections. */
     live = -1;
-    /** Read once by the `Connection` constructor. */
-    socket: RawSocket | undefined;
-    readonly id: number = nextConnectionId();
+    // What the sweeper keeps (see `Watch`): the fields themselves, not a base class, so
+    // that a new entry is one plain construction.
+    conn!: Connection<unknown, unknown, unknown>;
+    startedAt = 0;
+    moved = 0;
+    movedAt = 0;
+    stallSince = 0;
+    flushed = 0;
+    slot = -1;
 
     constructor(server: Server<unknown, unknown, unknown>, listener: string, socket: RawSocket) {
-      super();
       this.server = server;
       this.listener = listener;
       this.socket = socket;
+      this.id = nextConnectionId();
     }
     get framer(): Framer<unknown, unknown> {
       return this.server.#framer;
