@@ -1,0 +1,133 @@
+// The per-message cost of tcpkit's echo path in process, without sockets: what a framed
+// echo costs in JavaScript beyond the hand-written loop, part by part. Chunks of 1 KiB
+// holding 32 messages of 32 bytes (the pipelined benchmark's reads) go through:
+//
+//   scan          the hand-written control: indexOf() for each \n, nothing else
+//   view          one subarray() per frame: what any API that hands out frames pays
+//   decoder       lines()/lengthPrefixed() decoder: push the chunk, next() every frame
+//   hooks         a Connection over a recording socket, message hook: conn.send(msg)
+//   iterator      the same with `for await (const m of conn) await conn.send(m)`
+//
+// Figures are CPU time per message (process.cpuUsage), the best of several rounds.
+//
+//   deno run -A bench/hot_path.ts      bun run bench/hot_path.ts      node bench/hot_path.ts
+import process from "node:process";
+import { Connection } from "../lib/connection.ts";
+import type { RawSocket, RawSocketHandler } from "../lib/adapters/_transport.ts";
+import { type Framer, lengthPrefixed, lines } from "../mod.ts";
+
+const ROUNDS = 7;
+const CHUNKS = 20_000;
+const PER_CHUNK = 32;
+const SIZE = 32;
+
+/** A socket that counts what is written; cork is a no-op, as it is for the connection. */
+class CountingSocket implements RawSocket {
+  readonly localAddr = { transport: "unix", path: "" } as const;
+  readonly remoteAddr = { transport: "unix", path: "" } as const;
+  bufferedAmount = 0;
+  written = 0;
+  handler!: RawSocketHandler;
+  start(h: RawSocketHandler): void {
+    this.handler = h;
+  }
+  write(chunk: Uint8Array): boolean {
+    this.written += chunk.length;
+    return true;
+  }
+  pause(): void {}
+  resume(): void {}
+  cork(): void {}
+  uncork(): void {}
+  end(): void {}
+  close(): void {}
+  abort(): void {}
+  setNoDelay(): void {}
+  setKeepAlive(): void {}
+}
+
+function chunks(kind: "lines" | "length"): Uint8Array[] {
+  const one = new Uint8Array(SIZE).fill(97);
+  if (kind === "lines") one[SIZE - 1] = 10;
+  else new DataView(one.buffer).setUint32(0, SIZE - 4);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < 64; i++) {
+    const c = new Uint8Array(SIZE * PER_CHUNK);
+    for (let j = 0; j < PER_CHUNK; j++) c.set(one, j * SIZE);
+    out.push(c);
+  }
+  return out;
+}
+
+/** Best CPU ns per message over the rounds; `feed` handles one chunk (may be async). */
+async function measure(feed: (c: Uint8Array) => void | Promise<void>, input: Uint8Array[]) {
+  let best = Infinity;
+  for (let round = 0; round < ROUNDS; round++) {
+    const before = process.cpuUsage();
+    for (let i = 0; i < CHUNKS; i++) {
+      const r = feed(input[i & 63].slice()); // a fresh chunk, as a read would give
+      if (r) await r;
+    }
+    const used = process.cpuUsage(before);
+    best = Math.min(best, ((used.user + used.system) * 1000) / (CHUNKS * PER_CHUNK));
+  }
+  return best;
+}
+
+let sink = 0;
+const results: Record<string, number> = {};
+for (const kind of ["lines", "length"] as const) {
+  const input = chunks(kind);
+  const framer = () =>
+    (kind === "lines" ? lines({ encoding: null }) : lengthPrefixed()) as Framer<
+      Uint8Array,
+      Uint8Array
+    >;
+  results[`${kind} scan`] = await measure(
+    kind === "lines"
+      ? (c) => {
+        let last = 0;
+        for (let i = c.indexOf(10); i >= 0; i = c.indexOf(10, i + 1)) last = i + 1;
+        sink += last;
+      }
+      : (c) => {
+        let at = 0;
+        while (at + 4 <= c.length) {
+          at += 4 + ((c[at] << 24) | (c[at + 1] << 16) | (c[at + 2] << 8) | c[at + 3]);
+        }
+        sink += at;
+      },
+    input,
+  );
+  results[`${kind} view`] = await measure((c) => {
+    for (let i = 0; i < PER_CHUNK; i++) sink += c.subarray(i * SIZE, i * SIZE + SIZE - 1).length;
+  }, input);
+  const decoder = framer().decoder();
+  results[`${kind} decoder`] = await measure((c) => {
+    decoder.push(c);
+    for (let f = decoder.next(); f !== undefined; f = decoder.next()) sink += f.length;
+  }, input);
+  const hs = new CountingSocket();
+  const hc = new Connection<Uint8Array, Uint8Array>({ socket: hs, framer: framer(), id: 1 });
+  hc._start({ message: (conn, msg) => void conn.send(msg) });
+  results[`${kind} hooks`] = await measure((c) => hs.handler.data(c), input);
+  const is = new CountingSocket();
+  const ic = new Connection<Uint8Array, Uint8Array>({ socket: is, framer: framer(), id: 2 });
+  ic._start();
+  (async () => {
+    for await (const m of ic) await ic.send(m);
+  })();
+  results[`${kind} iterator`] = await measure(async (c) => {
+    const target = is.written + c.length;
+    is.handler.data(c);
+    // The iterator runs in microtasks; wait for it without leaving the task.
+    for (let spins = 0; is.written < target && spins < 1_000_000; spins++) await null;
+  }, input);
+}
+const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+console.log(`${runtime}: CPU ns per message (best of ${ROUNDS})`);
+for (const [name, ns] of Object.entries(results)) {
+  console.log(`  ${name.padEnd(16)} ${ns.toFixed(1)}`);
+}
+if (sink < 0) console.log(sink);
+process.exit(0);
