@@ -119,6 +119,8 @@ function rejected<T>(error: unknown): Promise<T> {
   return p;
 }
 const DONE: IteratorResult<never, undefined> = { done: true, value: undefined };
+/** The queue of a connection that has never queued a message (most): shared, never written. */
+const NO_QUEUE: unknown[] = Object.freeze([]) as unknown[];
 
 /**
  * One connection, server or client side, with a framer on it.
@@ -168,7 +170,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #resolveClosed: (() => void) | undefined;
   #state: ConnectionState = "open";
   #paused = PAUSE_USER; // sockets start paused until start()
-  #queue: In[] = [];
+  #queue: In[] = NO_QUEUE as In[]; // an array of its own once something is queued
   #qHead = 0;
   #waiter:
     | { resolve(v: IteratorResult<In, undefined>): void; reject(e: unknown): void }
@@ -601,6 +603,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       w.resolve({ done: false, value: msg });
       return;
     }
+    if (this.#queue as unknown[] === NO_QUEUE) this.#queue = [];
     this.#queue.push(msg); // only the last frames at end of stream, which the decoder bounds
   }
 

@@ -58,6 +58,9 @@ type Slot = BunRawSocket | undefined;
 /** While corked, held bytes go out once they reach this (the size `takeBatch` sends alone). */
 const CORK_LIMIT = 16 * 1024;
 
+/** The held-data and write queues of a socket that has none: shared, never written to. */
+const NONE: Uint8Array[] = [];
+
 /** A Bun socket behind the {@linkcode RawSocket} interface. */
 class BunRawSocket implements RawSocket {
   readonly localAddr: Addr;
@@ -78,11 +81,11 @@ class BunRawSocket implements RawSocket {
   #bunPaused: 0 | 1 | 2 = 2;
   #noDelay = false;
   /** Events that arrived while paused, in order: data chunks, then maybe end and close. */
-  #held: Uint8Array[] = [];
+  #held: Uint8Array[] = NONE; // arrays of their own once used: most sockets never hold data
   #heldEnd = false;
   #heldClose = false;
   #endDelivered = false;
-  #queue: Uint8Array[] = [];
+  #queue: Uint8Array[] = NONE;
   #queued = 0;
   #needDrain = false;
   #endWanted = false;
@@ -111,6 +114,10 @@ class BunRawSocket implements RawSocket {
     return this.#queued;
   }
 
+  #ownQueue(): Uint8Array[] {
+    return this.#queue === NONE ? (this.#queue = []) : this.#queue;
+  }
+
   start(handler: RawSocketHandler): void {
     if (this.#handler) throw new Error("RawSocket.start() was already called");
     this.#handler = handler;
@@ -123,11 +130,11 @@ class BunRawSocket implements RawSocket {
       if (this.#queue.length === 0 && !this.#corked) {
         const n = Math.max(0, this.#s.write(chunk));
         if (n < chunk.length) {
-          this.#queue.push(n === 0 ? chunk : chunk.subarray(n));
+          this.#ownQueue().push(n === 0 ? chunk : chunk.subarray(n));
           this.#queued += chunk.length - n;
         }
       } else {
-        this.#queue.push(chunk);
+        this.#ownQueue().push(chunk);
         this.#queued += chunk.length;
         if (this.#corked && this.#queued >= CORK_LIMIT) this.#sendHeld();
       }
@@ -182,7 +189,7 @@ class BunRawSocket implements RawSocket {
     if (this.#upgrading) return void this.#s.terminate(); // mid-STARTTLS
     if (this.#closed) return;
     this.#aborted = true;
-    this.#queue = [];
+    this.#queue = NONE;
     this.#queued = 0;
     this.#s.terminate();
   }
@@ -262,6 +269,7 @@ class BunRawSocket implements RawSocket {
   onData(chunk: Uint8Array): void {
     if (this.#closed) return;
     if (this.#paused || this.#held.length > 0) {
+      if (this.#held === NONE) this.#held = [];
       this.#held.push(chunk);
       if (this.#paused) this.#pauseBun();
     } else this.#handler!.data(chunk);
@@ -362,7 +370,7 @@ class BunRawSocket implements RawSocket {
       this.#deliverEnd();
     }
     this.#closed = true;
-    this.#queue = [];
+    this.#queue = NONE;
     this.#queued = 0;
     // Never re-entrant: terminate() inside abort() may fire Bun's close at once.
     const handler = this.#handler;
