@@ -120,7 +120,7 @@ function rejected<T>(error: unknown): Promise<T> {
 }
 const DONE: IteratorResult<never, undefined> = { done: true, value: undefined };
 /** The queue of a connection that has never queued a message (most): shared, never written. */
-const NO_QUEUE: unknown[] = Object.freeze([]) as unknown[];
+const NO_QUEUE: unknown[] = Object.freeze([] as unknown[]) as unknown[];
 
 /**
  * One connection, server or client side, with a framer on it.
