@@ -10,8 +10,8 @@
  *
  * A framer opts in with a method under {@linkcode WIRE}. The connection only asks for
  * spans inside the last chunk it read (which no one writes to: see the transport
- * contract), and only in the same turn that chunk is read, so the bytes it checks are
- * the bytes it sends. A message is checked as `encode()` checks it (no delimiter
+ * contract), and only until the replies to that chunk are sent (at the latest, the end
+ * of the task that read it), so the bytes it checks are the bytes it sends. A message is checked as `encode()` checks it (no delimiter
  * inside, length within bounds), except a frame sent back while it is being handled
  * (from its `message` hook, or before the iterator asks for the next one): the decoder
  * has just checked it. Such a frame is sent as it came, so a handler that writes a
