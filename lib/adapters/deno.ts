@@ -179,7 +179,7 @@ function copyOut(src: Uint8Array, n: number): Uint8Array {
 
 /**
  * Read loops waiting for their socket's write to finish before they read again (see
- * `DenoSocket#readLoop`), and the one timer that frees those whose write is stuck.
+ * `DenoSocket#deliver`), and the one timer that lets them read when the write is stuck.
  */
 const gated = new Set<DenoSocket>();
 let watchdog: ReturnType<typeof setTimeout> | undefined;
@@ -228,8 +228,8 @@ class DenoSocket implements RawSocket {
   #closed = false;
   #closeError: Error | undefined;
   #sizes: ReadBufferSizes;
-  /** Frees the read loop that waits for the write in flight; set while it waits. */
-  #gate: (() => void) | undefined;
+  /** Reading waits for the write in flight to finish. */
+  #waitsForWrite = false;
   /** The watchdog has seen this wait once: a second look means the write is stuck. */
   #gateSeen = false;
   /** A write got stuck: reads go on without waiting until the queue empties. */
@@ -317,7 +317,7 @@ class DenoSocket implements RawSocket {
     if (!this.#paused || this.#closed) return;
     this.#paused = false;
     // Deliver from a fresh microtask so that resume() never calls the handler re-entrantly.
-    queueMicrotask(() => this.#readLoop());
+    queueMicrotask(() => this.#readOn());
   }
 
   cork(): void {
@@ -357,47 +357,55 @@ class DenoSocket implements RawSocket {
     if (!this.#closed) this.#tcp?.setKeepAlive(on);
   }
 
-  async #readLoop(): Promise<void> {
-    if (this.#reading) return;
+  /** Delivers a chunk read while paused, then reads on (unless a read is under way). */
+  #readOn(): void {
+    if (this.#reading || this.#waitsForWrite || this.#paused || this.#closed) return;
+    const held = this.#held;
+    if (held === undefined) return this.#startRead();
+    this.#held = undefined;
+    this.#deliver(held);
+  }
+
+  #startRead(): void {
+    if (this.#reading || this.#paused || this.#closed || this.#readEof) return;
     this.#reading = true;
+    this.#conn.read(this.#rb.buf).then(this.#onRead, this.#onReadError);
+  }
+
+  /** A read completed: one small callback per read, not one long-lived async loop. */
+  #onRead = (n: number | null): void => {
+    this.#reading = false;
+    if (this.#closed) return;
+    if (n === 0) return this.#startRead();
+    const got = n === null ? null : this.#rb.take(n);
+    if (this.#paused) this.#held = got;
+    else this.#deliver(got);
+  };
+
+  #onReadError = (err: unknown): void => {
+    this.#reading = false;
+    this.#destroy(toSocketError(err));
+  };
+
+  #deliver(got: Uint8Array | null): void {
+    if (got === null) return this.#onEof();
     try {
-      while (!this.#paused && !this.#closed) {
-        let got: Uint8Array | null;
-        if (this.#held !== undefined) {
-          got = this.#held;
-          this.#held = undefined;
-        } else {
-          const n = await this.#conn.read(this.#rb.buf);
-          if (this.#closed) return;
-          if (n === 0) continue;
-          got = n === null ? null : this.#rb.take(n);
-          if (this.#paused) {
-            this.#held = got;
-            return;
-          }
-        }
-        if (got === null) return this.#onEof();
-        this.#handler!.data(got);
-        // Replies to this chunk are being written: read again once they are. Reading at
-        // once would mostly find nothing (the peer has not seen the replies yet) and cost
-        // a system call and a wait in the poller each time (measured in a pipelined echo:
-        // a third more reads than writes; one to one for a loop that reads after its
-        // write). A write that stays stuck (a peer that writes without reading) frees
-        // the read loop; see gateCheck.
-        if (this.#writing && !this.#gateOff) {
-          await new Promise<void>((resolve) => {
-            this.#gate = resolve;
-            this.#gateSeen = false;
-            gated.add(this);
-            armWatchdog();
-          });
-        }
-      }
+      this.#handler!.data(got);
     } catch (err) {
-      this.#destroy(toSocketError(err));
-    } finally {
-      this.#reading = false;
+      return this.#destroy(toSocketError(err));
     }
+    // Replies to this chunk are being written: read again once they are. Reading at
+    // once would mostly find nothing (the peer has not seen the replies yet) and cost
+    // a system call and a wait in the poller each time (measured in a pipelined echo:
+    // a third more reads than writes; one to one for a loop that reads after its
+    // write). A write that stays stuck (a peer that writes without reading) frees
+    // the reads; see gateCheck.
+    if (this.#writing && !this.#gateOff) {
+      this.#waitsForWrite = true;
+      this.#gateSeen = false;
+      gated.add(this);
+      armWatchdog();
+    } else this.#startRead();
   }
 
   #onEof(): void {
@@ -425,6 +433,7 @@ class DenoSocket implements RawSocket {
       this.#writing = false;
       this.#gateOff = false;
       this.#openGate();
+      this.#readOn();
     }
     if (this.#needDrain && !this.#closed) {
       this.#needDrain = false;
@@ -448,19 +457,19 @@ class DenoSocket implements RawSocket {
     );
   }
 
-  /** The watchdog's look: frees a read loop whose wait outlived one period. */
+  /** The watchdog's look: lets reading go on when the write waited for outlived a period. */
   gateCheck(): void {
     if (!this.#gateSeen) return void (this.#gateSeen = true);
     this.#gateOff = true;
     this.#openGate();
+    this.#readOn();
   }
 
+  /** Reading no longer waits for the write. */
   #openGate(): void {
-    const gate = this.#gate;
-    if (gate === undefined) return;
-    this.#gate = undefined;
+    if (!this.#waitsForWrite) return;
+    this.#waitsForWrite = false;
     gated.delete(this);
-    gate();
   }
 
   #destroy(error: Error | undefined): void {
