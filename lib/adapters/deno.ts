@@ -388,10 +388,11 @@ class DenoSocket implements RawSocket {
   };
 
   #deliver(got: Uint8Array | null): void {
-    if (got === null) return this.#onEof();
     try {
+      if (got === null) return this.#onEof();
       this.#handler!.data(got);
     } catch (err) {
+      // Runs in a promise callback: a throw must close this socket, not go unhandled.
       return this.#destroy(toSocketError(err));
     }
     // Replies to this chunk are being written: read again once they are. Reading at
