@@ -73,6 +73,9 @@ function onClose(this: Owned): void {
   this[OWNER].onClose();
 }
 
+/** An empty write: its callback runs once everything written before it is out. */
+const EMPTY = new Uint8Array(0);
+
 /** A `net.Socket` behind the {@linkcode RawSocket} interface. */
 class NodeSocket implements RawSocket {
   readonly localAddr: Addr;
@@ -84,7 +87,9 @@ class NodeSocket implements RawSocket {
   #hwm: number;
   #handler: RawSocketHandler | undefined;
   #needDrain = false;
-  /** Small writes held since cork(), sent as one buffer by uncork() or at 16 KiB. */
+  /** Small writes held since cork(), sent as one buffer by uncork() or at 16 KiB: the first... */
+  #one: Uint8Array | undefined;
+  /** The held writes after the first (most batches are one write: no array then). */
   #held: Uint8Array[] | undefined;
   /** Bytes held; -1 when not corked. */
   #heldBytes = -1;
@@ -152,11 +157,18 @@ class NodeSocket implements RawSocket {
     const s = this.#s;
     if (this.#closed || s.writableEnded || s.destroyed) return false;
     if (this.#heldBytes >= 0) {
-      (this.#held ??= []).push(chunk);
+      if (this.#one === undefined) this.#one = chunk;
+      else (this.#held ??= []).push(chunk);
       if ((this.#heldBytes += chunk.length) >= 16 * 1024) this.#sendHeld();
-    } else s.write(chunk, this.#written);
+    } else if (this.#needDrain) s.write(chunk, this.#written());
+    else s.write(chunk);
     const ok = s.writableLength + Math.max(0, this.#heldBytes) < this.#hwm;
-    if (!ok) this.#needDrain = true;
+    if (!ok && !this.#needDrain) {
+      this.#needDrain = true;
+      // Writes from now on carry the callback that looks for the drain. When nothing is
+      // held, an empty write marks the point where everything before it is out.
+      if (this.#heldBytes <= 0) s.write(EMPTY, this.#written());
+    }
     return ok;
   }
 
@@ -178,12 +190,20 @@ class NodeSocket implements RawSocket {
 
   /** Hands the held writes to Node, small ones copied into one buffer (one system call). */
   #sendHeld(): void {
+    const one = this.#one;
+    if (one === undefined) return;
+    this.#one = undefined;
     const held = this.#held;
-    if (held === undefined || held.length === 0) return;
     const s = this.#s;
     this.#heldBytes = 0;
-    if (this.#closed || s.writableEnded || s.destroyed) return void (held.length = 0);
-    while (held.length > 0) s.write(takeBatch(held), this.#written);
+    if (this.#closed || s.writableEnded || s.destroyed) {
+      if (held !== undefined) held.length = 0;
+      return;
+    }
+    const cb = this.#needDrain ? this.#written() : undefined;
+    if (held === undefined || held.length === 0) return void s.write(one, cb);
+    held.unshift(one);
+    while (held.length > 0) s.write(takeBatch(held), cb);
   }
 
   resume(): void {
@@ -200,6 +220,8 @@ class NodeSocket implements RawSocket {
     if (this.#closed || s.destroyed) return;
     this.uncork();
     if (s.writableFinished) return void s.destroy();
+    // Both sides ended: Node destroys the socket itself once the writes are out.
+    if (s.readableEnded) return void (s.writableEnded || s.end());
     s.once("finish", () => s.destroy());
     if (!s.writableEnded) s.end();
   }
@@ -209,7 +231,7 @@ class NodeSocket implements RawSocket {
     if (this.#upgrading && !s.destroyed) return void s.destroy(); // mid-STARTTLS
     if (this.#closed || s.destroyed) return;
     this.#aborted = true;
-    this.#held = undefined;
+    this.#one = this.#held = undefined;
     this.#heldBytes = -1;
     try {
       // Sends an RST on TCP; throws ERR_INVALID_HANDLE_TYPE on a Unix socket.
@@ -262,8 +284,14 @@ class NodeSocket implements RawSocket {
     }
   }
 
-  /** The callback of every write (one function per socket, not one per write). */
-  #written = () => this.#checkDrain();
+  /**
+   * The callback of writes made while a drain is awaited (one function per socket, made
+   * the first time the socket is full: most never are).
+   */
+  #onWritten: (() => void) | undefined;
+  #written(): () => void {
+    return this.#onWritten ??= () => this.#checkDrain();
+  }
 
   #checkDrain(): void {
     if (this.#needDrain && !this.#closed && this.#s.writableLength === 0 && this.#heldBytes <= 0) {
