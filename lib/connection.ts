@@ -102,6 +102,17 @@ const PAUSE_HOOK = 8;
 const PAUSE_USER = 16;
 const PAUSE_TLS = 32;
 
+// Bits of Connection.#flags.
+const F_EOF = 1; // FIN seen
+const F_PEER_ENDED = 2; // FIN seen and the decoder finished
+const F_DROP_INPUT = 4; // we closed or aborted: nothing more is delivered
+const F_WE_ENDED = 8;
+const F_ERROR_DELIVERED = 16;
+/** The socket is corked: replies are held so that a batch leaves in one write. */
+const F_CORKED = 32;
+/** Listed to have held replies sent at the end of the task (see #corkForIterator). */
+const F_END_OF_TASK = 64;
+
 /** Bytes of adjacent wire spans gathered before they are handed to the socket as one write. */
 const RUN_MAX = 16 * 1024;
 
@@ -121,6 +132,23 @@ function rejected<T>(error: unknown): Promise<T> {
 const DONE: IteratorResult<never, undefined> = { done: true, value: undefined };
 /** The queue of a connection that has never queued a message (most): shared, never written. */
 const NO_QUEUE: unknown[] = Object.freeze([] as unknown[]) as unknown[];
+
+/**
+ * The parts of a connection that most connections never use, in an object of their own
+ * made on first use: an idle connection costs less memory.
+ */
+class Rare {
+  /** Routing by sniffing: gets the bytes read until `_start()`. */
+  peek: ((chunk: Uint8Array, eof: boolean) => void) | undefined = undefined;
+  /** Behind `conn.signal` (and no listener on the server's shutdown signal until then). */
+  ac: AbortController | undefined = undefined;
+  /** The signal's reason, when it is made after the close. */
+  closeReason: unknown = undefined;
+  closed: Promise<void> | undefined = undefined;
+  resolveClosed: (() => void) | undefined = undefined;
+  /** The fairness pause after a long run of messages. */
+  yieldTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+}
 
 /**
  * One connection, server or client side, with a framer on it.
@@ -160,14 +188,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #framer: Framer<In, Out>;
   #decoder: Decoder<In>;
   #hooks: ConnectionHooks<In, Out, Data> | undefined;
-  #peek: ((chunk: Uint8Array, eof: boolean) => void) | undefined;
   #init: ConnectionInit<In, Out>;
-  // Made on first use (`signal`, `closed`): most connections never ask, and an idle one
-  // then costs less memory, and no listener on the server's shutdown signal.
-  #ac: AbortController | undefined;
-  #closeReason: unknown; // the signal's reason, when it is made after the close
-  #closed: Promise<void> | undefined;
-  #resolveClosed: (() => void) | undefined;
+  /** What few connections use (`signal`, `closed`, peeking, a fairness pause): made on first use. */
+  #rare: Rare | undefined;
   #state: ConnectionState = "open";
   #paused = PAUSE_USER; // sockets start paused until start()
   #queue: In[] = NO_QUEUE as In[]; // an array of its own once something is queued
@@ -175,19 +198,11 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #waiter:
     | { resolve(v: IteratorResult<In, undefined>): void; reject(e: unknown): void }
     | undefined;
-  #eof = false; // FIN seen
-  #peerEnded = false; // FIN seen and the decoder finished
-  #dropInput = false; // we closed or aborted: nothing more is delivered
+  /** The F_ bits: one number rather than a field per yes-or-no. */
+  #flags = 0;
   #burst = 0; // messages next() returned without waiting, for fairness
-  #weEnded = false;
   #error: Error | undefined;
-  #errorDelivered = false;
   #drain: { promise: Promise<void>; resolve(): void; reject(e: unknown): void } | undefined;
-  #yieldTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The socket is corked: replies are held so that a batch leaves in one write. */
-  #corked = false;
-  /** Listed to have held replies sent at the end of the task (see #corkForIterator). */
-  #endOfTask = false;
   #hwm: number;
   #maxOutbound: number;
   #budget: number;
@@ -242,14 +257,16 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
 
   /** Aborted when the connection goes away or the server shuts down. */
   get signal(): AbortSignal {
-    return (this.#ac ??= this.#controller()).signal;
+    const rare = this.#rare ??= new Rare();
+    return (rare.ac ??= this.#controller()).signal;
   }
 
   #controller(): AbortController {
     const ac = new AbortController();
     const parent = this.#init.parentSignal;
-    if (this.#state === "closed") ac.abort(this.#closeReason ?? new ConnectionClosedError());
-    else if (parent?.aborted) ac.abort(parent.reason);
+    if (this.#state === "closed") {
+      ac.abort(this.#rare?.closeReason ?? new ConnectionClosedError());
+    } else if (parent?.aborted) ac.abort(parent.reason);
     else if (parent) {
       const onAbort = () => ac.abort(parent.reason);
       parent.addEventListener("abort", onAbort, { once: true });
@@ -260,9 +277,10 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
 
   /** Resolves once the socket is gone (never rejects). */
   get closed(): Promise<void> {
-    return this.#closed ??= this.#state === "closed"
+    const rare = this.#rare ??= new Rare();
+    return rare.closed ??= this.#state === "closed"
       ? Promise.resolve()
-      : new Promise((r) => (this.#resolveClosed = r));
+      : new Promise((r) => (rare.resolveClosed = r));
   }
 
   /** The local address. */
@@ -304,7 +322,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   /** @internal Starts delivery: in hooks mode when `hooks` is given, else for iteration. */
   _start(hooks?: ConnectionHooks<In, Out, Data>): void {
     this.#hooks = hooks;
-    this.#peek = undefined;
+    if (this.#rare) this.#rare.peek = undefined;
     this.#unpause(PAUSE_USER);
   }
 
@@ -316,7 +334,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   _peek(limit: number, onBytes: (head: Uint8Array, eof: boolean) => void): void {
     const chunks: Uint8Array[] = [];
     let held = 0;
-    this.#peek = (chunk, eof) => {
+    (this.#rare ??= new Rare()).peek = (chunk, eof) => {
       if (chunk.length) {
         chunks.push(chunk);
         held += chunk.length;
@@ -363,10 +381,13 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     }
     // Iteration decodes on demand: nothing is decoded before the handler asks for it, so
     // a setFramer() between two next() calls sees every byte after the last message.
-    if (this.#hooks === undefined && this.#peek === undefined && !this.#dropInput) {
+    if (
+      this.#hooks === undefined && this.#rare?.peek === undefined &&
+      (this.#flags & F_DROP_INPUT) === 0
+    ) {
       const value = this.#decodeOne();
       if (value !== undefined) {
-        if (!this.#corked) this.#corkForIterator();
+        if ((this.#flags & F_CORKED) === 0) this.#corkForIterator();
         if (++this.#burst >= this.#budget) {
           // Fairness: a long run of messages already read yields to other connections.
           this.#burst = 0;
@@ -374,17 +395,19 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
         }
         return Promise.resolve({ done: false, value });
       }
-      if (this.#eof && !this.#peerEnded && !this.#error) {
+      if ((this.#flags & (F_EOF | F_PEER_ENDED)) === F_EOF && !this.#error) {
         this.#finishInput();
         if (this.#qHead < this.#queue.length) return this.#nextResult();
       }
     }
-    if (this.#corked) this.#uncork(); // caught up: the replies go out
-    if (this.#error && !this.#errorDelivered) {
-      this.#errorDelivered = true;
+    if ((this.#flags & F_CORKED) !== 0) this.#uncork(); // caught up: the replies go out
+    if (this.#error && (this.#flags & F_ERROR_DELIVERED) === 0) {
+      this.#flags |= F_ERROR_DELIVERED;
       return Promise.reject(this.#error);
     }
-    if (this.#peerEnded || this.#state === "closed") return Promise.resolve(DONE);
+    if ((this.#flags & F_PEER_ENDED) !== 0 || this.#state === "closed") {
+      return Promise.resolve(DONE);
+    }
     this.#burst = 0;
     const p = new Promise<IteratorResult<In, undefined>>((
       resolve,
@@ -415,7 +438,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
    * stay in the decoder and reading pauses once they reach the high-water mark.
    */
   #feedIterator(): void {
-    if (this.#dropInput) return;
+    if ((this.#flags & F_DROP_INPUT) !== 0) return;
     const w = this.#waiter;
     if (!w) {
       if (this.#decoder.buffered >= this.#hwm) this.#pause(PAUSE_CONSUMER);
@@ -424,11 +447,11 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     const value = this.#decodeOne();
     if (value !== undefined) {
       this.#waiter = undefined;
-      if (!this.#corked) this.#corkForIterator();
+      if ((this.#flags & F_CORKED) === 0) this.#corkForIterator();
       w.resolve({ done: false, value });
       return;
     }
-    if (this.#eof && !this.#peerEnded && !this.#error) this.#finishInput();
+    if ((this.#flags & (F_EOF | F_PEER_ENDED)) === F_EOF && !this.#error) this.#finishInput();
   }
 
   /** Pauses reading until {@linkcode Connection.resume}. */
@@ -469,7 +492,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
    */
   async startTls(options: StartTlsOptions): Promise<void> {
     const socket = this.#socket;
-    if (this.#state === "closed" || this.#weEnded) {
+    if (this.#state === "closed" || (this.#flags & F_WE_ENDED) !== 0) {
       throw this.#error ?? new ConnectionClosedError("startTls() on a closed connection");
     }
     if (!socket.startTls) throw new UnsupportedError("this adapter", "STARTTLS");
@@ -482,7 +505,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       this.abort(err);
       throw err;
     }
-    if (this.#corked) this.#uncork(); // the go-ahead goes out now
+    if ((this.#flags & F_CORKED) !== 0) this.#uncork(); // the go-ahead goes out now
     this.#pause(PAUSE_TLS);
     const head = this.#decoder.takeRemaining();
     let next: RawSocket;
@@ -529,7 +552,8 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       this.#rxEnd = chunk.byteOffset + chunk.length;
     }
     this.#decoder.push(chunk);
-    if (this.#peek) this.#peek(chunk, false);
+    const peek = this.#rare?.peek;
+    if (peek) peek(chunk, false);
     else this.#pump();
   }
 
@@ -539,8 +563,10 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
    * leave in one write.
    */
   #pump(): void {
-    if (this.#hooks === undefined || this.#corked || !this.#socket.cork) return this.#decode();
-    this.#corked = true;
+    if (this.#hooks === undefined || (this.#flags & F_CORKED) !== 0 || !this.#socket.cork) {
+      return this.#decode();
+    }
+    this.#flags |= F_CORKED;
     this.#socket.cork();
     try {
       this.#decode();
@@ -562,15 +588,16 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
         return;
       }
       if (msg === undefined) {
-        if (this.#eof && !this.#peerEnded) this.#finishInput();
+        if ((this.#flags & (F_EOF | F_PEER_ENDED)) === F_EOF) this.#finishInput();
         return;
       }
       this.#deliver(msg);
       if (--budget === 0) {
         // Fairness: one read that holds thousands of messages must not starve the others.
         this.#pause(PAUSE_FAIRNESS);
-        this.#yieldTimer = setTimeout(() => {
-          this.#yieldTimer = undefined;
+        const rare = this.#rare ??= new Rare();
+        rare.yieldTimer = setTimeout(() => {
+          rare.yieldTimer = undefined;
           this.#unpause(PAUSE_FAIRNESS);
         }, 0);
         return;
@@ -596,7 +623,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       if (r && typeof r.then === "function") this.#awaitHook(r);
       return;
     }
-    if (!this.#corked) this.#corkForIterator();
+    if ((this.#flags & F_CORKED) === 0) this.#corkForIterator();
     const w = this.#waiter;
     if (w) {
       this.#waiter = undefined;
@@ -615,10 +642,10 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
    */
   #corkForIterator(): void {
     if (!this.#socket.cork) return;
-    this.#corked = true;
+    this.#flags |= F_CORKED;
     this.#socket.cork();
-    if (this.#endOfTask) return;
-    this.#endOfTask = true;
+    if ((this.#flags & F_END_OF_TASK) !== 0) return;
+    this.#flags |= F_END_OF_TASK;
     const list = Connection.#heldReplies;
     list.push(this as Connection<unknown, unknown, unknown>);
     if (list.length === 1) afterTask(Connection.#sendHeldReplies);
@@ -630,13 +657,13 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     const list = Connection.#heldReplies;
     Connection.#heldReplies = [];
     for (const conn of list) {
-      conn.#endOfTask = false;
-      if (conn.#corked && conn.#state !== "closed") conn.#uncork();
+      conn.#flags &= ~F_END_OF_TASK;
+      if ((conn.#flags & F_CORKED) !== 0 && conn.#state !== "closed") conn.#uncork();
     }
   };
 
   #uncork(): void {
-    this.#corked = false;
+    this.#flags &= ~F_CORKED;
     if (this.#run !== undefined) this.#flushRun();
     // Replies sent from now on may come after the next read: no spans of this chunk.
     this.#rxBuf = this.#rxWhole = this.#fresh = undefined;
@@ -670,8 +697,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
 
   #onEnd(): void {
     if (this.#state === "closed") return;
-    this.#eof = true;
-    if (this.#peek) return this.#peek(new Uint8Array(0), true);
+    this.#flags |= F_EOF;
+    const peek = this.#rare?.peek;
+    if (peek) return peek(new Uint8Array(0), true);
     // Frames still held (paused for flow control) go first; #pump finishes the input.
     if (this.#paused === 0) this.#pump();
   }
@@ -690,9 +718,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       this.#deliver(msg);
       if (this.#paused !== 0) return; // resumed by #unpause -> #pump -> here
     }
-    this.#peerEnded = true;
+    this.#flags |= F_PEER_ENDED;
     if (this.#state !== "closing" && this.#state !== "closed") {
-      this.#state = this.#weEnded ? "closing" : "half-closed-by-peer";
+      this.#state = (this.#flags & F_WE_ENDED) !== 0 ? "closing" : "half-closed-by-peer";
     }
     const w = this.#waiter;
     if (w && this.#qHead === this.#queue.length) {
@@ -728,13 +756,13 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
    * longer send; that rejection never counts as unhandled.
    */
   send(msg: Out): Promise<void> {
-    if (this.#weEnded || this.#state === "closing" || this.#state === "closed") {
+    if ((this.#flags & F_WE_ENDED) !== 0 || this.#state === "closing" || this.#state === "closed") {
       return rejected(
         this.#error ?? new ConnectionClosedError("send() after the connection was ended"),
       );
     }
     const framer = this.#framer as Framer<In, Out> & WireFramer;
-    if (framer[WIRE] !== undefined && this.#rxBuf !== undefined && this.#corked) {
+    if (framer[WIRE] !== undefined && this.#rxBuf !== undefined && (this.#flags & F_CORKED) !== 0) {
       const p = this.#sendSpan(framer, msg);
       if (p !== undefined) return p;
     }
@@ -793,7 +821,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
 
   /** Writes bytes as they are, bypassing the framer. */
   write(bytes: Uint8Array): Promise<void> {
-    if (this.#weEnded || this.#state === "closing" || this.#state === "closed") {
+    if ((this.#flags & F_WE_ENDED) !== 0 || this.#state === "closing" || this.#state === "closed") {
       return rejected(
         this.#error ?? new ConnectionClosedError("write() after the connection was ended"),
       );
@@ -847,9 +875,11 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
    * queued is sent. Reading goes on until the peer ends too.
    */
   end(): void {
-    if (this.#weEnded || this.#state === "closed" || this.#state === "closing") return;
-    this.#weEnded = true;
-    this.#state = this.#peerEnded ? "closing" : "half-closed-by-us";
+    if ((this.#flags & F_WE_ENDED) !== 0 || this.#state === "closed" || this.#state === "closing") {
+      return;
+    }
+    this.#flags |= F_WE_ENDED;
+    this.#state = (this.#flags & F_PEER_ENDED) !== 0 ? "closing" : "half-closed-by-us";
     if (this.#run !== undefined) this.#flushRun();
     this.#socket.end();
     this.#maybeFinish();
@@ -858,9 +888,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   /** Closes once everything queued is sent. */
   close(): void {
     if (this.#state === "closed") return;
-    this.#dropInput = true;
+    this.#flags |= F_DROP_INPUT;
     this.#state = "closing";
-    this.#weEnded = true;
+    this.#flags |= F_WE_ENDED;
     if (this.#run !== undefined) this.#flushRun();
     this.#socket.close();
   }
@@ -869,9 +899,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   abort(reason?: Error): void {
     if (this.#state === "closed") return;
     if (reason && !this.#error) this.#error = reason;
-    this.#dropInput = true;
+    this.#flags |= F_DROP_INPUT;
     this.#state = "closing";
-    this.#weEnded = true;
+    this.#flags |= F_WE_ENDED;
     this.#run = this.#rxBuf = this.#rxWhole = undefined;
     this.#runStart = this.#runEnd = 0;
     this.#socket.abort();
@@ -879,7 +909,10 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
 
   /** Both sides ended: release the socket once our queued bytes are out. */
   #maybeFinish(): void {
-    if (this.#peerEnded && this.#weEnded && this.#state !== "closed") {
+    if (
+      (this.#flags & (F_PEER_ENDED | F_WE_ENDED)) === (F_PEER_ENDED | F_WE_ENDED) &&
+      this.#state !== "closed"
+    ) {
       if (this.#run !== undefined) this.#flushRun();
       this.#socket.close();
     }
@@ -888,33 +921,35 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #onClose(error?: Error): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    this.#corked = false;
+    this.#flags &= ~F_CORKED;
     this.#run = this.#rxBuf = this.#rxWhole = undefined;
     this.#runStart = this.#runEnd = 0;
     if (error && !this.#error) this.#error = error;
-    if (this.#yieldTimer !== undefined) clearTimeout(this.#yieldTimer);
+    const rare = this.#rare;
+    if (rare?.yieldTimer !== undefined) clearTimeout(rare.yieldTimer);
     const err = this.#error;
     const w = this.#waiter;
     if (w && this.#qHead === this.#queue.length) {
       this.#waiter = undefined;
-      if (err && !this.#errorDelivered && !this.#peerEnded) {
-        this.#errorDelivered = true;
+      if (err && (this.#flags & (F_ERROR_DELIVERED | F_PEER_ENDED)) === 0) {
+        this.#flags |= F_ERROR_DELIVERED;
         w.reject(err);
       } else w.resolve(DONE);
     }
-    if (this.#peerEnded) this.#errorDelivered = true;
+    if ((this.#flags & F_PEER_ENDED) !== 0) this.#flags |= F_ERROR_DELIVERED;
     const d = this.#drain;
     if (d) {
       this.#drain = undefined;
       d.reject(err ?? new ConnectionClosedError());
     }
-    const ac = this.#ac;
+    const ac = rare?.ac;
     if (ac) {
       if (!ac.signal.aborted) ac.abort(err ?? new ConnectionClosedError());
     } else {
       // A signal made later is aborted with what would have aborted it first.
       const parent = this.#init.parentSignal;
-      this.#closeReason = parent?.aborted ? parent.reason : err;
+      const reason = parent?.aborted ? parent.reason : err;
+      if (reason !== undefined) (this.#rare ??= new Rare()).closeReason = reason;
     }
     try {
       this.#hooks?.close?.(this, err);
@@ -922,7 +957,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       this.#init.report?.(e, this as unknown as Connection<In, Out>);
     }
     this.#init.onClosed?.(this as unknown as Connection<In, Out>, err);
-    this.#resolveClosed?.();
+    rare?.resolveClosed?.();
   }
 
   // ---------------------------------------------------------------- flow control
