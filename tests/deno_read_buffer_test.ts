@@ -1,0 +1,73 @@
+// The Deno adapter's read buffers: idle probes are slots of shared slabs, given back
+// by dispose(). Pure JavaScript: runs on every runtime.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ReadBuffer } from "../lib/adapters/deno.ts";
+
+const SIZES = { idle: 128, min: 1024, max: 65536 };
+
+/** The byte range a view covers in its ArrayBuffer. */
+const range = (b: Uint8Array) => [b.byteOffset, b.byteOffset + b.length];
+
+test("ReadBuffer: idle probes of live buffers are separate slots of one shared slab", () => {
+  const rbs = Array.from({ length: 200 }, () => new ReadBuffer(SIZES));
+  const probes = rbs.map((rb) => rb.buf);
+  for (const p of probes) assert.equal(p.length, 128);
+  assert.ok(probes[0].buffer.byteLength > 128, "a probe is a view of a bigger slab");
+  // No two live probes overlap: a read into one never lands in another.
+  const seen = new Map<ArrayBufferLike, number[][]>();
+  for (const p of probes) {
+    const [a, b] = range(p);
+    const taken = seen.get(p.buffer) ?? [];
+    for (const [c, d] of taken) assert.ok(b <= c || d <= a, "probes overlap");
+    taken.push([a, b]);
+    seen.set(p.buffer, taken);
+  }
+  probes.forEach((p, i) => p.fill(i & 0xff));
+  probes.forEach((p, i) => assert.ok(p.every((x) => x === (i & 0xff)), `probe ${i} intact`));
+  for (const rb of rbs) rb.dispose();
+});
+
+test("ReadBuffer.dispose() gives the probe back for the next connection, once", () => {
+  const a = new ReadBuffer(SIZES);
+  const slot = a.buf;
+  a.dispose();
+  a.dispose(); // a second dispose gives nothing back twice
+  const b = new ReadBuffer(SIZES);
+  const c = new ReadBuffer(SIZES);
+  assert.equal(b.buf, slot, "the slot given back is reused");
+  assert.notEqual(c.buf, slot, "and handed to one buffer only");
+  assert.notDeepEqual(range(c.buf), range(b.buf));
+  b.dispose();
+  c.dispose();
+});
+
+test("ReadBuffer: a probe that grew has its own memory, and shrinks back into a slot", () => {
+  const rb = new ReadBuffer(SIZES);
+  /** A read of `n` bytes: into the buffer of the moment, as the socket does. */
+  const read = (n: number) => rb.take(Math.min(n, rb.buf.length));
+  const first = rb.buf;
+  read(128); // a burst fills the probe...
+  read(300); // ...and the rest is a partial read: the probe grows to 512
+  assert.equal(rb.buf.length, 512);
+  assert.equal(rb.buf.buffer.byteLength, 512, "a grown probe is an array of its own");
+  const other = new ReadBuffer(SIZES);
+  assert.equal(other.buf, first, "the 128-byte slot went back to the pool when the probe grew");
+  read(10);
+  read(10); // small reads halve it back to 128: a slot again
+  assert.equal(rb.buf.length, 128);
+  assert.ok(rb.buf.buffer.byteLength > 128);
+  assert.notDeepEqual(range(rb.buf), range(other.buf));
+  rb.dispose();
+  other.dispose();
+});
+
+test("ReadBuffer: chunks taken from a probe are copies, not views of the slot", () => {
+  const rb = new ReadBuffer(SIZES);
+  rb.buf.fill(7, 0, 20);
+  const chunk = rb.take(20);
+  rb.buf.fill(0xee);
+  assert.ok(chunk.every((x) => x === 7));
+  assert.notEqual(chunk.buffer, rb.buf.buffer);
+  rb.dispose();
+});
