@@ -14,15 +14,8 @@ import type { Decoder, EofPolicy, TooLongPolicy } from "../framer.ts";
 import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 
-/** Finds the next delimiter in a queue. */
-export interface Scanner {
-  /**
-   * Searches from position `from`. Returns the position where the winning delimiter
-   * starts (and sets `matchLength`), or -1 (and sets `resume`, where the next search
-   * starts, and `content`, how many bytes surely belong to the frame). With `final`
-   * (end of input) a partial delimiter at the end is only content.
-   */
-  find(q: ByteQueue, from: number, final: boolean): number;
+/** What a search reports besides the position it returns. */
+export interface ScanResult {
   /** The length of the delimiter found. */
   matchLength: number;
   /** Where to search next time. */
@@ -31,50 +24,63 @@ export interface Scanner {
   content: number;
 }
 
+/** A new {@linkcode ScanResult}. */
+export function scanResult(): ScanResult {
+  return { matchLength: 0, resume: 0, content: 0 };
+}
+
+/**
+ * Finds the next delimiter in a queue. Scanners hold no state of a search: one is shared
+ * by every decoder of a framer, and each decoder keeps its own {@linkcode ScanResult}.
+ */
+export interface Scanner {
+  /**
+   * Searches from position `from`. Returns the position where the winning delimiter
+   * starts (and sets `out.matchLength`), or -1 (and sets `out.resume`, where the next
+   * search starts, and `out.content`, how many bytes surely belong to the frame). With
+   * `final` (end of input) a partial delimiter at the end is only content.
+   */
+  find(q: ByteQueue, from: number, final: boolean, out: ScanResult): number;
+}
+
 /** Scans for one byte. */
 export class ByteScanner implements Scanner {
-  matchLength = 1;
-  resume = 0;
-  content = 0;
   #byte: number;
   constructor(byte: number) {
     this.#byte = byte;
   }
-  find(q: ByteQueue, from: number): number {
+  find(q: ByteQueue, from: number, _final: boolean, out: ScanResult): number {
     const p = q.indexOfByte(this.#byte, from);
-    if (p >= 0) return p;
-    this.resume = this.content = q.length;
+    if (p >= 0) {
+      out.matchLength = 1;
+      return p;
+    }
+    out.resume = out.content = q.length;
     return -1;
   }
 }
 
 /** Scans for `\n` and takes a `\r` just before it as part of the delimiter. */
 export class LfScanner implements Scanner {
-  matchLength = 1;
-  resume = 0;
-  content = 0;
-  find(q: ByteQueue, from: number, final: boolean): number {
+  find(q: ByteQueue, from: number, final: boolean, out: ScanResult): number {
     const p = q.indexOfByte(10, from);
     if (p >= 0) {
       if (p !== 0 && q.peekByte(p - 1) === 13) {
-        this.matchLength = 2;
+        out.matchLength = 2;
         return p - 1;
       }
-      this.matchLength = 1;
+      out.matchLength = 1;
       return p;
     }
     const len = q.length;
-    this.resume = len;
-    this.content = !final && q.lastByte() === 13 ? len - 1 : len;
+    out.resume = len;
+    out.content = !final && q.lastByte() === 13 ? len - 1 : len;
     return -1;
   }
 }
 
 /** Scans for any of several byte sequences (at least one byte each). */
 export class SequenceScanner implements Scanner {
-  matchLength = 0;
-  resume = 0;
-  content = 0;
   #delimiters: Uint8Array[];
   #first: number; // the first byte shared by every delimiter, or -1
   #table = new Uint8Array(256); // 1 for each first byte
@@ -86,7 +92,7 @@ export class SequenceScanner implements Scanner {
     this.#first = delimiters.every((d) => d[0] === first) ? first : -1;
   }
 
-  find(q: ByteQueue, from: number, final: boolean): number {
+  find(q: ByteQueue, from: number, final: boolean, out: ScanResult): number {
     const delimiters = this.#delimiters;
     const first = this.#first;
     for (let pos = from;;) {
@@ -95,22 +101,25 @@ export class SequenceScanner implements Scanner {
       for (let k = 0; k < delimiters.length; k++) {
         const r = q.compare(delimiters[k], p);
         if (r === 1) {
-          this.matchLength = delimiters[k].length;
+          out.matchLength = delimiters[k].length;
           return p;
         }
         if (r === -1 && !final) {
-          this.resume = this.content = p;
+          out.resume = out.content = p;
           return -1;
         }
       }
       pos = p + 1;
     }
-    this.resume = this.content = q.length;
+    out.resume = out.content = q.length;
     return -1;
   }
 }
 
-/** Settings of a {@linkcode DelimiterDecoder}. */
+/**
+ * Settings of a {@linkcode DelimiterDecoder}: made once per framer and shared by its
+ * decoders (the scanner too).
+ */
 export interface DelimiterDecoderInit {
   scanner: Scanner;
   maxLength: number;
@@ -122,26 +131,22 @@ export interface DelimiterDecoderInit {
 }
 
 /** Frames bytes by delimiter, with the length limit and the policies. */
-export class DelimiterDecoder implements Decoder<Uint8Array> {
+export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
   #q = new ByteQueue();
-  #scanner: Scanner;
-  #max: number;
-  #tooLong: TooLongPolicy;
-  #eof: EofPolicy;
-  #include: boolean;
-  #utf8: boolean;
+  #init: DelimiterDecoderInit;
   #scanned = 0; // where the next search starts
   #discarding = false; // inside a too-long frame that "skip" drops
   #ended = false;
   #error: FramingError | null = null;
+  /** @internal The last search's report (see {@linkcode ScanResult}). */
+  matchLength = 0;
+  /** @internal */
+  resume = 0;
+  /** @internal */
+  content = 0;
 
   constructor(init: DelimiterDecoderInit) {
-    this.#scanner = init.scanner;
-    this.#max = init.maxLength;
-    this.#tooLong = init.tooLong;
-    this.#eof = init.eof;
-    this.#include = init.includeDelimiter;
-    this.#utf8 = init.utf8;
+    this.#init = init;
   }
 
   get buffered(): number {
@@ -155,23 +160,22 @@ export class DelimiterDecoder implements Decoder<Uint8Array> {
   next(): Uint8Array | undefined {
     if (this.#error !== null || this.#discarding) return this.#nextSlow();
     // The hot path, kept small so that engines inline what it calls.
-    const s = this.#scanner;
+    const init = this.#init;
     const q = this.#q;
-    const p = s.find(q, this.#scanned, this.#ended);
-    if (p >= 0 && p <= this.#max) {
+    const p = init.scanner.find(q, this.#scanned, this.#ended, this);
+    if (p >= 0 && p <= init.maxLength) {
       this.#scanned = 0;
-      return this.#include ? q.take(p + s.matchLength) : q.take(p, s.matchLength);
+      return init.includeDelimiter ? q.take(p + this.matchLength) : q.take(p, this.matchLength);
     }
     return this.#settle(p);
   }
 
   /** Handles a search that found a frame over the limit (`p >= 0`) or nothing (-1). */
   #settle(p: number): Uint8Array | undefined {
-    const s = this.#scanner;
-    if (p >= 0) return this.#overLimit(p, p + s.matchLength);
-    const content = this.#ended ? this.#q.length : s.content;
-    if (content > this.#max) return this.#overLimit(content, -1);
-    this.#scanned = s.resume;
+    if (p >= 0) return this.#overLimit(p, p + this.matchLength);
+    const content = this.#ended ? this.#q.length : this.content;
+    if (content > this.#init.maxLength) return this.#overLimit(content, -1);
+    this.#scanned = this.resume;
     return undefined;
   }
 
@@ -179,15 +183,14 @@ export class DelimiterDecoder implements Decoder<Uint8Array> {
   #nextSlow(): Uint8Array | undefined {
     if (this.#error !== null) throw this.#error;
     const q = this.#q;
-    const s = this.#scanner;
-    const p = s.find(q, this.#scanned, this.#ended);
+    const p = this.#init.scanner.find(q, this.#scanned, this.#ended, this);
     if (p < 0) {
-      const content = this.#ended ? q.length : s.content;
+      const content = this.#ended ? q.length : this.content;
       q.skip(content);
-      this.#scanned = s.resume > content ? s.resume - content : 0;
+      this.#scanned = this.resume > content ? this.resume - content : 0;
       return undefined;
     }
-    q.skip(p + s.matchLength);
+    q.skip(p + this.matchLength);
     this.#discarding = false;
     this.#scanned = 0;
     return this.next();
@@ -198,9 +201,10 @@ export class DelimiterDecoder implements Decoder<Uint8Array> {
    * the position after its delimiter, is not -1).
    */
   #overLimit(length: number, end: number): Uint8Array | undefined {
-    const max = this.#max;
+    const init = this.#init;
+    const max = init.maxLength;
     const q = this.#q;
-    switch (this.#tooLong) {
+    switch (init.tooLong) {
       case "close":
         throw (this.#error = new FrameTooLongError(length, max));
       case "skip":
@@ -209,18 +213,17 @@ export class DelimiterDecoder implements Decoder<Uint8Array> {
           this.#scanned = 0;
         } else {
           q.skip(length);
-          const s = this.#scanner;
-          this.#scanned = s.resume > length ? s.resume - length : 0;
+          this.#scanned = this.resume > length ? this.resume - length : 0;
           this.#discarding = true;
         }
         throw new FrameTooLongError(length, max, true);
       case "split": {
         let n = max;
-        if (this.#utf8 && max >= 4) {
+        if (init.utf8 && max >= 4) {
           // Do not start the next piece inside a character.
           while (n > max - 3 && (q.peekByte(n) & 0xc0) === 0x80) n--;
         }
-        const scanned = end >= 0 ? end - this.#scanner.matchLength : this.#scanner.resume;
+        const scanned = end >= 0 ? end - this.matchLength : this.resume;
         this.#scanned = scanned > n ? scanned - n : 0;
         return q.take(n);
       }
@@ -237,7 +240,7 @@ export class DelimiterDecoder implements Decoder<Uint8Array> {
     this.#discarding = false;
     this.#scanned = 0;
     if (n === 0) return undefined;
-    switch (this.#eof) {
+    switch (this.#init.eof) {
       case "emit":
         return q.take(n);
       case "discard":

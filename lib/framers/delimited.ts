@@ -10,7 +10,9 @@ import { checkEof, checkInteger, checkOptions, checkTooLong, utf8Encoder } from 
 import {
   ByteScanner,
   DelimiterDecoder,
+  type DelimiterDecoderInit,
   type Scanner,
+  scanResult,
   SequenceScanner,
 } from "./_delimiter_decoder.ts";
 
@@ -101,24 +103,24 @@ export function delimited(options: DelimitedOptions): Framer<Uint8Array> {
   if (typeof includeDelimiter !== "boolean") {
     throw new TypeError("delimited(): includeDelimiter must be a boolean");
   }
-  const makeScanner = (): Scanner =>
-    delimiters.length === 1 && delimiters[0].length === 1
-      ? new ByteScanner(delimiters[0][0])
-      : new SequenceScanner(delimiters);
+  const scanner: Scanner = delimiters.length === 1 && delimiters[0].length === 1
+    ? new ByteScanner(delimiters[0][0])
+    : new SequenceScanner(delimiters);
   const first = delimiters[0];
+  const init: DelimiterDecoderInit = {
+    scanner,
+    maxLength,
+    tooLong,
+    eof,
+    includeDelimiter,
+    utf8: false,
+  };
 
   return {
     name: "delimited",
     maxLength,
     decoder(): Decoder<Uint8Array> {
-      return new DelimiterDecoder({
-        scanner: makeScanner(),
-        maxLength,
-        tooLong,
-        eof,
-        includeDelimiter,
-        utf8: false,
-      });
+      return new DelimiterDecoder(init);
     },
     encode(msg: Uint8Array): readonly Uint8Array[] {
       if (!(msg instanceof Uint8Array)) {
@@ -129,9 +131,9 @@ export function delimited(options: DelimitedOptions): Framer<Uint8Array> {
       const q = new ByteQueue();
       q.push(msg);
       q.push(first);
-      const scanner = makeScanner();
-      const at = scanner.find(q, 0, false);
-      if (at !== msg.length || scanner.matchLength !== first.length) {
+      const found = scanResult();
+      const at = scanner.find(q, 0, false, found);
+      if (at !== msg.length || found.matchLength !== first.length) {
         throw new TypeError(
           "delimited(): cannot encode a message that contains a delimiter or runs into one",
         );

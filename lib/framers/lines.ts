@@ -14,7 +14,12 @@ import {
   utf8Decoder,
   utf8Encoder,
 } from "./_common.ts";
-import { DelimiterDecoder, LfScanner, SequenceScanner } from "./_delimiter_decoder.ts";
+import {
+  DelimiterDecoder,
+  type DelimiterDecoderInit,
+  LfScanner,
+  SequenceScanner,
+} from "./_delimiter_decoder.ts";
 import { SPAN, WIRE, type WireFramer } from "./_wire.ts";
 
 /** Options of {@linkcode lines}. */
@@ -140,18 +145,19 @@ export function lines(
   const text = encoding !== null;
   const delimiterBytes = strict ? CRLF_BYTES : LF_BYTES;
 
+  const init: DelimiterDecoderInit = {
+    scanner: strict ? new SequenceScanner([CRLF_BYTES]) : new LfScanner(),
+    maxLength,
+    tooLong,
+    eof,
+    includeDelimiter: false,
+    utf8: text,
+  };
   const framer: Framer<string | Uint8Array, string | Uint8Array> & WireFramer = {
     name: "lines",
     maxLength,
     decoder(): Decoder<string | Uint8Array> {
-      const inner = new DelimiterDecoder({
-        scanner: strict ? new SequenceScanner([CRLF_BYTES]) : new LfScanner(),
-        maxLength,
-        tooLong,
-        eof,
-        includeDelimiter: false,
-        utf8: text,
-      });
+      const inner = new DelimiterDecoder(init);
       return text ? new TextDecoderOf(inner) : inner;
     },
     encode(msg: string | Uint8Array): Uint8Array | readonly Uint8Array[] {
