@@ -359,11 +359,25 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
 
   /** Async iteration over the messages. Breaking out of the loop does not close the connection. */
   [Symbol.asyncIterator](): AsyncIterator<In, undefined> {
-    return {
-      next: () => this.#nextResult(),
-      return: () => Promise.resolve(DONE),
-    };
+    return new Connection.#Iterator(this as Connection<unknown, unknown, unknown>) as AsyncIterator<
+      In,
+      undefined
+    >;
   }
+
+  /** The iterator of `for await`: one small object, its methods shared (no closure per loop). */
+  static #Iterator = class implements AsyncIterator<unknown, undefined> {
+    c: Connection<unknown, unknown, unknown>;
+    constructor(c: Connection<unknown, unknown, unknown>) {
+      this.c = c;
+    }
+    next(): Promise<IteratorResult<unknown, undefined>> {
+      return this.c.#nextResult();
+    }
+    return(): Promise<IteratorResult<unknown, undefined>> {
+      return Promise.resolve(DONE);
+    }
+  };
 
   #nextResult(): Promise<IteratorResult<In, undefined>> {
     if (this.#waiter) {
