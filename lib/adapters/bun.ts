@@ -61,17 +61,33 @@ const CORK_LIMIT = 16 * 1024;
 /** The held-data and write queues of a socket that has none: shared, never written to. */
 const NONE: Uint8Array[] = [];
 
+// Bits of BunRawSocket.#flags.
+const PAUSED = 1;
+const CLOSED = 2;
+const CORKED = 4;
+const NEED_DRAIN = 8;
+/** End and close that arrived while paused, held behind the data. */
+const HELD_END = 16;
+const HELD_CLOSE = 32;
+const END_DELIVERED = 64;
+const END_WANTED = 128;
+const WRITE_SHUT = 256;
+const CLOSE_WANTED = 512;
+const ABORTED = 1024;
+const NO_DELAY = 2048;
+const UPGRADING = 4096; // mid-STARTTLS
+
 /** A Bun socket behind the {@linkcode RawSocket} interface. */
 class BunRawSocket implements RawSocket {
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
   /** Set on TLS sockets once the handshake is done. */
   tls?: TlsInfo;
-  #upgrading = false;
+  /** The bits below (PAUSED, CLOSED, ...): one number rather than a field per yes-or-no. */
+  #flags = PAUSED;
   #s: BunSocket<Slot>;
   #hwm: number;
   #handler: RawSocketHandler | undefined;
-  #paused = true;
   /**
    * Bun's own pause, a system call each way, is made only once a chunk arrives while
    * paused (that chunk is held): most pauses (admission, flow control) end before that.
@@ -79,21 +95,10 @@ class BunRawSocket implements RawSocket {
    * resume of a socket that reads costs nothing.
    */
   #bunPaused: 0 | 1 | 2 = 2;
-  #noDelay = false;
   /** Events that arrived while paused, in order: data chunks, then maybe end and close. */
   #held: Uint8Array[] = NONE; // arrays of their own once used: most sockets never hold data
-  #heldEnd = false;
-  #heldClose = false;
-  #endDelivered = false;
   #queue: Uint8Array[] = NONE;
   #queued = 0;
-  #needDrain = false;
-  #endWanted = false;
-  #writeShut = false;
-  #closeWanted = false;
-  #corked = false;
-  #aborted = false;
-  #closed = false;
   #error: Error | undefined;
 
   /**
@@ -107,7 +112,7 @@ class BunRawSocket implements RawSocket {
     // Each asks the socket (a system call), the local one only when it differs per socket.
     this.localAddr = known.local ?? localAddrOf(known, s.localAddress, s.localPort);
     this.remoteAddr = remoteAddrOf(known, s.remoteAddress, s.remotePort);
-    if (!known.unix) this.#noDelay = s.setNoDelay(true);
+    if (!known.unix && s.setNoDelay(true)) this.#flags |= NO_DELAY;
   }
 
   get bufferedAmount(): number {
@@ -121,13 +126,15 @@ class BunRawSocket implements RawSocket {
   start(handler: RawSocketHandler): void {
     if (this.#handler) throw new Error("RawSocket.start() was already called");
     this.#handler = handler;
-    if (this.#closed) queueMicrotask(() => handler.close(this.#closeError()));
+    if ((this.#flags & CLOSED) !== 0) queueMicrotask(() => handler.close(this.#closeError()));
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.#closed || this.#endWanted || this.#closeWanted) return false;
+    if (
+      (this.#flags & (CLOSED | END_WANTED | CLOSE_WANTED)) !== 0
+    ) return false;
     if (chunk.length > 0) {
-      if (this.#queue.length === 0 && !this.#corked) {
+      if (this.#queue.length === 0 && (this.#flags & CORKED) === 0) {
         const n = Math.max(0, this.#s.write(chunk));
         if (n < chunk.length) {
           this.#ownQueue().push(n === 0 ? chunk : chunk.subarray(n));
@@ -136,72 +143,77 @@ class BunRawSocket implements RawSocket {
       } else {
         this.#ownQueue().push(chunk);
         this.#queued += chunk.length;
-        if (this.#corked && this.#queued >= CORK_LIMIT) this.#sendHeld();
+        if ((this.#flags & CORKED) !== 0 && this.#queued >= CORK_LIMIT) this.#sendHeld();
       }
     }
     const ok = this.#queued < this.#hwm;
-    if (!ok) this.#needDrain = true;
+    if (!ok) this.#flags |= NEED_DRAIN;
     return ok;
   }
 
   pause(): void {
-    if (this.#closed || this.#paused) return;
-    this.#paused = true;
+    if ((this.#flags & (CLOSED | PAUSED)) !== 0) return;
+    this.#flags |= PAUSED;
   }
 
   resume(): void {
-    if (this.#closed || !this.#paused) return;
-    this.#paused = false;
+    if ((this.#flags & CLOSED) !== 0 || (this.#flags & PAUSED) === 0) return;
+    this.#flags &= ~PAUSED;
     if (this.#bunPaused !== 0) {
       this.#bunPaused = 0;
       this.#s.resume();
     }
-    if (this.#held.length > 0 || this.#heldEnd || this.#heldClose) {
+    if (
+      this.#held.length > 0 || (this.#flags & (HELD_END | HELD_CLOSE)) !== 0
+    ) {
       queueMicrotask(() => this.#deliverHeld());
     }
   }
 
   cork(): void {
-    this.#corked = true;
+    this.#flags |= CORKED;
   }
 
   uncork(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
-    if (this.#queue.length > 0 && !this.#closed) this.#sendHeld();
+    if ((this.#flags & CORKED) === 0) return;
+    this.#flags &= ~CORKED;
+    if (this.#queue.length > 0 && (this.#flags & CLOSED) === 0) this.#sendHeld();
   }
 
   end(): void {
-    if (this.#closed || this.#endWanted) return;
+    if ((this.#flags & (CLOSED | END_WANTED)) !== 0) return;
     this.uncork();
-    this.#endWanted = true;
+    this.#flags |= END_WANTED;
     if (this.#queue.length === 0) this.#afterFlush();
   }
 
   close(): void {
-    if (this.#closed || this.#closeWanted) return;
+    if ((this.#flags & (CLOSED | CLOSE_WANTED)) !== 0) return;
     this.uncork();
-    this.#closeWanted = true;
+    this.#flags |= CLOSE_WANTED;
     if (this.#queue.length === 0) this.#afterFlush();
   }
 
   abort(): void {
-    if (this.#upgrading) return void this.#s.terminate(); // mid-STARTTLS
-    if (this.#closed) return;
-    this.#aborted = true;
+    if ((this.#flags & UPGRADING) !== 0) return void this.#s.terminate(); // mid-STARTTLS
+    if ((this.#flags & CLOSED) !== 0) return;
+    this.#flags |= ABORTED;
     this.#queue = NONE;
     this.#queued = 0;
     this.#s.terminate();
   }
 
   setNoDelay(on: boolean): void {
-    if (this.remoteAddr.transport !== "tcp" || this.#closed || on === this.#noDelay) return;
-    this.#noDelay = on;
+    if (
+      this.remoteAddr.transport !== "tcp" || (this.#flags & CLOSED) !== 0 ||
+      on === ((this.#flags & NO_DELAY) !== 0)
+    ) return;
+    this.#flags = on ? this.#flags | NO_DELAY : this.#flags & ~NO_DELAY;
     this.#s.setNoDelay(on);
   }
 
   setKeepAlive(on: boolean, initialDelay?: number): void {
-    if (this.remoteAddr.transport === "tcp" && !this.#closed) {
+    if (this.remoteAddr.transport === "tcp" && (this.#flags & CLOSED) === 0) {
       this.#s.setKeepAlive(on, initialDelay ?? 0);
     }
   }
@@ -212,7 +224,9 @@ class BunRawSocket implements RawSocket {
    * replaces it. Bun cannot put back bytes already read: a non-empty `head` fails.
    */
   async startTls(options: StartTlsOptions): Promise<RawSocket> {
-    if (this.#closed) throw new ConnectionClosedError("startTls() on a closed socket");
+    if ((this.#flags & CLOSED) !== 0) {
+      throw new ConnectionClosedError("startTls() on a closed socket");
+    }
     if (options.head?.some((c) => c.length > 0) || this.#held.length > 0) {
       throw new TlsError(
         "bytes arrived before startTls() and Bun cannot hand them to TLS: call startTls() " +
@@ -221,10 +235,10 @@ class BunRawSocket implements RawSocket {
     }
     this.pause();
     this.#pauseBun(); // now: what arrives from here on is for TLS
-    for (let i = 0; i < 6000 && this.#queue.length > 0 && !this.#closed; i++) {
+    for (let i = 0; i < 6000 && this.#queue.length > 0 && (this.#flags & CLOSED) === 0; i++) {
       await new Promise((r) => setTimeout(r, 5)); // the go-ahead still being sent
     }
-    if (this.#closed || this.#queue.length > 0) {
+    if ((this.#flags & CLOSED) !== 0 || this.#queue.length > 0) {
       throw new ConnectionClosedError("startTls(): the socket closed, or did not drain in 30 s");
     }
     const server = options.server;
@@ -232,9 +246,9 @@ class BunRawSocket implements RawSocket {
       ? bunServerTls(server)
       : await bunClientTls(options.client ?? {}, options.client?.hostname);
     const handler = this.#handler;
-    this.#closed = true; // from here on the TLS socket reports everything
+    this.#flags |= CLOSED; // from here on the TLS socket reports everything
     this.#handler = undefined;
-    this.#upgrading = true; // abort() still reaches the socket
+    this.#flags |= UPGRADING; // abort() still reaches the socket
     const known: KnownAddrs = {
       unix: this.remoteAddr.transport === "unix",
       local: this.localAddr,
@@ -262,16 +276,16 @@ class BunRawSocket implements RawSocket {
         handler?.close(err);
         reject(err);
       }
-    }).finally(() => (this.#upgrading = false));
+    }).finally(() => (this.#flags &= ~UPGRADING));
   }
 
   /** Bun's `data` event. */
   onData(chunk: Uint8Array): void {
-    if (this.#closed) return;
-    if (this.#paused || this.#held.length > 0) {
+    if ((this.#flags & CLOSED) !== 0) return;
+    if ((this.#flags & PAUSED) !== 0 || this.#held.length > 0) {
       if (this.#held === NONE) this.#held = [];
       this.#held.push(chunk);
-      if (this.#paused) this.#pauseBun();
+      if ((this.#flags & PAUSED) !== 0) this.#pauseBun();
     } else this.#handler!.data(chunk);
   }
 
@@ -283,16 +297,16 @@ class BunRawSocket implements RawSocket {
 
   /** Bun's `end` event: the peer's FIN. */
   onEnd(): void {
-    if (this.#closed) return;
-    if (this.#paused || this.#held.length > 0) this.#heldEnd = true;
+    if ((this.#flags & CLOSED) !== 0) return;
+    if ((this.#flags & PAUSED) !== 0 || this.#held.length > 0) this.#flags |= HELD_END;
     else this.#deliverEnd();
   }
 
   /** Bun's `drain` event: the kernel takes bytes again. */
   onDrain(): void {
-    if (this.#closed || !this.#sendQueue()) return;
-    if (this.#needDrain) {
-      this.#needDrain = false;
+    if ((this.#flags & CLOSED) !== 0 || !this.#sendQueue()) return;
+    if ((this.#flags & NEED_DRAIN) !== 0) {
+      this.#flags &= ~NEED_DRAIN;
       this.#handler?.drain();
     }
     if (this.#queue.length === 0) this.#afterFlush();
@@ -318,10 +332,12 @@ class BunRawSocket implements RawSocket {
    * as it would have from Bun's event (never inside the `write()` or `uncork()` call).
    */
   #sendHeld(): void {
-    if (!this.#sendQueue() || !this.#needDrain) return;
+    if (!this.#sendQueue() || (this.#flags & NEED_DRAIN) === 0) return;
     queueMicrotask(() => {
-      if (this.#closed || this.#queue.length > 0 || !this.#needDrain) return;
-      this.#needDrain = false;
+      if (
+        (this.#flags & CLOSED) !== 0 || this.#queue.length > 0 || (this.#flags & NEED_DRAIN) === 0
+      ) return;
+      this.#flags &= ~NEED_DRAIN;
       this.#handler?.drain();
     });
   }
@@ -333,43 +349,51 @@ class BunRawSocket implements RawSocket {
 
   /** Bun's `close` event. */
   onClose(error?: Error): void {
-    if (this.#closed) return;
+    if ((this.#flags & CLOSED) !== 0) return;
     if (error) this.#error ??= error;
     // A clean close with events still held waits for resume(), so nothing is lost.
-    if (!this.#closeError() && this.#paused && (this.#held.length > 0 || this.#heldEnd)) {
-      this.#heldClose = true;
+    if (
+      !this.#closeError() && (this.#flags & PAUSED) !== 0 &&
+      (this.#held.length > 0 || (this.#flags & HELD_END) !== 0)
+    ) {
+      this.#flags |= HELD_CLOSE;
       return;
     }
     this.#finish();
   }
 
   #deliverHeld(): void {
-    while (!this.#paused && !this.#closed && this.#held.length > 0) {
+    while ((this.#flags & PAUSED) === 0 && (this.#flags & CLOSED) === 0 && this.#held.length > 0) {
       this.#handler!.data(this.#held.shift()!);
     }
-    if (this.#paused || this.#closed || this.#held.length > 0) return;
-    if (this.#heldEnd) {
-      this.#heldEnd = false;
+    if ((this.#flags & (PAUSED | CLOSED)) !== 0 || this.#held.length > 0) {
+      return;
+    }
+    if ((this.#flags & HELD_END) !== 0) {
+      this.#flags &= ~HELD_END;
       this.#deliverEnd();
     }
-    if (this.#heldClose && !this.#paused) this.#finish();
+    if ((this.#flags & HELD_CLOSE) !== 0 && (this.#flags & PAUSED) === 0) this.#finish();
   }
 
   #deliverEnd(): void {
-    if (this.#endDelivered) return;
-    this.#endDelivered = true;
+    if ((this.#flags & END_DELIVERED) !== 0) return;
+    this.#flags |= END_DELIVERED;
     this.#handler!.end();
   }
 
   #finish(): void {
-    if (this.#closed) return;
+    if ((this.#flags & CLOSED) !== 0) return;
     const error = this.#closeError();
     // After our shutdown(), Bun closes on the peer's FIN without an `end` event.
-    if (!error && this.#writeShut && !this.#closeWanted && !this.#aborted && this.#handler) {
+    if (
+      !error && (this.#flags & WRITE_SHUT) !== 0 && (this.#flags & CLOSE_WANTED) === 0 &&
+      (this.#flags & ABORTED) === 0 && this.#handler
+    ) {
       for (const chunk of this.#held.splice(0)) this.#handler.data(chunk);
       this.#deliverEnd();
     }
-    this.#closed = true;
+    this.#flags |= CLOSED;
     this.#queue = NONE;
     this.#queued = 0;
     // Never re-entrant: terminate() inside abort() may fire Bun's close at once.
@@ -378,16 +402,16 @@ class BunRawSocket implements RawSocket {
   }
 
   #afterFlush(): void {
-    if (this.#closed) return;
-    if (this.#closeWanted) return void this.#s.end();
-    if (this.#endWanted && !this.#writeShut) {
-      this.#writeShut = true;
+    if ((this.#flags & CLOSED) !== 0) return;
+    if ((this.#flags & CLOSE_WANTED) !== 0) return void this.#s.end();
+    if ((this.#flags & END_WANTED) !== 0 && (this.#flags & WRITE_SHUT) === 0) {
+      this.#flags |= WRITE_SHUT;
       this.#s.shutdown();
     }
   }
 
   #closeError(): Error | undefined {
-    return this.#aborted || !this.#error ? undefined : toSocketError(this.#error);
+    return (this.#flags & ABORTED) !== 0 || !this.#error ? undefined : toSocketError(this.#error);
   }
 }
 
