@@ -82,8 +82,26 @@ export interface ConnectionLimits {
   messageBudget?: number;
 }
 
+/** @internal {@linkcode ConnectionLimits} with the defaults applied. */
+export interface ResolvedLimits {
+  readonly hwm: number;
+  readonly maxOutbound: number;
+  readonly budget: number;
+}
+
+/** @internal Applies the defaults: a server does it once for all its connections. */
+export function resolveLimits(limits: ConnectionLimits): ResolvedLimits {
+  return {
+    hwm: limits.highWaterMark ?? 64 * 1024,
+    maxOutbound: limits.maxOutbound ?? 1024 * 1024,
+    budget: limits.messageBudget ?? 1024,
+  };
+}
+
 /** @internal Options the server or client gives a new connection. */
 export interface ConnectionInit<In, Out> extends ConnectionLimits {
+  /** The limits resolved, when the caller shares one object among connections (else made here). */
+  limits?: ResolvedLimits;
   socket: RawSocket;
   framer: Framer<In, Out>;
   id: number;
@@ -203,9 +221,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   #burst = 0; // messages next() returned without waiting, for fairness
   #error: Error | undefined;
   #drain: { promise: Promise<void>; resolve(): void; reject(e: unknown): void } | undefined;
-  #hwm: number;
-  #maxOutbound: number;
-  #budget: number;
+  #limits: ResolvedLimits;
   // Zero-copy replies (framers/_wire.ts): the last chunk read, where spans may be found...
   #rxBuf: ArrayBufferLike | undefined;
   #rxWhole: Uint8Array | undefined; // a view of all of #rxBuf, made on first use
@@ -225,9 +241,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     this.#socket = init.socket;
     this.#framer = init.framer;
     this.#decoder = init.framer.decoder();
-    this.#hwm = init.highWaterMark ?? 64 * 1024;
-    this.#maxOutbound = init.maxOutbound ?? 1024 * 1024;
-    this.#budget = init.messageBudget ?? 1024;
+    this.#limits = init.limits ?? resolveLimits(init);
     this.#socket.start(this.#events());
   }
 
@@ -402,7 +416,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
       const value = this.#decodeOne();
       if (value !== undefined) {
         if ((this.#flags & F_CORKED) === 0) this.#corkForIterator();
-        if (++this.#burst >= this.#budget) {
+        if (++this.#burst >= this.#limits.budget) {
           // Fairness: a long run of messages already read yields to other connections.
           this.#burst = 0;
           return new Promise((r) => setTimeout(() => r({ done: false, value }), 0));
@@ -455,7 +469,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     if ((this.#flags & F_DROP_INPUT) !== 0) return;
     const w = this.#waiter;
     if (!w) {
-      if (this.#decoder.buffered >= this.#hwm) this.#pause(PAUSE_CONSUMER);
+      if (this.#decoder.buffered >= this.#limits.hwm) this.#pause(PAUSE_CONSUMER);
       return;
     }
     const value = this.#decodeOne();
@@ -591,7 +605,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
 
   #decode(): void {
     if (this.#hooks === undefined) return this.#feedIterator();
-    let budget = this.#budget;
+    let budget = this.#limits.budget;
     // Nothing is delivered once the connection is closing or closed (netty#10417).
     while (this.#paused === 0 && this.#state !== "closed" && this.#state !== "closing") {
       let msg: In | undefined;
@@ -851,12 +865,13 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     // Past the bound only while an earlier send() is still waiting for the queue to drain:
     // a caller that ignores backpressure is cut off, while one large message sent onto an
     // empty queue (a peer that reads) is not.
-    if (queued > this.#maxOutbound && this.#drain) {
-      const err = new OutboundOverflowError(queued, this.#maxOutbound);
+    const limits = this.#limits;
+    if (queued > limits.maxOutbound && this.#drain) {
+      const err = new OutboundOverflowError(queued, limits.maxOutbound);
       this.abort(err);
       return rejected(err);
     }
-    if (ok || queued < this.#hwm) return RESOLVED;
+    if (ok || queued < limits.hwm) return RESOLVED;
     if (!this.#drain) {
       let resolve!: () => void, reject!: (e: unknown) => void;
       const promise = new Promise<void>((res, rej) => {

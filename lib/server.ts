@@ -22,6 +22,8 @@ import {
   type ConnectionHooks,
   type ConnectionInit,
   type ConnectionLimits,
+  type ResolvedLimits,
+  resolveLimits,
 } from "./connection.ts";
 import {
   RejectedError,
@@ -237,6 +239,8 @@ interface Entry extends Watch, Ticket {
 /** A running server. Made by {@linkcode serve}. */
 export class Server<In = Uint8Array, Out = In, Data = unknown> {
   #opts: ServeOptions<In, Out, Data>;
+  /** The connection limits with their defaults, shared by every connection. */
+  #limits: ResolvedLimits;
   #transport: Transport;
   #listeners: { name: string; listener: TransportListener }[] = [];
   /** Every socket the server holds (running, queued, lingering), unordered. */
@@ -284,6 +288,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       );
     }
     this.#opts = options;
+    this.#limits = resolveLimits(options);
     this.#framer = (options.framer ?? raw()) as Framer<In, Out>;
     const pc = options.perClient;
     this.#perClient = pc !== undefined &&
@@ -598,14 +603,8 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     get parentSignal(): AbortSignal {
       return this.server.#shutdown.signal;
     }
-    get highWaterMark(): number | undefined {
-      return this.server.#opts.highWaterMark;
-    }
-    get maxOutbound(): number | undefined {
-      return this.server.#opts.maxOutbound;
-    }
-    get messageBudget(): number | undefined {
-      return this.server.#opts.messageBudget;
+    get limits(): ResolvedLimits {
+      return this.server.#limits;
     }
     run(): void {
       this.server.#begin(this);
