@@ -40,9 +40,8 @@ export class ByteQueue {
   #curIdx = -1; // cursor: a chunk index...
   #curStart = 0; // ...and the absolute position of that chunk's first byte
   #scratch: Uint8Array | null = null; // owned block small chunks are packed into
-  #scratchUsed = 0;
-  #scratchStart = 0; // where the last chunk starts in #scratch
-  #scratchTail: Uint8Array | null = null; // the view of #scratch that is the last chunk
+  /** The last chunk when it is packed: `#scratch.subarray(0, bytes packed)`. */
+  #scratchTail: Uint8Array | null = null;
 
   /** Bytes held. */
   get length(): number {
@@ -66,14 +65,13 @@ export class ByteQueue {
       const tail = chunks[last];
       if (tail === this.#scratchTail) {
         const s = this.#scratch!;
-        const used = this.#scratchUsed;
+        const used = tail.length;
         if (used + n <= s.length) {
           if (n <= 8) { for (let i = 0; i < n; i++) s[used + i] = chunk[i]; }
           else s.set(chunk, used);
-          const view = s.subarray(this.#scratchStart, used + n);
+          const view = s.subarray(0, used + n);
           chunks[last] = view;
           this.#scratchTail = view;
-          this.#scratchUsed = used + n;
           this.#len += n;
           return;
         }
@@ -102,8 +100,6 @@ export class ByteQueue {
     const view = s.subarray(0, used);
     this.#chunks.push(view);
     this.#scratch = s;
-    this.#scratchStart = 0;
-    this.#scratchUsed = used;
     this.#scratchTail = view;
   }
 
