@@ -76,6 +76,15 @@ const CLOSE_WANTED = 512;
 const ABORTED = 1024;
 const NO_DELAY = 2048;
 const UPGRADING = 4096; // mid-STARTTLS
+/**
+ * Bun's own pause, a system call each way, is made only once a chunk arrives while
+ * paused (that chunk is held): most pauses (admission, flow control) end before that.
+ * BUN_READING or BUN_PAUSED says which Bun's socket is; neither, that it is not known
+ * (the TLS handshake pauses the socket itself). A resume of a socket that reads costs
+ * nothing.
+ */
+const BUN_READING = 8192;
+const BUN_PAUSED = 16384;
 
 /** A Bun socket behind the {@linkcode RawSocket} interface. */
 class BunRawSocket implements RawSocket {
@@ -83,18 +92,11 @@ class BunRawSocket implements RawSocket {
   readonly remoteAddr: Addr;
   /** Set on TLS sockets once the handshake is done. */
   tls?: TlsInfo;
-  /** The bits below (PAUSED, CLOSED, ...): one number rather than a field per yes-or-no. */
+  /** The PAUSED, CLOSED, ... bits: one number rather than a field per yes-or-no. */
   #flags = PAUSED;
   #s: BunSocket<Slot>;
   #hwm: number;
   #handler: RawSocketHandler | undefined;
-  /**
-   * Bun's own pause, a system call each way, is made only once a chunk arrives while
-   * paused (that chunk is held): most pauses (admission, flow control) end before that.
-   * 0 reading, 1 paused, 2 not known (the TLS handshake pauses the socket itself); a
-   * resume of a socket that reads costs nothing.
-   */
-  #bunPaused: 0 | 1 | 2 = 2;
   /** Events that arrived while paused, in order: data chunks, then maybe end and close. */
   #held: Uint8Array[] = NONE; // arrays of their own once used: most sockets never hold data
   #queue: Uint8Array[] = NONE;
@@ -159,8 +161,8 @@ class BunRawSocket implements RawSocket {
   resume(): void {
     if ((this.#flags & CLOSED) !== 0 || (this.#flags & PAUSED) === 0) return;
     this.#flags &= ~PAUSED;
-    if (this.#bunPaused !== 0) {
-      this.#bunPaused = 0;
+    if ((this.#flags & BUN_READING) === 0) {
+      this.#flags = (this.#flags & ~BUN_PAUSED) | BUN_READING;
       this.#s.resume();
     }
     if (
@@ -290,8 +292,8 @@ class BunRawSocket implements RawSocket {
   }
 
   #pauseBun(): void {
-    if (this.#bunPaused === 1) return;
-    this.#bunPaused = 1;
+    if ((this.#flags & BUN_PAUSED) !== 0) return;
+    this.#flags = (this.#flags & ~BUN_READING) | BUN_PAUSED;
     this.#s.pause();
   }
 
