@@ -99,7 +99,10 @@ class BunRawSocket implements RawSocket {
   #handler: RawSocketHandler | undefined;
   /** Events that arrived while paused, in order: data chunks, then maybe end and close. */
   #held: Uint8Array[] = NONE; // arrays of their own once used: most sockets never hold data
+  /** Unsent bytes, in order: `#one` (only while corked) then `#queue`. */
   #queue: Uint8Array[] = NONE;
+  /** The write held since cork() while it is the only one (most batches): no array. */
+  #one: Uint8Array | undefined = undefined;
   #queued = 0;
   #error: Error | undefined;
 
@@ -136,14 +139,19 @@ class BunRawSocket implements RawSocket {
       (this.#flags & (CLOSED | END_WANTED | CLOSE_WANTED)) !== 0
     ) return false;
     if (chunk.length > 0) {
-      if (this.#queue.length === 0 && (this.#flags & CORKED) === 0) {
-        const n = Math.max(0, this.#s.write(chunk));
-        if (n < chunk.length) {
-          this.#ownQueue().push(n === 0 ? chunk : chunk.subarray(n));
-          this.#queued += chunk.length - n;
+      if (this.#queue.length === 0 && this.#one === undefined) {
+        if ((this.#flags & CORKED) === 0 || chunk.length >= CORK_LIMIT) this.#writeNow(chunk);
+        else {
+          this.#one = chunk;
+          this.#queued += chunk.length;
         }
       } else {
-        this.#ownQueue().push(chunk);
+        const q = this.#ownQueue();
+        if (this.#one !== undefined) {
+          q.push(this.#one);
+          this.#one = undefined;
+        }
+        q.push(chunk);
         this.#queued += chunk.length;
         if ((this.#flags & CORKED) !== 0 && this.#queued >= CORK_LIMIT) this.#sendHeld();
       }
@@ -179,7 +187,14 @@ class BunRawSocket implements RawSocket {
   uncork(): void {
     if ((this.#flags & CORKED) === 0) return;
     this.#flags &= ~CORKED;
-    if (this.#queue.length > 0 && (this.#flags & CLOSED) === 0) this.#sendHeld();
+    const one = this.#one;
+    if (one !== undefined) {
+      this.#one = undefined;
+      if ((this.#flags & CLOSED) !== 0) return;
+      this.#queued -= one.length;
+      this.#writeNow(one);
+      this.#sendHeld();
+    } else if (this.#queue.length > 0 && (this.#flags & CLOSED) === 0) this.#sendHeld();
   }
 
   end(): void {
@@ -201,6 +216,7 @@ class BunRawSocket implements RawSocket {
     if ((this.#flags & CLOSED) !== 0) return;
     this.#flags |= ABORTED;
     this.#queue = NONE;
+    this.#one = undefined;
     this.#queued = 0;
     this.#s.terminate();
   }
@@ -314,6 +330,15 @@ class BunRawSocket implements RawSocket {
     if (this.#queue.length === 0) this.#afterFlush();
   }
 
+  /** Writes with nothing queued before it; what the kernel does not take is queued. */
+  #writeNow(chunk: Uint8Array): void {
+    const n = Math.max(0, this.#s.write(chunk));
+    if (n < chunk.length) {
+      this.#ownQueue().push(n === 0 ? chunk : chunk.subarray(n));
+      this.#queued += chunk.length - n;
+    }
+  }
+
   /** Hands the queue to the kernel; true when all of it went. */
   #sendQueue(): boolean {
     const s = this.#s;
@@ -326,6 +351,7 @@ class BunRawSocket implements RawSocket {
         return false;
       }
     }
+    this.#queue = NONE; // an idle socket keeps no array
     return true;
   }
 
@@ -397,6 +423,7 @@ class BunRawSocket implements RawSocket {
     }
     this.#flags |= CLOSED;
     this.#queue = NONE;
+    this.#one = undefined;
     this.#queued = 0;
     // Never re-entrant: terminate() inside abort() may fire Bun's close at once.
     const handler = this.#handler;
