@@ -910,7 +910,9 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     this.#flags |= F_WE_ENDED;
     this.#state = (this.#flags & F_PEER_ENDED) !== 0 ? "closing" : "half-closed-by-us";
     if (this.#run !== undefined) this.#flushRun();
-    this.#socket.end();
+    // The peer has ended too: closing is all that is left, and a close alone sends the
+    // FIN after the queue (one system call, not a half-close and then a close).
+    if ((this.#flags & F_PEER_ENDED) === 0) this.#socket.end();
     this.#maybeFinish();
   }
 
