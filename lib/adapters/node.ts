@@ -55,16 +55,14 @@ import {
 const OWNER: unique symbol = Symbol("tcpkit.NodeSocket");
 type Owned = net.Socket & { [OWNER]: NodeSocket };
 
-// One listener of each kind for every socket, not five closures per socket: Node calls
-// them with the socket as `this`.
+// One listener of each kind for every socket, not four closures per socket: Node calls
+// them with the socket as `this`. No `drain` listener: the callbacks of the writes made
+// while a drain is awaited find it (see NodeSocket.write).
 function onData(this: Owned, chunk: Uint8Array): void {
   this[OWNER].onData(chunk);
 }
 function onEnd(this: Owned): void {
   this[OWNER].onEnd();
-}
-function onDrain(this: Owned): void {
-  this[OWNER].onDrain();
 }
 function onError(this: Owned, err: Error): void {
   this[OWNER].onError(err);
@@ -112,7 +110,6 @@ class NodeSocket implements RawSocket {
     (s as Owned)[OWNER] = this;
     s.on("data", onData);
     s.on("end", onEnd);
-    s.on("drain", onDrain);
     s.on("error", onError);
     s.on("close", onClose);
   }
@@ -125,11 +122,6 @@ class NodeSocket implements RawSocket {
   /** The socket's `end` event. */
   onEnd(): void {
     if (!this.#closed) this.#handler?.end();
-  }
-
-  /** The socket's `drain` event. */
-  onDrain(): void {
-    this.#checkDrain();
   }
 
   /** The socket's `error` event; the error is reported with `close`. */
