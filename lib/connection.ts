@@ -841,7 +841,11 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
   /** Hands the gathered run of spans to the socket as one view. */
   #flushRun(): boolean {
     const run = this.#run!;
-    const view = run.subarray(this.#runStart, this.#runEnd);
+    const view = new Uint8Array(
+      run.buffer,
+      run.byteOffset + this.#runStart,
+      this.#runEnd - this.#runStart,
+    );
     this.#run = undefined;
     this.#runStart = this.#runEnd = 0;
     return this.#socket.write(view);
