@@ -3,12 +3,15 @@
 // holding 32 messages of 32 bytes (the pipelined benchmark's reads) go through:
 //
 //   scan          the hand-written control: indexOf() for each \n, nothing else
-//   view          one subarray() per frame: what any API that hands out frames pays
+//   view          one Uint8Array view per frame: what any API that hands out frames pays
 //   decoder       lines()/lengthPrefixed() decoder: push the chunk, next() every frame
 //   hooks         a Connection over a recording socket, message hook: conn.send(msg)
 //   iterator      the same with `for await (const m of conn) await conn.send(m)`
 //
-// Figures are CPU time per message (process.cpuUsage), the best of several rounds.
+// Figures are CPU time per message (process.cpuUsage), the best of several rounds. Then
+// the cost of one connection's life in the same layers, in µs: a Connection made over a
+// recording socket, started with a message hook, one line echoed, the peer's end, the
+// close; 2 000 alive at once, as in the connections benchmark.
 //
 //   deno run -A bench/hot_path.ts      bun run bench/hot_path.ts      node bench/hot_path.ts
 import process from "node:process";
@@ -100,7 +103,9 @@ for (const kind of ["lines", "length"] as const) {
     input,
   );
   results[`${kind} view`] = await measure((c) => {
-    for (let i = 0; i < PER_CHUNK; i++) sink += c.subarray(i * SIZE, i * SIZE + SIZE - 1).length;
+    for (let i = 0; i < PER_CHUNK; i++) {
+      sink += new Uint8Array(c.buffer, c.byteOffset + i * SIZE, SIZE - 1).length;
+    }
   }, input);
   const decoder = framer().decoder();
   results[`${kind} decoder`] = await measure((c) => {
@@ -124,10 +129,38 @@ for (const kind of ["lines", "length"] as const) {
     for (let spins = 0; is.written < target && spins < 1_000_000; spins++) await null;
   }, input);
 }
+
+const LIVE = 2000;
+const BATCHES = 5;
+const line = chunks("lines")[0].subarray(0, SIZE);
+const lifeFramer = lines({ encoding: null }) as Framer<Uint8Array, Uint8Array>;
+const lifeHooks = {
+  message: (conn: Connection<Uint8Array>, msg: Uint8Array) => void conn.send(msg),
+};
+let life = Infinity;
+for (let round = 0; round < ROUNDS; round++) {
+  const before = process.cpuUsage();
+  for (let b = 0; b < BATCHES; b++) {
+    const socks: CountingSocket[] = [];
+    for (let i = 0; i < LIVE; i++) {
+      const s = new CountingSocket();
+      new Connection<Uint8Array>({ socket: s, framer: lifeFramer, id: i })._start(lifeHooks);
+      s.handler.data(line.slice());
+      socks.push(s);
+    }
+    for (const s of socks) s.handler.end();
+    for (const s of socks) s.handler.close();
+    for (const s of socks) sink += s.written;
+  }
+  const used = process.cpuUsage(before);
+  life = Math.min(life, (used.user + used.system) / (LIVE * BATCHES));
+}
+
 const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 console.log(`${runtime}: CPU ns per message (best of ${ROUNDS})`);
 for (const [name, ns] of Object.entries(results)) {
   console.log(`  ${name.padEnd(16)} ${ns.toFixed(1)}`);
 }
+console.log(`  connection life  ${life.toFixed(2)} µs`);
 if (sink < 0) console.log(sink);
 process.exit(0);
