@@ -5,7 +5,8 @@
  * exit on SIGTERM. Outside the measured
  * path: nothing here runs per message.
  *
- * Flags: `--port P` (0 = any), `--framer raw|lines|length`, `--style iterator|hooks`.
+ * Flags: `--port P` (0 = any), `--framer raw|lines|length`,
+ * `--style iterator|hooks|connection|adapter`.
  *
  * @module
  */
@@ -18,8 +19,13 @@ export interface BenchFlags {
   port: number;
   /** `raw` echoes bytes, `lines` whole lines, `length` whole 4-byte-BE-prefixed frames. */
   framer: "raw" | "lines" | "length";
-  /** tcpkit only: `for await` over the connection, or `message` hooks. */
-  style: "iterator" | "hooks";
+  /**
+   * tcpkit only: `for await` over the connection, or `message` hooks. Two more take
+   * layers away, to show what each costs: `connection` is a `Connection` with hooks on
+   * the runtime's adapter, without `serve()`; `adapter` is the adapter alone, echoing
+   * each chunk as it comes, whatever the framer.
+   */
+  style: "iterator" | "hooks" | "connection" | "adapter";
 }
 
 /** The longest line the lines servers accept, in bytes (tcpkit's `lines()` default). */
@@ -54,7 +60,7 @@ export function benchFlags(): BenchFlags {
   return {
     port,
     framer: oneOf("framer", ["raw", "lines", "length"] as const, "raw"),
-    style: oneOf("style", ["iterator", "hooks"] as const, "hooks"),
+    style: oneOf("style", ["iterator", "hooks", "connection", "adapter"] as const, "hooks"),
   };
 }
 

@@ -282,8 +282,43 @@ export function renderMarkdown(report: BenchReport): string {
   if (pipe.some((c) => c !== "–")) {
     out.push(`| raw pipelined (million msg/s) | ${pipe.join(" | ")} |`);
   }
-  out.push("");
+  out.push(...renderLayers(report, runtimes), "");
   return out.join("\n");
+}
+
+/** The layers below serve() (`--variants native,adapter,connection,hooks`): what each costs. */
+const LAYERS = ["native", "adapter", "connection", "hooks"];
+
+function renderLayers(report: BenchReport, runtimes: string[]): string[] {
+  const layered = report.runs.filter((r) => r.variant === "adapter" || r.variant === "connection");
+  if (layered.length === 0) return [];
+  const out = [
+    "",
+    "Layers: server CPU per message (per connection in the connections mode), µs, medians. " +
+    "native control / the adapter alone, echoing chunks / + a Connection with hooks / " +
+    "serve() with hooks:",
+    "",
+    `| load | ${runtimes.map((rt) => RUNTIME_NAMES[rt] ?? rt).join(" | ")} |`,
+    `|---|${runtimes.map(() => "---:").join("|")}|`,
+  ];
+  const loads = [...new Set(layered.map((r) => `${r.framer} ${r.mode}`))];
+  for (const load of loads) {
+    const [framer, mode] = load.split(" ");
+    const cells = runtimes.map((rt) => {
+      const xs = LAYERS.map((v) =>
+        median(
+          report.runs.filter((r) =>
+            r.runtime === rt && r.variant === v && r.framer === framer && r.mode === mode && r.ok
+          ).map((r) => r.cpuUsPerMsg as number),
+        )
+      );
+      return xs.some(Number.isFinite)
+        ? xs.map((x) => (Number.isFinite(x) ? x.toFixed(x < 10 ? 3 : 1) : "–")).join(" / ")
+        : "–";
+    });
+    out.push(`| ${load} | ${cells.join(" | ")} |`);
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------ SVG

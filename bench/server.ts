@@ -10,7 +10,8 @@
  * - `length` echoes each frame of a 4-byte big-endian length and its payload.
  *
  * `iterator` is `for await (const msg of conn) await conn.send(msg)`; `hooks` is
- * `message(conn, msg) { conn.send(msg) }`. Limits are set so the benchmark measures the
+ * `message(conn, msg) { conn.send(msg) }`. `connection` and `adapter` take layers away
+ * (see `_harness.ts`). Limits are set so the benchmark measures the
  * framework, not its limits: 20 000 connections, no idle or write-stall timeout.
  * Prints `ready <port>` once listening; see `_harness.ts` for the signals.
  *
@@ -18,6 +19,8 @@
  */
 
 import { type Framer, lengthPrefixed, lines, raw, serve, type ServeOptions } from "../mod.ts";
+import { Connection, type ConnectionHooks } from "../lib/connection.ts";
+import { getTransport } from "../lib/adapters/mod.ts";
 import { BACKLOG, benchFlags, MAX_CONNECTIONS, MAX_FRAME, MAX_LINE, ready } from "./_harness.ts";
 
 const { port, framer: kind, style } = benchFlags();
@@ -40,16 +43,40 @@ const handler: ServeOptions<Uint8Array>["handler"] = style === "iterator"
     },
   };
 
-const server = serve<Uint8Array>({
-  hostname: "127.0.0.1",
-  port,
-  framer,
-  handler,
-  maxConnections: MAX_CONNECTIONS,
-  backlog: BACKLOG,
-  timeouts: { idle: 0, writeStall: 0, firstMessage: 0 },
-  onError() {}, // resets from the load client closing are not news
-});
-await server.ready;
-const addr = server.addr;
-ready(addr.transport === "tcp" ? addr.port : 0, () => server.shutdown({ timeout: 500 }));
+if (style === "adapter" || style === "connection") {
+  // The layers below serve(), for bench/README's breakdown: the runtime's adapter alone,
+  // or a Connection on it (no admission, router, timeouts or server bookkeeping).
+  const hooks = handler as ConnectionHooks<Uint8Array>;
+  let id = 0;
+  const listener = getTransport().listen(
+    { hostname: "127.0.0.1", port, backlog: BACKLOG, writeHighWaterMark: 64 * 1024 },
+    style === "adapter"
+      ? (s) => {
+        s.start({
+          data: (chunk) => void s.write(chunk),
+          end: () => s.close(),
+          drain() {},
+          close() {},
+        });
+        s.resume();
+      }
+      : (s) => new Connection({ socket: s, framer, id: ++id })._start(hooks),
+  );
+  await listener.ready;
+  const addr = listener.addr;
+  ready(addr.transport === "tcp" ? addr.port : 0, () => listener.close());
+} else {
+  const server = serve<Uint8Array>({
+    hostname: "127.0.0.1",
+    port,
+    framer,
+    handler,
+    maxConnections: MAX_CONNECTIONS,
+    backlog: BACKLOG,
+    timeouts: { idle: 0, writeStall: 0, firstMessage: 0 },
+    onError() {}, // resets from the load client closing are not news
+  });
+  await server.ready;
+  const addr = server.addr;
+  ready(addr.transport === "tcp" ? addr.port : 0, () => server.shutdown({ timeout: 500 }));
+}

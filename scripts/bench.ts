@@ -6,6 +6,8 @@
 //   node scripts/bench.ts              the whole matrix, about 10 minutes (npm run bench)
 //   node scripts/bench.ts --quick      a small subset in about a minute (or BENCH_QUICK=1)
 //   node scripts/bench.ts --runtimes bun,node --framers lines --modes pipelined --reps 1
+//   node scripts/bench.ts --quick --variants native,adapter,connection,hooks --modes conns
+//                                      what each layer below serve() costs
 //
 // Writes bench/results/latest.json, latest.md and chart.svg (a quick run writes them
 // under bench/results/tmp/ instead). Needs Linux (/proc) and a C compiler (`cc`) for the
@@ -25,7 +27,8 @@ import {
 } from "../bench/_report.ts";
 
 type Runtime = "deno" | "bun" | "node";
-type Variant = "hooks" | "iterator" | "native";
+/** `adapter` and `connection` are layers below serve(), for the breakdown (bench/server.ts). */
+type Variant = "hooks" | "iterator" | "native" | "connection" | "adapter";
 type Mode = "pipelined" | "reqresp" | "pingpong" | "bulk" | "conns";
 
 const argv = process.argv.slice(2);
@@ -40,7 +43,10 @@ const quick = argv.includes("--quick") || process.env.BENCH_QUICK === "1";
 const RUNTIMES = list<Runtime>("runtimes", ["deno", "bun", "node"]);
 const FRAMERS = list("framers", quick ? ["raw", "lines"] : ["raw", "lines", "length"]);
 const MODES = list<Mode>("modes", ["pipelined", "reqresp", "pingpong", "bulk", "conns"]);
-const VARIANTS = list<Variant>("variants", ["native", "hooks", "iterator"]);
+const VARIANTS = list<Variant>("variants", ["native", "hooks", "iterator", "connection", "adapter"])
+  .filter((v) =>
+    opt("variants") !== undefined || v === "native" || v === "hooks" || v === "iterator"
+  );
 const REPS = Number(opt("reps") ?? (quick ? 1 : 3));
 const SECS = Number(opt("secs") ?? (quick ? 0.75 : 1.5));
 const WARMUP = quick ? 0.25 : 0.5;
