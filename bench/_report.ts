@@ -302,21 +302,39 @@ function renderLayers(report: BenchReport, runtimes: string[]): string[] {
     `|---|${runtimes.map(() => "---:").join("|")}|`,
   ];
   const loads = [...new Set(layered.map((r) => `${r.framer} ${r.mode}`))];
-  for (const load of loads) {
-    const [framer, mode] = load.split(" ");
+  const row = (
+    label: string,
+    framer: string,
+    mode: string,
+    value: (r: BenchRun) => number,
+    fmt = (x: number) => x.toFixed(x < 10 ? 3 : 1),
+  ) => {
     const cells = runtimes.map((rt) => {
       const xs = LAYERS.map((v) =>
         median(
           report.runs.filter((r) =>
             r.runtime === rt && r.variant === v && r.framer === framer && r.mode === mode && r.ok
-          ).map((r) => r.cpuUsPerMsg as number),
+          ).map(value),
         )
       );
       return xs.some(Number.isFinite)
-        ? xs.map((x) => (Number.isFinite(x) ? x.toFixed(x < 10 ? 3 : 1) : "–")).join(" / ")
+        ? xs.map((x) => (Number.isFinite(x) ? fmt(x) : "–")).join(" / ")
         : "–";
     });
-    out.push(`| ${load} | ${cells.join(" | ")} |`);
+    out.push(`| ${label} | ${cells.join(" | ")} |`);
+  };
+  for (const load of loads) {
+    const [framer, mode] = load.split(" ");
+    row(load, framer, mode, (r) => r.cpuUsPerMsg as number);
+    if (mode === "conns") {
+      row(
+        `${load}: RSS KiB per idle connection`,
+        framer,
+        mode,
+        (r) => (r.rssPerConnBytes as number) / 1024,
+        (x) => x.toFixed(2),
+      );
+    }
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // echo costs in JavaScript beyond the hand-written loop, part by part. Chunks of 1 KiB
 // holding 32 messages of 32 bytes (the pipelined benchmark's reads) go through:
 //
+//   chunk         nothing but the fresh copy of the chunk that every row is given
 //   scan          the hand-written control: indexOf() for each \n, nothing else
 //   view          one Uint8Array view per frame: what any API that hands out frames pays
 //   decoder       lines()/lengthPrefixed() decoder: push the chunk, next() every frame
@@ -86,6 +87,10 @@ for (const kind of ["lines", "length"] as const) {
       Uint8Array,
       Uint8Array
     >;
+  // The fresh chunk every row pays for (a read's memory): the baseline to subtract.
+  results[`${kind} chunk`] = await measure((c) => {
+    sink += c.length;
+  }, input);
   results[`${kind} scan`] = await measure(
     kind === "lines"
       ? (c) => {
