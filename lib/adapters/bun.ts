@@ -135,9 +135,7 @@ class BunRawSocket implements RawSocket {
   }
 
   write(chunk: Uint8Array): boolean {
-    if (
-      (this.#flags & (CLOSED | END_WANTED | CLOSE_WANTED)) !== 0
-    ) return false;
+    if ((this.#flags & (CLOSED | END_WANTED | CLOSE_WANTED)) !== 0) return false;
     if (chunk.length > 0) {
       if (this.#queue.length === 0 && this.#one === undefined) {
         if ((this.#flags & CORKED) === 0 || chunk.length >= CORK_LIMIT) this.#writeNow(chunk);
@@ -167,15 +165,13 @@ class BunRawSocket implements RawSocket {
   }
 
   resume(): void {
-    if ((this.#flags & CLOSED) !== 0 || (this.#flags & PAUSED) === 0) return;
+    if ((this.#flags & (CLOSED | PAUSED)) !== PAUSED) return;
     this.#flags &= ~PAUSED;
     if ((this.#flags & BUN_READING) === 0) {
       this.#flags = (this.#flags & ~BUN_PAUSED) | BUN_READING;
       this.#s.resume();
     }
-    if (
-      this.#held.length > 0 || (this.#flags & (HELD_END | HELD_CLOSE)) !== 0
-    ) {
+    if (this.#held.length > 0 || (this.#flags & (HELD_END | HELD_CLOSE)) !== 0) {
       queueMicrotask(() => this.#deliverHeld());
     }
   }
@@ -193,7 +189,9 @@ class BunRawSocket implements RawSocket {
       if ((this.#flags & CLOSED) !== 0) return;
       this.#queued -= one.length;
       this.#writeNow(one);
-      this.#sendHeld();
+      // What the kernel did not take is queued for Bun's drain event; all of it went:
+      // a drain that was waited for fires.
+      if (this.#queue.length === 0) this.#sendHeld();
     } else if (this.#queue.length > 0 && (this.#flags & CLOSED) === 0) this.#sendHeld();
   }
 

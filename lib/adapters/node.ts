@@ -85,7 +85,10 @@ class NodeSocket implements RawSocket {
   #hwm: number;
   #handler: RawSocketHandler | undefined;
   #needDrain = false;
-  /** Small writes held since cork(), sent as one buffer by uncork() or at 16 KiB: the first... */
+  /**
+   * Small writes held since cork(), sent as one buffer by uncork() or at 16 KiB: the
+   * first in a field of its own...
+   */
   #one: Uint8Array | undefined;
   /** The held writes after the first (most batches are one write: no array then). */
   #held: Uint8Array[] | undefined;
