@@ -11,6 +11,7 @@
  * ├── ConnectionError          the socket itself failed
  * │   ├── ConnectionResetError the peer reset the connection
  * │   ├── ConnectError         connect() failed: refused, timeout, dns, unreachable
+ * │   ├── AcceptError          a listener could not accept: the peer was gone, or fds ran out
  * │   └── ConnectionClosedError send()/next() on a connection that is gone
  * ├── OutboundOverflowError    the peer does not read and the outbound bound was hit
  * ├── TimeoutError             one of tcpkit's timeouts fired; `kind` says which
@@ -159,6 +160,46 @@ export class ConnectError extends ConnectionError {
     super(`connect to ${target} failed: ${reason}`, code, options);
     this.name = "ConnectError";
     this.reason = reason;
+  }
+}
+
+/**
+ * Why {@linkcode AcceptError} was raised:
+ * - `"aborted"`: the peer was gone before the connection was accepted (it reset, or the
+ *   handshake was aborted: ECONNABORTED, ECONNRESET, ENOTCONN, EPROTO, ...), or it reset or
+ *   closed the connection during its TLS handshake. The listener accepts the next
+ *   connection at once.
+ * - `"exhausted"`: the process or the system ran out of a resource (EMFILE, ENFILE,
+ *   ENOBUFS, ENOMEM), or the runtime gave an error it did not explain. The listener backs
+ *   off, 5 ms at first and doubling up to 1 s, until an accept succeeds.
+ */
+export type AcceptFailure = "aborted" | "exhausted";
+
+/**
+ * A listener could not accept a connection. The listener keeps accepting; servers count
+ * these in `stats().acceptErrors` and report them through `onError` at most once per kind
+ * every 10 s, with `count` the failures of that kind since the previous report.
+ */
+export class AcceptError extends ConnectionError {
+  /** Whether the peer was gone (`"aborted"`) or a resource ran out (`"exhausted"`). */
+  readonly kind: AcceptFailure;
+  /** How many accepts of this kind failed since the previous report (this one included). */
+  readonly count: number;
+  /**
+   * Creates the error.
+   * @param kind Which kind of failure.
+   * @param count Failures of this kind since the previous report.
+   * @param code The runtime's error code of the last failure.
+   * @param options Standard error options (`cause`: the runtime's error).
+   */
+  constructor(kind: AcceptFailure, count = 1, code = "", options?: ErrorOptions) {
+    const what = kind === "aborted"
+      ? "the peer was gone before it was accepted"
+      : "out of resources, backing off";
+    super(`accept failed ${count} time${count === 1 ? "" : "s"}: ${what}`, code, options);
+    this.name = "AcceptError";
+    this.kind = kind;
+    this.count = count;
   }
 }
 

@@ -26,6 +26,7 @@ import {
   resolveLimits,
 } from "./connection.ts";
 import {
+  type AcceptFailure,
   RejectedError,
   type RejectReason,
   ShutdownError,
@@ -43,6 +44,7 @@ import {
   type RouteInfo,
   Router,
 } from "./router.ts";
+import { AcceptErrors } from "./_accept_errors.ts";
 import { Sweeper, type Timeouts, type Watch } from "./_timeouts.ts";
 import { type ProxiedSocket, type ProxyProtocolOptions, ProxyStage } from "./_proxy_stage.ts";
 import type { Addr, TlsServerOptions } from "./types.ts";
@@ -199,6 +201,19 @@ export interface ServerStats {
   messagesOut: number;
   /** Errors reported through `onError` (handler throws, failed hooks, skipped frames). */
   errors: number;
+  /**
+   * Accepts that failed, by kind: `aborted` when the peer was gone before its connection
+   * was accepted (it reset while it waited in the kernel's queue), `exhausted` when the
+   * process ran out of file descriptors or memory. Neither is in `accepted`. The listener
+   * goes on accepting: at once after an aborted one, after a pause of 5 ms doubling up to
+   * 1 s while resources are exhausted. `onError` gets an `AcceptError` at most once per
+   * kind every 10 s. A TLS handshake that the peer reset or closed counts as `aborted`.
+   *
+   * Deno reports running out of file descriptors (EMFILE) to tcpkit. Node (libuv) and Bun
+   * close the connections they cannot take by themselves and report nothing, so there
+   * `exhausted` stays 0; the server goes on serving once descriptors are free again.
+   */
+  acceptErrors: Record<AcceptFailure, number>;
 }
 
 let nextId = 1;
@@ -256,7 +271,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   #finished: Promise<void>;
   #resolveFinished!: () => void;
   #resolveAllClosed: (() => void) | undefined;
-  #stats: Omit<ServerStats, "active" | "queued"> = {
+  #stats: Omit<ServerStats, "active" | "queued" | "acceptErrors"> = {
     accepted: 0,
     rejected: {
       capacity: 0,
@@ -274,6 +289,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     messagesOut: 0,
     errors: 0,
   };
+  #acceptErrors = new AcceptErrors((e) => this.#report(e));
   /** Resolves once every listener is bound; rejects with a bind error. */
   readonly ready: Promise<this>;
   #perClient: boolean;
@@ -340,6 +356,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
             tls: stage ? undefined : spec.tls, // after the PROXY header, if at all
             removeStale: spec.removeStale,
             onError: (e) => this.#handshakeFailed(e),
+            onAcceptError: (kind, e) => this.#acceptErrors.add(kind, e),
             backlog: (spec === options ? undefined : spec.backlog) ??
               Math.max(options.backlog ?? 1024, MIN_KERNEL_BACKLOG),
             reusePort: spec.reusePort,
@@ -508,6 +525,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       messagesIn,
       messagesOut,
       errors: s.errors,
+      acceptErrors: { ...this.#acceptErrors.counts },
     };
   }
 

@@ -128,6 +128,7 @@ export function handshakeHandler<D>(
     ...base,
     open(s) {
       base.open?.(s); // builds the BunRawSocket
+      if (s.data === undefined) return; // closed already: its peer was gone before it opened
       s.resume(); // the handshake needs to read
       pending.add(s);
       deadlines.set(s, handshakeDeadline(o.ms, (e) => failed(s, e)));
@@ -144,7 +145,8 @@ export function handshakeHandler<D>(
     },
     close(s, error) {
       if (pending.has(s)) {
-        failed(s, o.wrap(error ?? new Error("closed during the TLS handshake"), s));
+        const eof = Object.assign(new Error("closed during the TLS handshake"), { code: "EOF" });
+        failed(s, o.wrap(error ?? eof, s));
       }
       base.close?.(s, error);
     },

@@ -28,6 +28,7 @@ import type {
   TransportListenOptions,
 } from "./_transport.ts";
 import { TimeoutError, TlsError, UnsupportedError } from "../errors.ts";
+import { acceptLoop, peerGone } from "./_accept.ts";
 import {
   alpnOf,
   checkTlsServerOptions,
@@ -107,23 +108,20 @@ export function listenDenoTls(
       done();
       handshaking.delete(conn);
       closeQuietly(conn);
-      if (!closed) o.onError?.(timedOut ?? serverTlsError(err, addr), addr);
+      if (closed) return;
+      if (!timedOut && peerGone(err)) o.onAcceptError?.("aborted", err);
+      else o.onError?.(timedOut ?? serverTlsError(err, addr), addr);
     }
   };
-  const loop = (async () => {
-    while (!closed) {
-      let conn: Deno.TlsConn;
-      try {
-        conn = await listener.accept();
-      } catch (err) {
-        if (closed || (err as Error)?.name === "BadResource") return;
-        await new Promise((r) => setTimeout(r, 50)); // EMFILE and the like
-        continue;
-      }
-      if (closed) return conn.close();
-      handshake(conn);
-    }
-  })();
+  const loop = acceptLoop({
+    accept: () => listener.accept(),
+    closed: () => closed,
+    connection(conn) {
+      if (closed) conn.close();
+      else handshake(conn); // one handshake never holds up the next accept
+    },
+    failed: o.onAcceptError,
+  });
   const addr = listener.addr as Deno.NetAddr;
   return {
     addr: tcpAddr(addr.hostname, addr.port),

@@ -26,6 +26,7 @@ import {
   serverTlsError,
 } from "./_tls.ts";
 import { TimeoutError } from "../errors.ts";
+import { peerGone } from "./_accept.ts";
 import { tcpAddr, toConnectError } from "./_util.ts";
 
 /** Options of `tls.createServer` for a listener. */
@@ -75,6 +76,7 @@ export function createNodeTlsServer(
   };
   server.on("tlsClientError", (err, s) => {
     s.destroy();
+    if (peerGone(err)) return o.onAcceptError?.("aborted", err);
     const e = nodeHandshakeError(err, s, options.handshakeTimeout!);
     const remote = s.remoteAddress ? tcpAddr(s.remoteAddress, s.remotePort ?? 0) : undefined;
     o.onError?.(e, remote);

@@ -26,6 +26,7 @@
  * @module
  */
 
+import type { AcceptFailure } from "../errors.ts";
 import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "../types.ts";
 
 /** Events a raw socket delivers. */
@@ -126,6 +127,13 @@ export interface TransportListenOptions {
    * is already closed; the listener keeps accepting.
    */
   onError?(error: Error, remoteAddr: Addr | undefined): void;
+  /**
+   * Accepting a connection failed, and the listener goes on (see `_accept.ts`):
+   * `"aborted"` when the peer was gone first (accepting resumes at once), `"exhausted"`
+   * when a resource ran out (accepting backs off). A socket handed over by the runtime
+   * with its peer already gone is closed and reported here as `"aborted"`.
+   */
+  onAcceptError?(kind: AcceptFailure, error: unknown): void;
 }
 
 /** Options of {@linkcode Transport.connect}. */

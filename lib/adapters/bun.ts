@@ -27,6 +27,7 @@ import type {
 import type { BunListener, BunSocket, BunSocketHandler } from "./_bun_types.ts";
 import { bunGlobal } from "./_bun_types.ts";
 import { ConnectionClosedError, TlsError } from "../errors.ts";
+import { arrivedDead, deadOnArrival, peerGone } from "./_accept.ts";
 import {
   bunClientTls,
   bunServerError,
@@ -442,15 +443,26 @@ class BunRawSocket implements RawSocket {
   }
 }
 
+/**
+ * The socket handler of a listener (with `onOpen`) or a client. A listener's socket whose
+ * peer was gone before Bun opened it is closed at once and goes to `onDead`, not `onOpen`;
+ * its `s.data` stays unset.
+ */
 function socketHandler(
   hwm: number,
   known: KnownAddrs,
   onOpen?: (s: RawSocket) => void,
+  onDead?: TransportListenOptions["onAcceptError"],
 ): BunSocketHandler<Slot> {
   return {
     open(s) {
-      s.data = new BunRawSocket(s, hwm, known);
-      onOpen?.(s.data);
+      const raw = new BunRawSocket(s, hwm, known);
+      if (onOpen && arrivedDead(raw.remoteAddr)) {
+        s.terminate();
+        return onDead?.("aborted", deadOnArrival());
+      }
+      s.data = raw;
+      onOpen?.(raw);
     },
     // Plain Uint8Arrays: a Buffer would have to be re-viewed as one for the decoders, and
     // reading a Buffer's `.buffer` makes JavaScriptCore build its ArrayBuffer (measured:
@@ -471,7 +483,8 @@ function tlsListenHandler(
   known: KnownAddrs,
   onSocket: (s: RawSocket) => void,
 ): { handler: BunSocketHandler<Slot>; pending: Set<BunSocket<Slot>> } {
-  return handshakeHandler<Slot>(socketHandler(o.writeHighWaterMark, known), {
+  const base = socketHandler(o.writeHighWaterMark, known, () => {}, o.onAcceptError);
+  return handshakeHandler<Slot>(base, {
     ms: checkTlsServerOptions(o.tls!),
     verifyPeer: o.tls!.requestClientCert === true,
     wrap: bunServerError,
@@ -479,7 +492,10 @@ function tlsListenHandler(
       s.data!.tls = bunTlsInfo(s, true);
       onSocket(s.data!);
     },
-    fail: (s, e) => o.onError?.(e, s.data?.remoteAddr),
+    fail(s, e) {
+      if (peerGone(e)) o.onAcceptError?.("aborted", e);
+      else o.onError?.(e, s.data?.remoteAddr);
+    },
   });
 }
 
@@ -489,7 +505,7 @@ export const bunTransport: Transport = {
 
   listen(o: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
     const known: KnownAddrs = { unix: o.path !== undefined };
-    let socket = socketHandler(o.writeHighWaterMark, known, onSocket);
+    let socket = socketHandler(o.writeHighWaterMark, known, onSocket, o.onAcceptError);
     let handshaking: Set<BunSocket<Slot>> | undefined;
     const tls = o.tls ? { tls: bunServerTls(o.tls) } : {};
     if (o.tls) {

@@ -28,6 +28,7 @@ import type {
   TransportListenOptions,
 } from "./_transport.ts";
 import { ConnectionClosedError, UnsupportedError } from "../errors.ts";
+import { acceptLoop } from "./_accept.ts";
 import {
   checkDenoStartTls,
   connectDenoTls,
@@ -590,21 +591,15 @@ export function createDenoTransport(options: DenoTransportOptions = {}): Transpo
         throw toListenError(err, target);
       }
       let closed = false;
-      const loop = (async () => {
-        while (!closed) {
-          let conn: Deno.Conn;
-          try {
-            conn = await listener.accept();
-          } catch (err) {
-            if (closed || (err as Error)?.name === "BadResource") return;
-            // EMFILE and the like: back off and keep accepting.
-            await new Promise((r) => setTimeout(r, 50));
-            continue;
-          }
-          if (closed) return conn.close();
-          onSocket(new DenoSocket(conn, o.writeHighWaterMark, sizes));
-        }
-      })();
+      const loop = acceptLoop({
+        accept: () => listener.accept(),
+        closed: () => closed,
+        connection(conn) {
+          if (closed) conn.close();
+          else onSocket(new DenoSocket(conn, o.writeHighWaterMark, sizes));
+        },
+        failed: o.onAcceptError,
+      });
       return {
         addr: toAddr(listener.addr),
         ready: Promise.resolve(),

@@ -28,6 +28,7 @@ import type {
   TransportListenOptions,
 } from "./_transport.ts";
 import { ConnectionClosedError } from "../errors.ts";
+import { acceptFailure, arrivedDead, deadOnArrival } from "./_accept.ts";
 import {
   createNodeTlsServer,
   nodeClientError,
@@ -310,9 +311,13 @@ export const nodeTransport: Transport = {
     /** Shared by every accepted socket; `local` is set once bound, when it is the same for all. */
     const known: KnownAddrs = { unix: path !== undefined };
     const accept = (s: net.Socket, info?: TlsInfo) => {
+      const socket = new NodeSocket(s, hwm, known);
+      if (arrivedDead(socket.remoteAddr)) {
+        s.destroy();
+        return options.onAcceptError?.("aborted", deadOnArrival());
+      }
       // A no-op on Node, which set it as it accepted (noDelay: true); not every node:net does.
       if (path === undefined) s.setNoDelay(true);
-      const socket = new NodeSocket(s, hwm, known);
       if (info) socket.tls = info;
       onSocket(socket);
     };
@@ -333,8 +338,11 @@ export const nodeTransport: Transport = {
       server.once("error", (err) => reject(toListenError(err, target)));
     });
     ready.catch(() => {}); // a bind error is reported through `ready` only
-    // Errors after binding (EMFILE on accept, ...) must not crash the process.
-    server.on("error", () => {});
+    // Errors after binding (EMFILE on accept: libuv backs off by itself) must not crash
+    // the process; they are reported, not thrown.
+    server.on("error", (err) => {
+      if (server.listening) options.onAcceptError?.(acceptFailure(err), err);
+    });
     server.listen(
       path !== undefined ? { path, backlog: options.backlog } : {
         host: options.hostname,
