@@ -28,6 +28,8 @@ export interface ConnectOptions<In = Uint8Array, Out = In, Data = unknown>
   framer?: Framer<In, Out>;
   /** Hooks instead of iteration: messages go to `hooks.message`. */
   hooks?: ConnectionHooks<In, Out, Data>;
+  /** Makes `conn.data` (and gives it its type) before the hooks' `open` runs. */
+  data?: () => Data;
   /** Milliseconds the connect may take before it fails with `ConnectError("timeout")`. Default 30 000. */
   timeout?: number;
   /** Aborting it abandons the connect, or aborts the connection once made. */
@@ -124,7 +126,13 @@ export async function connect<In = Uint8Array, Out = In, Data = unknown>(
     s.addEventListener("abort", onAbort, { once: true });
     conn.closed.then(() => s.removeEventListener("abort", onAbort));
   }
-  if (options.hooks?.open) await options.hooks.open(conn);
+  try {
+    if (options.data) conn.data = options.data();
+    if (options.hooks?.open) await options.hooks.open(conn);
+  } catch (e) {
+    conn.abort(); // connect() rejects: nobody else holds the connection to close it
+    throw e;
+  }
   conn._start(options.hooks);
   return conn;
 }

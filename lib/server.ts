@@ -121,6 +121,13 @@ export interface ServeOptions<In = Uint8Array, Out = In, Data = unknown>
   framer?: Framer<In, Out>;
   /** What runs for each connection: a handler, a `perConnection()` factory, or a `router()`. */
   handler: Handler<In, Out, Data> | HandlerFactory | Router;
+  /**
+   * Makes each connection's `conn.data` before its handler runs, and gives `conn.data`
+   * its type: with `data: () => ({ count: 0 })`, `conn.data.count++` type-checks in the
+   * hooks and the handler. Without it `conn.data` is `undefined` until the handler sets
+   * it, and typed by the `Data` type parameter (default `unknown`).
+   */
+  data?: () => Data;
   /** Force an adapter instead of detecting the runtime. */
   adapter?: AdapterName;
   /** TCP_NODELAY on accepted sockets. Default true (Nagle off). */
@@ -735,6 +742,14 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   }
 
   #run(conn: Connection<In, Out, Data>, handler: Handler<In, Out, Data>): void {
+    const init = this.#opts.data;
+    if (init) {
+      try {
+        conn.data = init();
+      } catch (e) {
+        return this.#fail(conn, e);
+      }
+    }
     if (typeof handler === "function") {
       conn._start();
       let r: void | Promise<void>;
