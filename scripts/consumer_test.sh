@@ -39,6 +39,8 @@ node scripts/readme_snippets.ts "$app/readme"
 
 echo "== type-check: tsc --strict (TypeScript $(cd "$app" && npx tsc --version))"
 (cd "$app" && npx tsc -p .)
+echo "== type-check: tsc --strict with TypeScript 7"
+(cd "$app" && npx --yes -p typescript@7.0.2 tsc -p .)
 echo "== type-check: deno check"
 (cd "$app" && deno check --quiet client.ts readme/*.ts)
 
