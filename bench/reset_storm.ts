@@ -11,9 +11,9 @@
  * to it, sends half a line on each and resets it (SO_LINGER 0), while a bystander
  * connects every 10 ms and waits up to 2 s for its echo. A warm-up storm of 2 000 comes
  * first; then RSS (after a full GC, read from /proc) is taken before the first measured
- * storm and after each of `--rounds` storms. Memory that keeps growing round after round
- * is held by live objects; a step after the first round that does not grow again is the
- * runtime keeping pages it grew into.
+ * storm and after each of `--rounds` storms, with the JS heap in use after the GC (live
+ * objects). Live objects that grow round after round are a leak; RSS that steps up once
+ * while the heap in use does not is the runtime keeping pages it grew into.
  *
  * Loopback only; every child is stopped by its PID.
  *
@@ -72,15 +72,23 @@ function start(rt: string, variant: string): Promise<Child> {
   });
 }
 
-/** RSS in MiB after a full GC (SIGUSR2 makes the harness collect and answer). */
-function rssAfterGc(c: Child): Promise<number> {
+/** Memory after a full GC (SIGUSR2 makes the harness collect and answer). */
+interface Memory {
+  /** Resident set, MiB. */
+  rss: number;
+  /** The JS heap in use (live objects), MiB. */
+  heap: number;
+}
+
+function afterGc(c: Child): Promise<Memory> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("no gc answer")), 10_000);
-    c.lines.once("line", () => {
+    c.lines.once("line", (line) => {
       clearTimeout(timer);
+      const heap = Number(/^gc heap (\d+)$/.exec(line)?.[1] ?? NaN) / 2 ** 20;
       setTimeout(() => {
         const status = readFileSync(`/proc/${c.proc.pid}/status`, "utf8");
-        resolve(Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024);
+        resolve({ rss: Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024, heap });
       }, 200);
     });
     c.proc.kill("SIGUSR2");
@@ -118,21 +126,23 @@ for (const rt of runtimes) {
     const c = await start(rt, variant);
     try {
       await runStorm(c.port, 2_000); // warm-up: code paths compiled, pools grown
-      const before = await rssAfterGc(c);
-      const after: number[] = [];
+      const before = await afterGc(c);
+      const after: Memory[] = [];
       let first: StormResult | undefined;
       for (let i = 0; i < rounds; i++) {
         const r = await runStorm(c.port, resets);
         first ??= r;
-        after.push(await rssAfterGc(c));
+        after.push(await afterGc(c));
       }
       const r = first!;
-      const growth = after.map((a) => `${a.toFixed(1)} (${((a / before - 1) * 100).toFixed(1)}%)`);
+      const pct = (a: number, b: number) =>
+        `${a >= b ? "+" : ""}${((a / b - 1) * 100).toFixed(1)}%`;
+      const growth = after.map((a) => `${a.rss.toFixed(1)} (${pct(a.rss, before.rss)})`);
+      const heaps = after.map((a) => `${a.heap.toFixed(2)} (${pct(a.heap, before.heap)})`);
       const row = `| ${rt} | ${variant} | ${r.storm_seconds.toFixed(2)} | ` +
         `${r.served_again_after_s?.toFixed(2) ?? "never"} | ${r.clients} | ` +
-        `${r.failed.length} | ${r.max_ms?.toFixed(1)} | ${before.toFixed(1)} | ${
-          growth.join(" / ")
-        } |`;
+        `${r.failed.length} | ${r.max_ms?.toFixed(1)} | ${before.rss.toFixed(1)} | ` +
+        `${growth.join(" / ")} | ${before.heap.toFixed(2)} | ${heaps.join(" / ")} |`;
       console.log(row);
       rows.push(row);
     } finally {
@@ -145,7 +155,7 @@ console.log(
 );
 console.log(
   "| runtime | server | storm sent in s | served again after s | bystanders | failed | " +
-    "slowest ms | RSS before MiB | after each round MiB |",
+    "slowest ms | RSS before MiB | after each round MiB | JS heap before MiB | after each round MiB |",
 );
-console.log("|---|---|---:|---:|---:|---:|---:|---:|---|");
+console.log("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|");
 for (const row of rows) console.log(row);
