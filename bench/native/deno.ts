@@ -120,7 +120,12 @@ const listener = Deno.listen({ hostname: "127.0.0.1", port, tcpBacklog: BACKLOG 
       conn = await listener.accept();
     } catch (err) {
       if (err instanceof Deno.errors.BadResource) return;
-      await new Promise((r) => setTimeout(r, 10)); // EMFILE and the like
+      // Out of descriptors or memory: back off. Anything else is one connection the peer
+      // gave up before it was accepted (ENOTCONN, ECONNABORTED): accept the next at once.
+      const code = (err as { code?: string }).code ?? "";
+      if (["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"].includes(code)) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
       continue;
     }
     handle(conn);
