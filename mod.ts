@@ -87,3 +87,4 @@ export {
   type ReconnectingEvents,
   type ReconnectingOptions,
 } from "./lib/reconnecting.ts";
+export { type ConnectionPair, connectionPair, type ConnectionPairOptions } from "./lib/testing.ts";

@@ -124,11 +124,13 @@ export function toV6(bytes: Uint8Array): Uint8Array {
  * @example A TCP4 header
  * ```ts
  * import { encodeProxyV1 } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const bytes = encodeProxyV1({
  *   source: { transport: "tcp", hostname: "192.0.2.1", port: 56324, family: "IPv4" },
  *   destination: { transport: "tcp", hostname: "192.0.2.2", port: 443, family: "IPv4" },
  * });
- * new TextDecoder().decode(bytes); // "PROXY TCP4 192.0.2.1 192.0.2.2 56324 443\r\n"
+ * assert.equal(new TextDecoder().decode(bytes), "PROXY TCP4 192.0.2.1 192.0.2.2 56324 443\r\n");
  * ```
  */
 export function encodeProxyV1(options: ProxyV1Options = {}): Uint8Array {

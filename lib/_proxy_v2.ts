@@ -39,10 +39,22 @@ export const V2_SIGNATURE: Uint8Array = Uint8Array.from(
  * The TLV types the HAProxy spec defines. Types 0xE0-0xEF are for custom use and
  * 0xF0 is experimental; every TLV, known or not, is also in `ProxyHeader.tlvs`.
  *
- * @example Sending a custom TLV
+ * @example Sending the authority and a custom TLV
  * ```ts
- * import { encodeProxyV2, PROXY_TLV } from "@tcpkit/tcpkit";
- * encodeProxyV2({ tlvs: [{ type: PROXY_TLV.NOOP, value: new Uint8Array(3) }] });
+ * import { encodeProxyV2, parseProxyHeader, PROXY_TLV } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
+ * const enc = new TextEncoder();
+ * const bytes = encodeProxyV2({
+ *   source: { transport: "tcp", hostname: "192.0.2.1", port: 5000, family: "IPv4" },
+ *   destination: { transport: "tcp", hostname: "192.0.2.2", port: 443, family: "IPv4" },
+ *   tlvs: [
+ *     { type: PROXY_TLV.AUTHORITY, value: enc.encode("example.com") },
+ *     { type: 0xe0, value: enc.encode("tenant-7") }, // 0xE0-0xEF: custom use
+ *   ],
+ * });
+ * const tlvs = parseProxyHeader(bytes)?.tlvs ?? [];
+ * assert.deepEqual(tlvs.map((t) => t.type), [PROXY_TLV.AUTHORITY, 0xe0]);
  * ```
  */
 export const PROXY_TLV = {
@@ -337,13 +349,15 @@ function unixPath(addr: TcpAddr | UnixAddr, what: string): Uint8Array {
  * @example A TCP/IPv6 header with ALPN and a checksum
  * ```ts
  * import { encodeProxyV2, PROXY_TLV } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const header = encodeProxyV2({
  *   source: { transport: "tcp", hostname: "2001:db8::1", port: 40000, family: "IPv6" },
  *   destination: { transport: "tcp", hostname: "2001:db8::2", port: 443, family: "IPv6" },
  *   tlvs: [{ type: PROXY_TLV.ALPN, value: new TextEncoder().encode("h2") }],
  *   crc32c: true,
  * });
- * header.length; // 16 + 36 + 5 + 7
+ * assert.equal(header.length, 16 + 36 + 5 + 7); // signature and size, addresses, ALPN, CRC
  * ```
  */
 export function encodeProxyV2(options: ProxyV2Options = {}): Uint8Array {

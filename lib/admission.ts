@@ -41,7 +41,7 @@ export interface PerClientOptions {
 /**
  * Options of {@linkcode Admission}.
  *
- * @example
+ * @example A hundred at once, fifty waiting
  * ```ts
  * import { Admission, type AdmissionOptions } from "@tcpkit/tcpkit";
  * const options: AdmissionOptions = { maxConnections: 100, backlog: 50 };
@@ -62,14 +62,23 @@ export interface AdmissionOptions {
 /**
  * One connection asking {@linkcode Admission} for a slot.
  *
- * @example
+ * @example A ticket that runs at once
  * ```ts
- * import type { Ticket } from "@tcpkit/tcpkit";
+ * import { Admission, type RejectReason, type Ticket } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
+ * let started = 0;
+ * const turnedAway: RejectReason[] = [];
  * const ticket: Ticket = {
  *   key: "192.0.2.7",
- *   run: () => console.log("start the handler"),
- *   reject: (reason) => console.log("turned away:", reason),
+ *   run: () => void started++,
+ *   reject: (reason) => void turnedAway.push(reason),
  * };
+ * const admission = new Admission({ maxConnections: 1 });
+ * assert.equal(admission.offer(ticket), "run");
+ * assert.equal(started, 1);
+ * admission.release(ticket);
+ * assert.deepEqual(turnedAway, []);
  * ```
  */
 export interface Ticket {
@@ -99,19 +108,22 @@ const MAX_BUCKETS = 100_000;
  * @example Two slots, one place in the queue
  * ```ts
  * import { Admission, type Ticket } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const admission = new Admission({ maxConnections: 2, backlog: 1 });
+ * const log: string[] = [];
  * const ticket = (name: string): Ticket => ({
  *   key: "",
- *   run: () => console.log(`${name} runs`),
- *   reject: (reason) => console.log(`${name}: ${reason}`),
+ *   run: () => void log.push(`${name} runs`),
+ *   reject: (reason) => void log.push(`${name}: ${reason}`),
  * });
  * const [a, b, c] = [ticket("a"), ticket("b"), ticket("c")];
- * admission.offer(a); // "run"
- * admission.offer(b); // "run"
- * admission.offer(c); // "queued"
- * admission.offer(ticket("d")); // "capacity"
- * admission.release(a); // c runs
+ * assert.equal(admission.offer(a), "run");
+ * assert.equal(admission.offer(b), "run");
+ * assert.equal(admission.offer(c), "queued");
+ * assert.equal(admission.offer(ticket("d")), "capacity");
+ * admission.release(a);
+ * assert.deepEqual(log, ["a runs", "b runs", "c runs"]);
  * ```
  */
 export class Admission {

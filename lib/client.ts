@@ -48,8 +48,9 @@ export interface ConnectOptions<In = Uint8Array, Out = In, Data = unknown>
  * @example A line client
  * ```ts
  * import { connect, lines, serve } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
- * const server = serve({
+ * await using server = serve({
  *   hostname: "127.0.0.1",
  *   port: 0,
  *   framer: lines(),
@@ -61,8 +62,8 @@ export interface ConnectOptions<In = Uint8Array, Out = In, Data = unknown>
  * const port = server.addr.transport === "tcp" ? server.addr.port : 0;
  * await using conn = await connect({ hostname: "127.0.0.1", port, framer: lines() });
  * await conn.send("ping");
- * console.log(await conn.next()); // "PING"
- * await server.shutdown();
+ * assert.equal(await conn.next(), "PING");
+ * // At the end of the scope the connection closes first, then the server shuts down.
  * ```
  */
 export async function connect<In = Uint8Array, Out = In, Data = unknown>(

@@ -175,16 +175,28 @@ class Rare {
  * @typeParam Out What the framer encodes (messages sent).
  * @typeParam Data The type of `conn.data`, per-connection user state.
  *
- * @example Echo with async iteration
+ * @example Echo with async iteration, and a client of the same type
  * ```ts
- * import { lines, serve } from "@tcpkit/tcpkit";
+ * import { connect, lines, serve } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const server = serve({
+ *   hostname: "127.0.0.1",
  *   port: 0,
  *   framer: lines(),
  *   async handler(conn) {
  *     for await (const line of conn) await conn.send(line);
  *   },
  * });
+ * await server.ready;
+ * const port = server.addr.transport === "tcp" ? server.addr.port : 0;
+ * const conn = await connect({ hostname: "127.0.0.1", port, framer: lines() });
+ * await conn.send("one");
+ * assert.equal(await conn.next(), "one");
+ * conn.end(); // the server's loop ends, its handler returns, and it closes
+ * assert.equal(await conn.next(), undefined);
+ * await conn.closed;
+ * assert.equal(conn.state, "closed");
  * await server.shutdown();
  * ```
  */

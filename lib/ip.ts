@@ -97,10 +97,12 @@ function parseV6(text: string): Uint8Array | undefined {
  * @example Parsing
  * ```ts
  * import { parseIp } from "@tcpkit/tcpkit";
- * parseIp("10.0.0.1"); // { family: 4, bytes: Uint8Array [10, 0, 0, 1] }
- * parseIp("::ffff:1.2.3.4")?.family; // 6
- * parseIp("010.0.0.1"); // undefined
- * parseIp("fe80::1%eth0"); // undefined
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseIp("10.0.0.1"), { family: 4, bytes: Uint8Array.of(10, 0, 0, 1) });
+ * assert.equal(parseIp("::ffff:1.2.3.4")?.family, 6);
+ * assert.equal(parseIp("010.0.0.1"), undefined);
+ * assert.equal(parseIp("fe80::1%eth0"), undefined);
  * ```
  */
 export function parseIp(text: string): ParsedIp | undefined {
@@ -132,8 +134,10 @@ function isMapped(bytes: Uint8Array): boolean {
  * @example Formatting
  * ```ts
  * import { formatIp } from "@tcpkit/tcpkit";
- * formatIp(new Uint8Array([127, 0, 0, 1])); // "127.0.0.1"
- * formatIp(new Uint8Array(16)); // "::"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(formatIp(new Uint8Array([127, 0, 0, 1])), "127.0.0.1");
+ * assert.equal(formatIp(new Uint8Array(16)), "::");
  * ```
  */
 export function formatIp(bytes: Uint8Array): string {
@@ -184,8 +188,10 @@ function mustParse(text: string, what: string): ParsedIp {
  * @example Canonical forms
  * ```ts
  * import { canonicalIp } from "@tcpkit/tcpkit";
- * canonicalIp("2001:DB8:0:0:0:0:0:1"); // "2001:db8::1"
- * canonicalIp("::FFFF:7f00:1"); // "::ffff:127.0.0.1"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(canonicalIp("2001:DB8:0:0:0:0:0:1"), "2001:db8::1");
+ * assert.equal(canonicalIp("::FFFF:7f00:1"), "::ffff:127.0.0.1");
  * ```
  */
 export function canonicalIp(text: string): string {
@@ -202,8 +208,10 @@ export function canonicalIp(text: string): string {
  * @example Unmapping
  * ```ts
  * import { unmapIp } from "@tcpkit/tcpkit";
- * unmapIp("::ffff:10.1.2.3"); // "10.1.2.3"
- * unmapIp("::1"); // "::1"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(unmapIp("::ffff:10.1.2.3"), "10.1.2.3");
+ * assert.equal(unmapIp("::1"), "::1");
  * ```
  */
 export function unmapIp(text: string): string {
@@ -262,10 +270,13 @@ function masked(bytes: Uint8Array, bits: number): Uint8Array {
  * @example Matching
  * ```ts
  * import { parseCidr } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const lan = parseCidr("10.0.0.0/8");
- * lan.contains("10.20.30.40"); // true
- * lan.contains("::ffff:10.0.0.1"); // true
- * parseCidr("::1").contains("::1"); // true
+ * assert.ok(lan.contains("10.20.30.40"));
+ * assert.ok(lan.contains("::ffff:10.0.0.1"));
+ * assert.ok(!lan.contains("192.168.0.1"));
+ * assert.ok(parseCidr("::1").contains("::1"));
  * ```
  */
 export function parseCidr(text: string): Cidr {
@@ -333,9 +344,11 @@ export function parseCidr(text: string): Cidr {
  * @example Trusted proxies
  * ```ts
  * import { cidrMatcher } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const trusted = cidrMatcher(["10.0.0.0/8", "127.0.0.1", "::1"]);
- * trusted("::ffff:127.0.0.1"); // true
- * trusted("192.168.0.1"); // false
+ * assert.equal(trusted("::ffff:127.0.0.1"), true);
+ * assert.equal(trusted("192.168.0.1"), false);
  * ```
  */
 export function cidrMatcher(list: string | readonly string[]): (ip: string) => boolean {
@@ -364,8 +377,10 @@ export interface ClientKeyOptions {
  * @example Keys
  * ```ts
  * import { clientKey } from "@tcpkit/tcpkit";
- * clientKey("::ffff:1.2.3.4"); // "1.2.3.4"
- * clientKey("2001:db8:1:2:aaaa::5"); // "2001:db8:1:2::/64"
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(clientKey("::ffff:1.2.3.4"), "1.2.3.4");
+ * assert.equal(clientKey("2001:db8:1:2:aaaa::5"), "2001:db8:1:2::/64");
  * ```
  */
 export function clientKey(ip: string, options: ClientKeyOptions = {}): string {

@@ -126,6 +126,8 @@ function showBytes(b: Uint8Array): string {
  * @example Reading the header, then the payload
  * ```ts
  * import { encodeProxyV1, ProxyHeaderParser } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const parser = new ProxyHeaderParser();
  * const wire = encodeProxyV1({
  *   source: { transport: "tcp", hostname: "192.0.2.1", port: 5000, family: "IPv4" },
@@ -133,8 +135,14 @@ function showBytes(b: Uint8Array): string {
  * });
  * const chunk = new Uint8Array([...wire, ...new TextEncoder().encode("hello\n")]);
  * const header = parser.push(chunk); // undefined would mean: push more
- * header?.source; // { transport: "tcp", hostname: "192.0.2.1", port: 5000, family: "IPv4" }
- * parser.remaining(); // [ the 6 bytes "hello\n", a view of chunk ]
+ * assert.deepEqual(header?.source, {
+ *   transport: "tcp",
+ *   hostname: "192.0.2.1",
+ *   port: 5000,
+ *   family: "IPv4",
+ * });
+ * const rest = parser.remaining(); // what followed the header: a view of chunk
+ * assert.deepEqual(rest.map((b) => new TextDecoder().decode(b)), ["hello\n"]);
  * ```
  */
 export class ProxyHeaderParser {
@@ -337,9 +345,11 @@ export class ProxyHeaderParser {
  * @example Peeking
  * ```ts
  * import { parseProxyHeader } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const bytes = new TextEncoder().encode("PROXY UNKNOWN\r\nrest");
- * parseProxyHeader(bytes)?.byteLength; // 15
- * parseProxyHeader(bytes.subarray(0, 8)); // undefined: need more
+ * assert.equal(parseProxyHeader(bytes)?.byteLength, 15);
+ * assert.equal(parseProxyHeader(bytes.subarray(0, 8)), undefined); // need more
  * ```
  */
 export function parseProxyHeader(
@@ -359,9 +369,12 @@ export function parseProxyHeader(
  * @example Untrusted peers must not send a header
  * ```ts
  * import { startsWithProxySignature } from "@tcpkit/tcpkit";
- * startsWithProxySignature(new TextEncoder().encode("PROXY TCP4")); // true
- * startsWithProxySignature(new TextEncoder().encode("GET /")); // false
- * startsWithProxySignature(new TextEncoder().encode("PRO")); // undefined
+ * import assert from "node:assert/strict";
+ *
+ * const enc = new TextEncoder();
+ * assert.equal(startsWithProxySignature(enc.encode("PROXY TCP4")), true);
+ * assert.equal(startsWithProxySignature(enc.encode("GET /")), false);
+ * assert.equal(startsWithProxySignature(enc.encode("PRO")), undefined); // need more
  * ```
  */
 export function startsWithProxySignature(bytes: Uint8Array): boolean | undefined {

@@ -51,7 +51,38 @@ export interface ReconnectingEvents<In, Out> {
 
 type Listener<T> = (value: T) => void;
 
-/** A client that reconnects. Made by {@linkcode reconnecting}. */
+/**
+ * A client that reconnects. Made by {@linkcode reconnecting}.
+ *
+ * @example Giving up once the server is gone
+ * ```ts
+ * import { reconnecting, serve } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
+ * const server = serve({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   async handler(conn) {
+ *     for await (const chunk of conn) await conn.send(chunk);
+ *   },
+ * });
+ * await server.ready;
+ * const port = server.addr.transport === "tcp" ? server.addr.port : 0;
+ * const client = reconnecting({ hostname: "127.0.0.1", port, maxRetries: 0 });
+ * const events: string[] = [];
+ * const opened = Promise.withResolvers<void>();
+ * const closed = Promise.withResolvers<void>();
+ * client.on("open", () => opened.resolve());
+ * client.on("disconnect", () => events.push("disconnect"));
+ * client.on("closed", () => closed.resolve());
+ * await opened.promise;
+ * assert.ok(client.connection);
+ * await server.shutdown({ timeout: 0 }); // connections are cut at once
+ * await closed.promise; // maxRetries: 0, so no attempt is made
+ * assert.deepEqual(events, ["disconnect"]);
+ * assert.equal(client.connection, undefined);
+ * ```
+ */
 export class ReconnectingClient<In = Uint8Array, Out = In> {
   #opts: ReconnectingOptions<In, Out>;
   #framer: Framer<In, Out>;
@@ -184,20 +215,34 @@ export class ReconnectingClient<In = Uint8Array, Out = In> {
 /**
  * Makes a client that connects now and reconnects whenever the connection is lost.
  *
- * @example
+ * @example Messages sent before the connection is up
  * ```ts
- * import { lines, reconnecting } from "@tcpkit/tcpkit";
+ * import { lines, reconnecting, serve } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
+ * const server = serve({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   framer: lines(),
+ *   async handler(conn) {
+ *     for await (const line of conn) await conn.send(`echo ${line}`);
+ *   },
+ * });
+ * await server.ready;
+ * const port = server.addr.transport === "tcp" ? server.addr.port : 0;
  * const client = reconnecting({
  *   hostname: "127.0.0.1",
- *   port: 7000,
+ *   port,
  *   framer: lines(),
  *   backoff: { initial: 100, max: 10_000 },
- *   maxRetries: 0,
  * });
- * client.on("message", (line) => console.log(line));
- * client.on("reconnecting", ({ attempt, delay }) => console.log(`retry ${attempt} in ${delay} ms`));
- * client.send("hello"); // buffered until connected
+ * const reply = Promise.withResolvers<string>();
+ * client.on("message", (line) => reply.resolve(line));
+ * await client.send("hello"); // buffered until connected, then sent
+ * assert.equal(client.buffered, "hello\n".length);
+ * assert.equal(await reply.promise, "echo hello");
  * client.close();
+ * await server.shutdown();
  * ```
  */
 export function reconnecting<In = Uint8Array, Out = In>(

@@ -26,9 +26,16 @@ const tails = new WeakMap<Connection<unknown, unknown, unknown>, Promise<unknown
  * taken for the next request's), so a timeout or an abort ends the connection: it is
  * aborted with the `TimeoutError` (kind `"request"`) or the signal's reason.
  *
- * @example
+ * @param conn The connection: the request is sent on it, and its next message is the reply.
+ * @param msg The request.
+ * @param options A timeout and a signal.
+ * @returns The reply. Rejects with `ConnectionClosedError` when the connection ends first.
+ *
+ * @example A request and its reply
  * ```ts
  * import { connect, lines, request, serve } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const server = serve({
  *   hostname: "127.0.0.1",
  *   port: 0,
@@ -39,8 +46,9 @@ const tails = new WeakMap<Connection<unknown, unknown, unknown>, Promise<unknown
  * });
  * await server.ready;
  * const port = server.addr.transport === "tcp" ? server.addr.port : 0;
- * await using conn = await connect({ port, framer: lines() });
- * console.log(await request(conn, "hi", { timeout: 1000 })); // "echo hi"
+ * const conn = await connect({ hostname: "127.0.0.1", port, framer: lines() });
+ * assert.equal(await request(conn, "hi", { timeout: 1000 }), "echo hi");
+ * conn.close();
  * await server.shutdown();
  * ```
  */

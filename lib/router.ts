@@ -25,7 +25,7 @@ import type { Handler } from "./server.ts";
  * What a route can match on. Every matcher given must match; an empty object matches
  * every connection.
  *
- * @example
+ * @example Admins from inside, and TLS by its first byte
  * ```ts
  * import type { RouteMatch } from "@tcpkit/tcpkit";
  * const internalAdmin: RouteMatch = { listener: "admin", remote: ["10.0.0.0/8", "::1"] };
@@ -61,11 +61,13 @@ export interface RouteOptions<In = unknown, Out = unknown> {
  * What the router knows of a connection when it decides: what {@linkcode Router.match}
  * takes, so routes can be tested without sockets.
  *
- * @example
+ * @example Deciding a route without a connection
  * ```ts
  * import { router, type RouteInfo } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const info: RouteInfo = { listener: "default", remote: "10.1.2.3", localPort: 7000 };
- * router().on({ remote: "10.0.0.0/8" }, () => {}).match(info).kind; // "match"
+ * assert.equal(router().on({ remote: "10.0.0.0/8" }, () => {}).match(info).kind, "match");
  * ```
  */
 export interface RouteInfo {
@@ -80,7 +82,7 @@ export interface RouteInfo {
 /**
  * A handler, or a factory of handlers that makes one per connection (fresh state each).
  *
- * @example
+ * @example Either one
  * ```ts
  * import { type HandlerOrFactory, perConnection } from "@tcpkit/tcpkit";
  * const plain: HandlerOrFactory = (conn) => conn.close();
@@ -92,7 +94,7 @@ export type HandlerOrFactory = Handler<any, any, any> | HandlerFactory;
 /**
  * Makes a fresh handler for each connection. Made by {@linkcode perConnection}.
  *
- * @example
+ * @example Fresh hooks per connection
  * ```ts
  * import { type HandlerFactory, perConnection } from "@tcpkit/tcpkit";
  * const factory: HandlerFactory = perConnection(() => ({ message: (conn, msg) => conn.send(msg) }));
@@ -112,15 +114,23 @@ const FACTORY: unique symbol = Symbol("tcpkit.handlerFactory");
  * @param make Called once per connection, when its route is chosen.
  * @returns A factory to pass as a handler to `serve()` or a route.
  *
- * @example
+ * @example State of its own for each connection
  * ```ts
- * import { perConnection, router } from "@tcpkit/tcpkit";
- * let made = 0;
- * const r = router().otherwise(perConnection(() => {
- *   made++;
- *   let count = 0;
- *   return { message(conn, msg) { conn.send(msg); count++; } };
- * }));
+ * import { connectionPair, lines, perConnection } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
+ * const numbered = perConnection(() => {
+ *   let count = 0; // one counter per connection
+ *   return { message: (conn, line) => void conn.send(`${++count} ${line}`) };
+ * });
+ * await using a = connectionPair(lines(), { handler: numbered });
+ * await using b = connectionPair(lines(), { handler: numbered });
+ * await a.client.send("x");
+ * await a.client.send("y");
+ * await b.client.send("z");
+ * assert.equal(await a.client.next(), "1 x");
+ * assert.equal(await a.client.next(), "2 y");
+ * assert.equal(await b.client.next(), "1 z");
  * ```
  */
 export function perConnection(make: () => Handler<any, any, any>): HandlerFactory {
@@ -147,11 +157,13 @@ interface Route {
  * The result of {@linkcode Router.match}: a match (with the handler and the route's
  * options), `"more"` (a sniffing route needs more bytes), or `"none"`.
  *
- * @example
+ * @example No route, no fallback
  * ```ts
  * import { router, type RouteResult } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const r: RouteResult = router().match({ listener: "x", remote: "", localPort: 0 });
- * console.log(r.kind); // "none"
+ * assert.equal(r.kind, "none");
  * ```
  */
 export type RouteResult =
@@ -166,12 +178,15 @@ export type RouteResult =
  * @example Matching without sockets
  * ```ts
  * import { router } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
  * const admin = () => {};
  * const r = router().on({ listener: "admin" }, admin).on({ sniff: (h) => h[0] === 0x16 }, () => {});
  * const info = { listener: "admin", remote: "127.0.0.1", localPort: 7001 };
  * const m = r.match(info);
- * console.log(m.kind === "match" && m.handler === admin); // true
- * console.log(r.match({ ...info, listener: "text" }).kind); // "more": the sniff needs bytes
+ * assert.ok(m.kind === "match" && m.handler === admin);
+ * assert.equal(r.match({ ...info, listener: "text" }).kind, "more"); // the sniff needs bytes
+ * assert.equal(r.match({ ...info, listener: "text" }, Uint8Array.of(0x16)).kind, "match");
  * ```
  */
 export class Router {
@@ -294,14 +309,21 @@ export class Router {
  *   how many bytes and how long a `sniff` route may wait for.
  * @returns An empty router; add routes with `on()` and a fallback with `otherwise()`.
  *
- * @example
+ * @example Routes by listener, client address and first bytes
  * ```ts
- * import { router, serve } from "@tcpkit/tcpkit";
- * const handler = router()
+ * import { type Connection, router } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
+ * const echo = async (conn: Connection) => {
+ *   for await (const chunk of conn) await conn.send(chunk);
+ * };
+ * const routes = router()
  *   .on({ listener: "admin" }, (conn) => conn.close())
- *   .on({ remote: "10.0.0.0/8" }, async (conn) => { for await (const m of conn) await conn.send(m); })
- *   .on({ sniff: (head) => head[0] === 0x16 }, (conn) => conn.close())
- *   .otherwise(async (conn) => { for await (const m of conn) await conn.send(m); });
+ *   .on({ remote: "10.0.0.0/8" }, echo)
+ *   .on({ sniff: (head) => head[0] === 0x16 }, (conn) => conn.close()) // a TLS ClientHello
+ *   .otherwise(echo); // pass `routes` as serve({ handler })
+ * const m = routes.match({ listener: "default", remote: "10.1.2.3", localPort: 7000 });
+ * assert.ok(m.kind === "match" && m.handler === echo);
  * ```
  */
 export function router(options?: { sniffBytes?: number; sniffTimeout?: number }): Router {

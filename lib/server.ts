@@ -30,7 +30,6 @@ import {
   RejectedError,
   type RejectReason,
   ShutdownError,
-  TcpkitError,
   TimeoutError,
   UnsupportedError,
 } from "./errors.ts";
@@ -46,6 +45,7 @@ import {
 } from "./router.ts";
 import { AcceptErrors } from "./_accept_errors.ts";
 import { Sweeper, type Timeouts, type Watch } from "./_timeouts.ts";
+import { runHandler } from "./_run_handler.ts";
 import { type ProxiedSocket, type ProxyProtocolOptions, ProxyStage } from "./_proxy_stage.ts";
 import type { Addr, TlsServerOptions } from "./types.ts";
 
@@ -258,7 +258,22 @@ interface Entry extends Watch, Ticket {
   live: number;
 }
 
-/** A running server. Made by {@linkcode serve}. */
+/**
+ * A running server. Made by {@linkcode serve}.
+ *
+ * @example Where it listens, what it holds, and its end
+ * ```ts
+ * import { serve } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = serve({ hostname: "127.0.0.1", port: 0, handler: (conn) => conn.close() });
+ * await server.ready;
+ * assert.deepEqual(server.addrs.map((l) => l.name), ["default"]);
+ * assert.equal(server.addr.transport, "tcp");
+ * assert.equal(server.connections, 0);
+ * // `await using` shuts it down at the end of the scope, as `await server.shutdown()` does.
+ * ```
+ */
 export class Server<In = Uint8Array, Out = In, Data = unknown> {
   #opts: ServeOptions<In, Out, Data>;
   /** The connection limits with their defaults, shared by every connection. */
@@ -488,8 +503,16 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
    * @example Shed load when the machine is busy
    * ```ts
    * import { serve } from "@tcpkit/tcpkit";
-   * const server = serve({ port: 0, maxConnections: 1_000, handler: (conn) => conn.close() });
+   * import assert from "node:assert/strict";
+   *
+   * const server = serve({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   maxConnections: 1_000,
+   *   handler: (conn) => conn.close(),
+   * });
    * server.setMaxConnections(200);
+   * assert.throws(() => server.setMaxConnections(0), RangeError);
    * await server.shutdown();
    * ```
    */
@@ -503,12 +526,26 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
    * @returns Active and queued connections, accepted, rejections by reason, timeouts by
    *   kind, bytes and messages both ways (closed connections included), and errors.
    *
-   * @example
+   * @example Counting a served connection
    * ```ts
-   * import { serve } from "@tcpkit/tcpkit";
-   * const server = serve({ port: 0, handler: (conn) => conn.close() });
-   * const { active, queued, rejected } = server.stats();
-   * console.log(active, queued, rejected.capacity); // 0 0 0
+   * import { connect, serve } from "@tcpkit/tcpkit";
+   * import assert from "node:assert/strict";
+   *
+   * const server = serve({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   async handler(conn) {
+   *     for await (const chunk of conn) await conn.send(chunk);
+   *   },
+   * });
+   * await server.ready;
+   * const port = server.addr.transport === "tcp" ? server.addr.port : 0;
+   * const conn = await connect({ hostname: "127.0.0.1", port });
+   * await conn.send(Uint8Array.of(1, 2, 3));
+   * await conn.next(); // the echo
+   * const { active, accepted, bytesIn, rejected } = server.stats();
+   * assert.deepEqual([active, accepted, bytesIn, rejected.capacity], [1, 1, 3, 0]);
+   * conn.close();
    * await server.shutdown();
    * ```
    */
@@ -742,49 +779,11 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   }
 
   #run(conn: Connection<In, Out, Data>, handler: Handler<In, Out, Data>): void {
-    const init = this.#opts.data;
-    if (init) {
-      try {
-        conn.data = init();
-      } catch (e) {
-        return this.#fail(conn, e);
-      }
-    }
-    if (typeof handler === "function") {
-      conn._start();
-      let r: void | Promise<void>;
-      try {
-        r = handler(conn);
-      } catch (e) {
-        return this.#fail(conn, e);
-      }
-      if (r && typeof r.then === "function") {
-        r.then(() => conn.close(), (e) => this.#fail(conn, e));
-      } else conn.close();
-      return;
-    }
-    if (handler.open) {
-      let r: void | Promise<void>;
-      try {
-        r = handler.open(conn);
-      } catch (e) {
-        return this.#fail(conn, e);
-      }
-      if (r && typeof r.then === "function") {
-        r.then(() => conn.state !== "closed" && conn._start(handler), (e) => this.#fail(conn, e));
-        return;
-      }
-    }
-    conn._start(handler);
+    runHandler(conn, handler, this.#opts.data, this.#reportFor);
   }
 
-  /** A handler or its `open` hook threw or rejected: report it and abort the connection. */
-  #fail(conn: Connection<In, Out, Data>, e: unknown): void {
-    // An error the connection itself ended with (a reset, a timeout, a forced shutdown)
-    // that the handler let through is not the handler's fault: it is not reported again.
-    if (e !== conn.error) this.#report(e, conn);
-    conn.abort(e instanceof Error ? e : new TcpkitError(String(e)));
-  }
+  /** `#report` as a function, made once per server: where a failed handler is reported. */
+  #reportFor = (e: unknown, conn: Connection<In, Out, Data>): void => this.#report(e, conn);
 
   #closed(entry: Entry, error?: Error): void {
     const conn = entry.conn as Connection<In, Out, Data>;
@@ -834,6 +833,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
    * ```ts
    * import { serve } from "@tcpkit/tcpkit";
    * const server = serve({
+   *   hostname: "127.0.0.1",
    *   port: 0,
    *   async handler(conn) {
    *     for await (const chunk of conn) {
@@ -890,18 +890,23 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
  *
  * @example A line echo server
  * ```ts
- * import { lines, serve } from "@tcpkit/tcpkit";
+ * import { connect, lines, serve } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const server = serve({
  *   hostname: "127.0.0.1",
- *   port: 0,
+ *   port: 0, // any free port: server.addr says which
  *   framer: lines({ maxLength: 64 * 1024 }),
  *   async handler(conn) {
  *     for await (const line of conn) await conn.send(line);
  *   },
  * });
  * await server.ready;
- * console.log(server.addr);
+ * const port = server.addr.transport === "tcp" ? server.addr.port : 0;
+ * const conn = await connect({ hostname: "127.0.0.1", port, framer: lines() });
+ * await conn.send("hello");
+ * assert.equal(await conn.next(), "hello");
+ * conn.close();
  * await server.shutdown({ timeout: 5_000 });
  * ```
  */

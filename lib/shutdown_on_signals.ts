@@ -43,19 +43,23 @@ export type SignalsDisposer = (() => void) & Disposable;
  * @example Stop cleanly on Ctrl-C or `kill`
  * ```ts
  * import { serve, shutdownOnSignals } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const server = serve({
+ *   hostname: "127.0.0.1",
  *   port: 0,
  *   async handler(conn) {
  *     for await (const chunk of conn) await conn.send(chunk);
  *   },
  * });
+ * const heard: string[] = [];
  * const stop = shutdownOnSignals(server, {
  *   timeout: 5_000,
- *   onSignal: (signal, n) => console.log(`${signal}: ${n === 1 ? "draining" : "forcing"}`),
+ *   onSignal: (signal, n) => void heard.push(`${signal}: ${n === 1 ? "draining" : "forcing"}`),
  * });
  * stop(); // not needed in a real program: here, the example ends at once
  * await server.shutdown();
+ * assert.deepEqual(heard, []); // no signal came
  * ```
  */
 export function shutdownOnSignals(

@@ -81,7 +81,24 @@ export interface TlsInfo {
   readonly protocol?: string;
 }
 
-/** Formats an address for messages: `127.0.0.1:7000`, `[::1]:7000`, `unix:/run/app.sock`. */
+/**
+ * Formats an address for messages: `127.0.0.1:7000`, `[::1]:7000`, `unix:/run/app.sock`.
+ *
+ * @param addr A TCP, Unix or memory address.
+ * @returns The address as one string.
+ *
+ * @example Addresses in log lines
+ * ```ts
+ * import { formatAddr } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   formatAddr({ transport: "tcp", hostname: "::1", port: 7000, family: "IPv6" }),
+ *   "[::1]:7000",
+ * );
+ * assert.equal(formatAddr({ transport: "unix", path: "/run/app.sock" }), "unix:/run/app.sock");
+ * ```
+ */
 export function formatAddr(addr: Addr): string {
   switch (addr.transport) {
     case "tcp":

@@ -224,12 +224,23 @@ function pair(
  * @example A round trip
  * ```ts
  * import { memoryPair } from "./memory.ts";
+ * import assert from "node:assert/strict";
+ *
  * const [a, b] = memoryPair();
- * b.start({ data: (c) => console.log(c), end() {}, drain() {}, close() {} });
+ * const got: number[] = [];
+ * const closed = Promise.withResolvers<void>();
+ * b.start({
+ *   data: (c) => void got.push(...c),
+ *   end: () => b.close(), // the peer's FIN: close our side too
+ *   drain() {},
+ *   close: () => closed.resolve(),
+ * });
  * b.resume();
  * a.start({ data() {}, end() {}, drain() {}, close() {} });
  * a.write(new Uint8Array([1, 2, 3]));
  * a.close();
+ * await closed.promise;
+ * assert.deepEqual(got, [1, 2, 3]);
  * ```
  */
 export function memoryPair(writeHighWaterMark = DEFAULT_HIGH_WATER_MARK): [RawSocket, RawSocket] {

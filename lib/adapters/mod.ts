@@ -29,7 +29,9 @@ interface RuntimeGlobals {
  * @example
  * ```ts
  * import { detectRuntime } from "./mod.ts";
- * console.log(detectRuntime()); // "deno" under deno run
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(["deno", "bun", "node"].includes(detectRuntime())); // "deno" under deno run
  * ```
  */
 export function detectRuntime(): AdapterName {
@@ -52,8 +54,11 @@ export function detectRuntime(): AdapterName {
  * @example
  * ```ts
  * import { getTransport } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
  * const transport = getTransport(); // deno, bun or node
- * const forTests = getTransport("memory");
+ * assert.notEqual(transport.name, "memory");
+ * assert.equal(getTransport("memory").name, "memory");
  * ```
  */
 export function getTransport(name: AdapterName = detectRuntime()): Transport {

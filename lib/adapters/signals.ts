@@ -34,10 +34,11 @@ interface DenoSignals {
  * @param listener Called once per delivery.
  * @returns A function that removes the listener (calling it again does nothing).
  *
- * @example
+ * @example Reloading on SIGUSR2
  * ```ts ignore
  * import { addSignalListener } from "./signals.ts";
- * const remove = addSignalListener("SIGUSR2", () => console.log("reloading"));
+ * let reloads = 0;
+ * const remove = addSignalListener("SIGUSR2", () => void reloads++);
  * remove();
  * ```
  */

@@ -73,24 +73,27 @@ export interface DelimitedOptions {
  * @example NUL-terminated frames
  * ```ts
  * import { delimited } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const framer = delimited({ delimiter: Uint8Array.of(0), maxLength: 4096 });
  * const decoder = framer.decoder();
  * decoder.push(Uint8Array.of(1, 2, 0, 3));
  * decoder.push(Uint8Array.of(4, 0));
- * console.log(decoder.next(), decoder.next()); // Uint8Array(2) [ 1, 2 ] Uint8Array(2) [ 3, 4 ]
+ * assert.deepEqual(decoder.next(), Uint8Array.of(1, 2));
+ * assert.deepEqual(decoder.next(), Uint8Array.of(3, 4));
  * ```
  *
  * @example Several delimiters, multi-byte
  * ```ts
  * import { delimited } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const framer = delimited({ delimiter: ["\r\n\r\n", "\n\n"] });
  * const decoder = framer.decoder();
  * decoder.push(new TextEncoder().encode("a: 1\r\n\r"));
  * decoder.push(new TextEncoder().encode("\nb: 2\n\n"));
- * console.log(new TextDecoder().decode(decoder.next())); // "a: 1"
- * console.log(new TextDecoder().decode(decoder.next())); // "b: 2"
+ * assert.equal(new TextDecoder().decode(decoder.next()), "a: 1");
+ * assert.equal(new TextDecoder().decode(decoder.next()), "b: 2");
  * ```
  */
 export function delimited(options: DelimitedOptions): Framer<Uint8Array> {

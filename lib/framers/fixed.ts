@@ -38,11 +38,14 @@ export interface FixedOptions {
  * @example 8-byte records
  * ```ts
  * import { fixed } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const decoder = fixed(8).decoder();
  * decoder.push(new Uint8Array(12));
  * decoder.push(new Uint8Array(4));
- * console.log(decoder.next()?.length, decoder.next()?.length); // 8 8
+ * assert.equal(decoder.next()?.length, 8);
+ * assert.equal(decoder.next()?.length, 8);
+ * assert.equal(decoder.next(), undefined);
  * ```
  */
 export function fixed(size: number, options?: FixedOptions): Framer<Uint8Array> {

@@ -85,19 +85,21 @@ const FIELD_MAX = { 1: 0xff, 2: 0xffff, 3: 0xffffff, 4: 0xffffffff, 8: Number.MA
  * @example A 4-byte big-endian length, then the payload
  * ```ts
  * import { lengthPrefixed } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const framer = lengthPrefixed({ maxLength: 1 << 20 });
  * const [header, payload] = framer.encode(Uint8Array.of(1, 2, 3)) as Uint8Array[];
- * console.log(header); // Uint8Array(4) [ 0, 0, 0, 3 ]
+ * assert.deepEqual(header, Uint8Array.of(0, 0, 0, 3));
  * const decoder = framer.decoder();
  * decoder.push(header);
  * decoder.push(payload);
- * console.log(decoder.next()); // Uint8Array(3) [ 1, 2, 3 ]
+ * assert.deepEqual(decoder.next(), Uint8Array.of(1, 2, 3));
  * ```
  *
  * @example A type byte, then a 2-byte little-endian length that counts the whole header
  * ```ts
  * import { lengthPrefixed } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const framer = lengthPrefixed({
  *   size: 2,
@@ -108,7 +110,7 @@ const FIELD_MAX = { 1: 0xff, 2: 0xffff, 3: 0xffffff, 4: 0xffffffff, 8: Number.MA
  * });
  * const decoder = framer.decoder();
  * decoder.push(Uint8Array.of(0x07, 5, 0, 0xaa, 0xbb));
- * console.log(decoder.next()); // Uint8Array(5) [ 7, 5, 0, 170, 187 ]
+ * assert.deepEqual(decoder.next(), Uint8Array.of(0x07, 5, 0, 0xaa, 0xbb));
  * ```
  */
 export function lengthPrefixed(options?: LengthPrefixedOptions): Framer<Uint8Array> {

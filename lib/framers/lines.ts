@@ -82,6 +82,7 @@ const CRLF_BYTES = Uint8Array.of(13, 10);
  * @example Splitting text into lines
  * ```ts
  * import { lines } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const decoder = lines().decoder();
  * decoder.push(new TextEncoder().encode("HELLO\r\nWOR"));
@@ -89,7 +90,7 @@ const CRLF_BYTES = Uint8Array.of(13, 10);
  * const got: string[] = [];
  * for (let line = decoder.next(); line !== undefined; line = decoder.next()) got.push(line);
  * for (let line = decoder.finish(); line !== undefined; line = decoder.finish()) got.push(line);
- * console.log(got); // ["HELLO", "WORLD", "bye"]
+ * assert.deepEqual(got, ["HELLO", "WORLD", "bye"]);
  * ```
  */
 export function lines(
@@ -105,11 +106,12 @@ export function lines(
  * @example Byte lines
  * ```ts
  * import { lines } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const framer = lines({ encoding: null, maxLength: 1024 });
  * const decoder = framer.decoder();
  * decoder.push(Uint8Array.of(0x68, 0x69, 0x0a));
- * console.log(decoder.next()); // Uint8Array(2) [ 104, 105 ]
+ * assert.deepEqual(decoder.next(), Uint8Array.of(0x68, 0x69));
  * ```
  */
 export function lines(
@@ -120,6 +122,17 @@ export function lines(
  *
  * @param options Limits, delimiter, encoding and policies.
  * @returns A framer of lines.
+ *
+ * @example Options chosen at run time
+ * ```ts
+ * import { lines } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
+ * const framerFor = (binary: boolean) => lines({ encoding: binary ? null : "utf-8" });
+ * const decoder = framerFor(false).decoder(); // frames typed string | Uint8Array
+ * decoder.push(new TextEncoder().encode("hi\n"));
+ * assert.equal(decoder.next(), "hi");
+ * ```
  */
 export function lines(
   options?: LinesOptions,

@@ -33,14 +33,16 @@ export interface RawOptions {
  * @param options The largest frame.
  * @returns A framer of byte chunks.
  *
- * @example Counting bytes
+ * @example Chunks pass through as they came
  * ```ts
  * import { raw } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
- * const decoder = raw().decoder();
+ * const decoder = raw({ maxLength: 2 }).decoder();
  * decoder.push(Uint8Array.of(1, 2, 3));
- * console.log(decoder.next()); // Uint8Array(3) [ 1, 2, 3 ]
- * console.log(decoder.next()); // undefined
+ * assert.deepEqual(decoder.next(), Uint8Array.of(1, 2)); // at most maxLength bytes a frame
+ * assert.deepEqual(decoder.next(), Uint8Array.of(3));
+ * assert.equal(decoder.next(), undefined);
  * ```
  */
 export function raw(options?: RawOptions): Framer<Uint8Array> {

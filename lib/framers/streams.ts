@@ -30,9 +30,12 @@ export interface DecoderStreamOptions {
  * @example Lines from any byte stream
  * ```ts
  * import { decoderStream, lines } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
- * const bytes = ReadableStream.from([new TextEncoder().encode("one\ntw"), new TextEncoder().encode("o\n")]);
- * for await (const line of bytes.pipeThrough(decoderStream(lines()))) console.log(line);
+ * const enc = new TextEncoder();
+ * const bytes = ReadableStream.from([enc.encode("one\ntw"), enc.encode("o\n")]);
+ * const got = await Array.fromAsync(bytes.pipeThrough(decoderStream(lines())));
+ * assert.deepEqual(got, ["one", "two"]);
  * ```
  */
 export function decoderStream<In, Out>(
@@ -78,10 +81,11 @@ export function decoderStream<In, Out>(
  * @example Writing length-prefixed frames
  * ```ts
  * import { encoderStream, lengthPrefixed } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
  *
  * const frames = ReadableStream.from([Uint8Array.of(1, 2), Uint8Array.of(3)]);
  * const chunks = await Array.fromAsync(frames.pipeThrough(encoderStream(lengthPrefixed({ size: 1 }))));
- * console.log(chunks); // [ Uint8Array [2], Uint8Array [1, 2], Uint8Array [1], Uint8Array [3] ]
+ * assert.deepEqual(chunks, [Uint8Array.of(2), Uint8Array.of(1, 2), Uint8Array.of(1), Uint8Array.of(3)]);
  * ```
  */
 export function encoderStream<In, Out>(framer: Framer<In, Out>): TransformStream<Out, Uint8Array> {
