@@ -102,7 +102,9 @@ export class Sweeper {
     const t = { ...DEFAULT_TIMEOUTS, ...timeouts };
     for (const [k, v] of Object.entries(t)) {
       if (typeof v !== "number" || !(v >= 0)) {
-        throw new RangeError(`timeouts.${k} must be a number of ms >= 0, got ${v}`);
+        const error = typeof v === "number" ? RangeError : TypeError;
+        const got = typeof v === "string" ? JSON.stringify(v) : v;
+        throw new error(`timeouts.${k} must be a number of ms >= 0, got ${got}`);
       }
     }
     this.#t = t;

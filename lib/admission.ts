@@ -144,6 +144,7 @@ export class Admission {
   /**
    * Creates the limiter.
    * @param options The limits.
+   * @throws {TypeError} When a limit is not a number.
    * @throws {RangeError} When a limit is not a whole number in range.
    */
   constructor(options: AdmissionOptions = {}) {
@@ -154,8 +155,9 @@ export class Admission {
     if (pc.rate) {
       const { connections, perSeconds } = pc.rate;
       checkCount("perClient.rate.connections", connections, 1);
-      if (!(perSeconds > 0)) {
-        throw new RangeError(`perClient.rate.perSeconds must be > 0, got ${perSeconds}`);
+      if (typeof perSeconds !== "number" || !(perSeconds > 0)) {
+        const error = typeof perSeconds === "number" ? RangeError : TypeError;
+        throw new error(`perClient.rate.perSeconds must be a number > 0, got ${perSeconds}`);
       }
       this.#rate = { capacity: connections, perMs: connections / (perSeconds * 1000) };
     }
@@ -356,7 +358,9 @@ export class Admission {
 function checkCount(name: string, n: number, min: number): number {
   if (n === Infinity) return n;
   if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(`${name} must be an integer >= ${min} (or Infinity), got ${n}`);
+    const error = typeof n === "number" ? RangeError : TypeError;
+    const got = typeof n === "string" ? JSON.stringify(n) : n;
+    throw new error(`${name} must be an integer >= ${min} (or Infinity), got ${got}`);
   }
   return n;
 }

@@ -10,7 +10,21 @@ import { Connection, type ConnectionHooks, type ConnectionLimits } from "./conne
 import { ConnectError, TimeoutError } from "./errors.ts";
 import type { Framer } from "./framer.ts";
 import { raw } from "./framers/raw.ts";
-import { nextConnectionId } from "./server.ts";
+import { hooks, keepAlive, LIMITS, nextConnectionId } from "./server.ts";
+import {
+  abortSignal,
+  arrayOf,
+  boolean,
+  checkedLater,
+  checkObject,
+  delay,
+  framer,
+  func,
+  object,
+  port,
+  type Schema,
+  string,
+} from "./_options.ts";
 import type { TlsClientOptions } from "./types.ts";
 
 /** Options of {@linkcode connect}. */
@@ -42,8 +56,37 @@ export interface ConnectOptions<In = Uint8Array, Out = In, Data = unknown>
   keepAlive?: boolean | number;
 }
 
+const TLS = {
+  caCerts: arrayOf(string, "a list of PEM texts"),
+  serverName: string,
+  alpnProtocols: arrayOf(string, "a list of protocol names"),
+  cert: string,
+  key: string,
+} as const satisfies Schema<TlsClientOptions>;
+
+/** @internal The checks of every option of `connect()`, run once per call. */
+export const CONNECT = {
+  ...LIMITS,
+  hostname: string,
+  port,
+  path: string,
+  tls: object(TLS),
+  framer,
+  hooks,
+  data: func,
+  timeout: delay(0, true),
+  signal: abortSignal,
+  adapter: checkedLater,
+  noDelay: boolean,
+  keepAlive,
+} as const satisfies Schema<ConnectOptions>;
+
 /**
  * Opens a connection.
+ *
+ * Options are checked first: an unknown key rejects with a `TypeError` that names it and
+ * suggests the closest known one (`host` -> `hostname`), and a value of the wrong type or
+ * out of range with a `TypeError` or `RangeError` that says what is allowed.
  *
  * @example A line client
  * ```ts
@@ -69,10 +112,9 @@ export interface ConnectOptions<In = Uint8Array, Out = In, Data = unknown>
 export async function connect<In = Uint8Array, Out = In, Data = unknown>(
   options: ConnectOptions<In, Out, Data>,
 ): Promise<Connection<In, Out, Data>> {
-  if (
-    !options.path && (typeof options.port !== "number" || options.port < 0 || options.port > 65535)
-  ) {
-    throw new TypeError(`connect() needs a port from 0 to 65535 or a path, got ${options.port}`);
+  checkObject("connect()", options, CONNECT); // a port given is an integer 0-65535
+  if (!options || (!options.path && options.port === undefined)) {
+    throw new TypeError("connect() needs a port from 0 to 65535 or a path");
   }
   const transport = getTransport(options.adapter);
   const timeout = options.timeout ?? 30_000;

@@ -6,6 +6,7 @@
 
 import type { Connection } from "./connection.ts";
 import { ConnectionClosedError, TimeoutError } from "./errors.ts";
+import { abortSignal, checkObject, delay, type Schema } from "./_options.ts";
 
 /** Options of {@linkcode request}. */
 export interface RequestOptions {
@@ -14,6 +15,13 @@ export interface RequestOptions {
   /** Aborting it gives up waiting (and closes the connection, as a timeout does). */
   signal?: AbortSignal;
 }
+
+const within = delay(0);
+const SCHEMA = {
+  timeout: (fn, path, value) => value === Infinity || within(fn, path, value),
+  signal: abortSignal,
+} as const satisfies Schema<RequestOptions>;
+const NO_OPTIONS: RequestOptions = Object.freeze({});
 
 // Replies are matched to requests in order: each request reads after the one before it.
 const tails = new WeakMap<Connection<unknown, unknown, unknown>, Promise<unknown>>();
@@ -55,8 +63,15 @@ const tails = new WeakMap<Connection<unknown, unknown, unknown>, Promise<unknown
 export function request<In, Out, Data>(
   conn: Connection<In, Out, Data>,
   msg: Out,
-  options: RequestOptions = {},
+  options: RequestOptions = NO_OPTIONS,
 ): Promise<In> {
+  if (options !== NO_OPTIONS) {
+    try {
+      checkObject("request()", options, SCHEMA);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
   const timeout = options.timeout ?? 30_000;
   const key = conn as unknown as Connection<unknown, unknown, unknown>;
   const prev = tails.get(key) ?? Promise.resolve();

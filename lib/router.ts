@@ -20,6 +20,16 @@
 import type { Framer } from "./framer.ts";
 import { cidrMatcher, unmapIp } from "./ip.ts";
 import type { Handler } from "./server.ts";
+import {
+  checkKeys,
+  checkObject,
+  delay,
+  describe,
+  framer,
+  integer,
+  type Keys,
+  type Schema,
+} from "./_options.ts";
 
 /**
  * What a route can match on. Every matcher given must match; an empty object matches
@@ -144,6 +154,30 @@ export function resolveHandler(h: HandlerOrFactory): Handler<any, any, any> {
     : h as Handler;
 }
 
+const MATCH = {
+  listener: true,
+  remote: true,
+  local: true,
+  sniff: true,
+} as const satisfies Keys<RouteMatch>;
+const ROUTE = { framer } as const satisfies Schema<RouteOptions>;
+const ROUTER = {
+  sniffBytes: integer(1),
+  sniffTimeout: delay(0, true),
+} as const satisfies Schema<{ sniffBytes?: number; sniffTimeout?: number }>;
+
+/** Checks a route's handler and options, once when the route is added. */
+function checkRoute(fn: string, handler: unknown, options: RouteOptions): void {
+  if (typeof handler !== "function" && (typeof handler !== "object" || handler === null)) {
+    throw new TypeError(
+      `${fn}: handler must be a function, an object of hooks or a perConnection() factory, got ${
+        describe(handler)
+      }`,
+    );
+  }
+  checkObject(fn, options, ROUTE);
+}
+
 interface Route {
   listeners?: Set<string>;
   remote?: (ip: string) => boolean;
@@ -200,17 +234,13 @@ export class Router {
   /**
    * Creates a router.
    * @param options `sniffBytes` (default 512) and `sniffTimeout` in ms (default 5 000).
+   * @throws {TypeError} For an unknown option, or a bound that is not a number.
    * @throws {RangeError} When a bound is not positive.
    */
   constructor(options: { sniffBytes?: number; sniffTimeout?: number } = {}) {
+    checkObject("router()", options, ROUTER);
     this.sniffBytes = options.sniffBytes ?? 512;
     this.sniffTimeout = options.sniffTimeout ?? 5_000;
-    if (!Number.isInteger(this.sniffBytes) || this.sniffBytes < 1) {
-      throw new RangeError(`sniffBytes must be an integer >= 1, got ${this.sniffBytes}`);
-    }
-    if (!(this.sniffTimeout > 0)) {
-      throw new RangeError(`sniffTimeout must be > 0, got ${this.sniffTimeout}`);
-    }
   }
 
   /**
@@ -219,19 +249,16 @@ export class Router {
    * @param handler A handler, or a {@linkcode perConnection} factory.
    * @param options The route's own framer, if any.
    * @returns This router, to chain.
-   * @throws {TypeError} For an unknown matcher, a bad CIDR, or a sniff that is not a function.
+   * @throws {TypeError} For an unknown matcher or option, a bad CIDR, a sniff or a handler
+   *   that is not a function, or a route framer that is not a framer.
    * @throws {RangeError} For a port outside 0-65535.
    */
   on(match: RouteMatch, handler: HandlerOrFactory, options: RouteOptions<any, any> = {}): this {
     if (!match || typeof match !== "object") {
       throw new TypeError("router().on() needs a match object");
     }
-    const known = ["listener", "remote", "local", "sniff"];
-    for (const k of Object.keys(match)) {
-      if (!known.includes(k)) {
-        throw new TypeError(`unknown route matcher "${k}"; use ${known.join(", ")}`);
-      }
-    }
+    checkKeys("router().on()", match, MATCH);
+    checkRoute("router().on()", handler, options);
     const list = <T>(v: T | readonly T[] | undefined) =>
       v === undefined ? undefined : Array.isArray(v) ? v : [v as T];
     const ports = list(match.local);
@@ -264,6 +291,7 @@ export class Router {
    * @returns This router, to chain.
    */
   otherwise(handler: HandlerOrFactory, options: RouteOptions<any, any> = {}): this {
+    checkRoute("router().otherwise()", handler, options);
     this.#fallback = { handler, options };
     return this;
   }

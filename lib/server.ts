@@ -48,6 +48,24 @@ import { Sweeper, type Timeouts, type Watch } from "./_timeouts.ts";
 import { runHandler } from "./_run_handler.ts";
 import { type ProxiedSocket, type ProxyProtocolOptions, ProxyStage } from "./_proxy_stage.ts";
 import type { Addr, TlsServerOptions } from "./types.ts";
+import {
+  abortSignal,
+  arrayOf,
+  boolean,
+  type Check,
+  checkedLater,
+  checkObject,
+  delay,
+  either,
+  fail,
+  framer,
+  func,
+  integer,
+  object,
+  port,
+  type Schema,
+  string,
+} from "./_options.ts";
 
 export type { PerClientOptions } from "./admission.ts";
 export type { Timeouts } from "./_timeouts.ts";
@@ -176,6 +194,116 @@ export interface ServeOptions<In = Uint8Array, Out = In, Data = unknown>
    */
   onError?(error: unknown, conn?: Connection<In, Out, Data>): void;
 }
+
+// The checks of every option of serve(), run once per call. A value marked `checkedLater`
+// is checked where it is used (Admission, Sweeper, ProxyStage, the adapters' TLS).
+
+const TLS = {
+  cert: checkedLater,
+  key: checkedLater,
+  ca: either("PEM text or a list of them", string, arrayOf(string, "a list of strings")),
+  alpnProtocols: arrayOf(string, "a list of protocol names"),
+  requestClientCert: boolean,
+  handshakeTimeout: checkedLater,
+} as const satisfies Schema<TlsServerOptions>;
+
+const PROXY = {
+  trusted: checkedLater,
+  timeout: checkedLater,
+  maxHeaderBytes: checkedLater,
+  versions: checkedLater,
+} as const satisfies Schema<ProxyProtocolOptions>;
+const proxy = object(PROXY);
+
+const LISTENER = {
+  name: string,
+  hostname: string,
+  port,
+  path: string,
+  tls: object(TLS),
+  backlog: integer(0, 2 ** 31 - 1),
+  reusePort: boolean,
+  removeStale: boolean,
+  proxyProtocol: (fn, path, value) => value === false || proxy(fn, path, value),
+} as const satisfies Schema<ListenerOptions>;
+
+/** @internal The checks of {@linkcode ConnectionLimits}, shared with `connect()`. */
+export const LIMITS = {
+  highWaterMark: integer(1),
+  maxOutbound: integer(1, Number.MAX_SAFE_INTEGER, true),
+  messageBudget: integer(1, Number.MAX_SAFE_INTEGER, true),
+} as const satisfies Schema<ConnectionLimits>;
+
+/** @internal The `keepAlive` option, a boolean or the initial delay in ms; shared with `connect()`. */
+export const keepAlive: Check = either("a boolean or a delay in ms", boolean, delay(0));
+
+const HOOKS = {
+  open: func,
+  message: func,
+  end: func,
+  drain: func,
+  error: func,
+  close: func,
+} as const satisfies Schema<ConnectionHooks<unknown, unknown, unknown>>;
+
+/** @internal Checks the hooks an object has (it may have other members too). */
+export const hooks: Check = (fn, path, value) => {
+  if (typeof value !== "object" || value === null) fail(fn, path, "an object of hooks", value);
+  for (const k of Object.keys(HOOKS) as (keyof typeof HOOKS)[]) {
+    const hook = (value as Record<string, unknown>)[k];
+    if (hook !== undefined) HOOKS[k](fn, `${path}.${k}`, hook);
+  }
+};
+
+const SERVE = {
+  ...LISTENER,
+  ...LIMITS,
+  backlog: checkedLater,
+  listen: arrayOf(object(LISTENER), "a list of listener options"),
+  framer,
+  handler: (fn, path, value) => {
+    if (typeof value === "function" || value instanceof Router) return;
+    const what = "an async function, an object of hooks, or a router()";
+    if (typeof value !== "object" || value === null) fail(fn, path, what, value);
+    hooks(fn, path, value);
+  },
+  data: func,
+  adapter: checkedLater,
+  noDelay: boolean,
+  keepAlive,
+  maxConnections: checkedLater,
+  perClient: object(
+    {
+      maxConnections: checkedLater,
+      rate: object(
+        { connections: checkedLater, perSeconds: checkedLater } satisfies Schema<
+          NonNullable<PerClientOptions["rate"]>
+        >,
+      ),
+    } satisfies Schema<PerClientOptions>,
+  ),
+  timeouts: object(
+    {
+      firstMessage: checkedLater,
+      idle: checkedLater,
+      writeStall: checkedLater,
+      queue: checkedLater,
+    } satisfies Schema<Timeouts>,
+  ),
+  rejectMessage: either(
+    "a string, a Uint8Array or a function",
+    string,
+    func,
+    (fn, path, v) => v instanceof Uint8Array || fail(fn, path, "a Uint8Array", v),
+  ),
+  signal: abortSignal,
+  shutdownTimeout: delay(0),
+  onListen: func,
+  onConnection: func,
+  onReject: func,
+  onClose: func,
+  onError: func,
+} as const satisfies Schema<ServeOptions>;
 
 /** Options of {@linkcode Server.shutdown}. */
 export interface ShutdownOptions {
@@ -318,6 +446,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
 
   /** @internal Use {@linkcode serve}. */
   constructor(options: ServeOptions<In, Out, Data>) {
+    checkObject("serve()", options, SERVE);
     if (
       !options || (typeof options.handler !== "function" && typeof options.handler !== "object")
     ) {
@@ -887,6 +1016,10 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
  * Binding is synchronous on Deno and Bun (a bind error throws here, and `server.addr` is
  * known on return); on Node it completes a moment later: `await server.ready` before
  * reading `server.addr` in code that must run everywhere.
+ *
+ * Options are checked once, here: an unknown key throws a `TypeError` that names it and
+ * suggests the closest known one (`host` -> `hostname`), and a value of the wrong type
+ * or out of range throws a `TypeError` or `RangeError` that says what is allowed.
  *
  * @example A line echo server
  * ```ts

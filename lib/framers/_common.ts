@@ -4,6 +4,7 @@
  */
 
 import type { EofPolicy, TooLongPolicy } from "../framer.ts";
+import { checkKeys, describe, type Keys } from "../_options.ts";
 
 /** The policies a framer accepts for frames over `maxLength`. */
 const TOO_LONG: readonly TooLongPolicy[] = ["close", "skip", "split"];
@@ -59,17 +60,19 @@ export function checkEof(framer: string, value: unknown): EofPolicy {
   return checkOneOf(framer, "eof", value, EOF);
 }
 
-/** Checks that an options argument is an object (or absent). */
-export function checkOptions<T extends object>(framer: string, options: T | undefined): T {
+/**
+ * Checks that an options argument is an object (or absent) whose every key is one of
+ * `known` (an unknown one is a `TypeError` that suggests the closest known key).
+ */
+export function checkOptions<T extends object>(
+  framer: string,
+  options: T | undefined,
+  known: Keys<T>,
+): T {
   if (options === undefined) return {} as T;
   if (options === null || typeof options !== "object") {
     throw new TypeError(`${framer}: options must be an object, got ${describe(options)}`);
   }
+  checkKeys(framer, options, known);
   return options;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || typeof value !== "object") return String(value);
-  return Object.prototype.toString.call(value);
 }

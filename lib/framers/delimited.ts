@@ -15,6 +15,7 @@ import {
   scanResult,
   SequenceScanner,
 } from "./_delimiter_decoder.ts";
+import type { Keys } from "../_options.ts";
 
 /** Options of {@linkcode delimited}. */
 export interface DelimitedOptions {
@@ -32,6 +33,14 @@ export interface DelimitedOptions {
   /** Whether frames keep their delimiter at the end. Default `false`. */
   includeDelimiter?: boolean;
 }
+
+const KEYS = {
+  delimiter: true,
+  maxLength: true,
+  tooLong: true,
+  eof: true,
+  includeDelimiter: true,
+} as const satisfies Keys<DelimitedOptions>;
 
 /**
  * Frames ended by a delimiter: any byte sequence, or several.
@@ -97,7 +106,7 @@ export interface DelimitedOptions {
  * ```
  */
 export function delimited(options: DelimitedOptions): Framer<Uint8Array> {
-  const o = checkOptions("delimited()", options);
+  const o = checkOptions("delimited()", options, KEYS);
   const delimiters = toDelimiters(o.delimiter);
   const maxLength = checkInteger("delimited()", "maxLength", o.maxLength ?? 64 * 1024, 1);
   const tooLong = checkTooLong("delimited()", o.tooLong ?? "close");

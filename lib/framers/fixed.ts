@@ -8,12 +8,15 @@ import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../e
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkEof, checkInteger, checkOptions } from "./_common.ts";
 import { SPAN, WIRE, type WireFramer } from "./_wire.ts";
+import type { Keys } from "../_options.ts";
 
 /** Options of {@linkcode fixed}. */
 export interface FixedOptions {
   /** What to do with a partial frame at end of input. Default `"error"`. */
   eof?: EofPolicy;
 }
+
+const KEYS = { eof: true } as const satisfies Keys<FixedOptions>;
 
 /**
  * Frames of exactly `size` bytes each.
@@ -50,7 +53,7 @@ export interface FixedOptions {
  */
 export function fixed(size: number, options?: FixedOptions): Framer<Uint8Array> {
   checkInteger("fixed()", "size", size, 1);
-  const eof = checkEof("fixed()", checkOptions("fixed()", options).eof ?? "error");
+  const eof = checkEof("fixed()", checkOptions("fixed()", options, KEYS).eof ?? "error");
   const framer: Framer<Uint8Array> & WireFramer = {
     name: "fixed",
     maxLength: size,

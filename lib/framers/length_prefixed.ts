@@ -13,6 +13,7 @@ import {
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkEof, checkInteger, checkOneOf, checkOptions, checkTooLong } from "./_common.ts";
 import { SPAN, WIRE, type WireFramer } from "./_wire.ts";
+import type { Keys } from "../_options.ts";
 
 /** The size of a length field: 1, 2, 3, 4 or 8 bytes, or an unsigned LEB128 varint. */
 export type LengthFieldSize = 1 | 2 | 3 | 4 | 8 | "varint";
@@ -40,6 +41,17 @@ export interface LengthPrefixedOptions {
   /** What to do with a partial frame at end of input. Default `"error"`. */
   eof?: EofPolicy;
 }
+
+const KEYS = {
+  size: true,
+  endian: true,
+  offset: true,
+  adjustment: true,
+  includeHeader: true,
+  maxLength: true,
+  tooLong: true,
+  eof: true,
+} as const satisfies Keys<LengthPrefixedOptions>;
 
 const FIELD_MAX = { 1: 0xff, 2: 0xffff, 3: 0xffffff, 4: 0xffffffff, 8: Number.MAX_SAFE_INTEGER };
 
@@ -115,7 +127,7 @@ const FIELD_MAX = { 1: 0xff, 2: 0xffff, 3: 0xffffff, 4: 0xffffffff, 8: Number.MA
  */
 export function lengthPrefixed(options?: LengthPrefixedOptions): Framer<Uint8Array> {
   const name = "lengthPrefixed()";
-  const o = checkOptions(name, options);
+  const o = checkOptions(name, options, KEYS);
   const size = checkOneOf(name, "size", o.size ?? 4, [1, 2, 3, 4, 8, "varint"] as const);
   const little = checkOneOf(name, "endian", o.endian ?? "big", ["big", "little"]) === "little";
   const offset = checkInteger(name, "offset", o.offset ?? 0, 0, 0xffff);

@@ -21,6 +21,7 @@ import {
   SequenceScanner,
 } from "./_delimiter_decoder.ts";
 import { SPAN, WIRE, type WireFramer } from "./_wire.ts";
+import type { Keys } from "../_options.ts";
 
 /** Options of {@linkcode lines}. */
 export interface LinesOptions {
@@ -42,6 +43,14 @@ export interface LinesOptions {
   /** What to do with an unterminated last line at end of input. Default `"emit"`. */
   eof?: EofPolicy;
 }
+
+const KEYS = {
+  maxLength: true,
+  delimiter: true,
+  encoding: true,
+  tooLong: true,
+  eof: true,
+} as const satisfies Keys<LinesOptions>;
 
 const LF_BYTES = Uint8Array.of(10);
 const CRLF_BYTES = Uint8Array.of(13, 10);
@@ -140,7 +149,7 @@ export function lines(
 export function lines(
   options?: LinesOptions,
 ): Framer<string | Uint8Array, string | Uint8Array> {
-  const o = checkOptions("lines()", options);
+  const o = checkOptions("lines()", options, KEYS);
   const maxLength = checkInteger("lines()", "maxLength", o.maxLength ?? 64 * 1024, 1);
   const delimiter = checkOneOf("lines()", "delimiter", o.delimiter ?? "\n", ["\n", "\r\n"]);
   const encoding = checkOneOf(

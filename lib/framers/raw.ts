@@ -6,6 +6,7 @@
 import type { Decoder, Framer } from "../framer.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkInteger, checkOptions } from "./_common.ts";
+import type { Keys } from "../_options.ts";
 
 /** Options of {@linkcode raw}. */
 export interface RawOptions {
@@ -15,6 +16,8 @@ export interface RawOptions {
    */
   maxLength?: number;
 }
+
+const KEYS = { maxLength: true } as const satisfies Keys<RawOptions>;
 
 /**
  * No framing: every chunk read is a frame, as it arrived.
@@ -46,7 +49,7 @@ export interface RawOptions {
  * ```
  */
 export function raw(options?: RawOptions): Framer<Uint8Array> {
-  const o = checkOptions("raw()", options);
+  const o = checkOptions("raw()", options, KEYS);
   const maxLength = checkInteger("raw()", "maxLength", o.maxLength ?? 64 * 1024, 1);
   return {
     name: "raw",

@@ -5,6 +5,7 @@
 
 import type { Framer } from "../framer.ts";
 import { FramingError } from "../errors.ts";
+import { checkObject, framer as isFramer, func, type Schema } from "../_options.ts";
 
 /** Options of {@linkcode decoderStream}. */
 export interface DecoderStreamOptions {
@@ -15,6 +16,8 @@ export interface DecoderStreamOptions {
    */
   onError?: (error: FramingError) => void;
 }
+
+const SCHEMA = { onError: func } as const satisfies Schema<DecoderStreamOptions>;
 
 /**
  * A `TransformStream` from bytes to the framer's frames: a bounded `DelimiterStream`
@@ -42,6 +45,8 @@ export function decoderStream<In, Out>(
   framer: Framer<In, Out>,
   options: DecoderStreamOptions = {},
 ): TransformStream<Uint8Array, In> {
+  isFramer("decoderStream()", "framer", framer);
+  checkObject("decoderStream()", options, SCHEMA);
   const decoder = framer.decoder();
   const onError = options.onError;
   const drain = (take: () => In | undefined, out: TransformStreamDefaultController<In>) => {
@@ -89,6 +94,7 @@ export function decoderStream<In, Out>(
  * ```
  */
 export function encoderStream<In, Out>(framer: Framer<In, Out>): TransformStream<Out, Uint8Array> {
+  isFramer("encoderStream()", "framer", framer);
   return new TransformStream<Out, Uint8Array>({
     transform(msg, out) {
       const encoded = framer.encode(msg);
