@@ -13,8 +13,10 @@ export interface BunSocket<Data> {
   write(data: Uint8Array): number;
   /** `shutdown(2)`: with no argument, the write side only (a half-close). */
   shutdown(): void;
-  /** Closes the socket (a client's `end()` closes it fully). */
+  /** Closes the socket (a client's `end()` closes it fully); TLS: waits for the peer's close_notify. */
   end(): void;
+  /** Closes the socket at once, after close_notify on TLS, without an RST. */
+  close(): void;
   /** Closes at once with an RST. */
   terminate(): void;
   /** Stops reading. */

@@ -5,7 +5,12 @@
  *   queued here and sent on `drain`.
  * - Half-close is `socket.shutdown()` (write side); listeners and clients use
  *   `allowHalfOpen`. Never `end(data)`, which truncates large data.
- * - `close()` is `socket.end()` once the queue is empty (it closes fully).
+ * - `close()` is `socket.end()` once the queue is empty (it closes fully). On TLS it is
+ *   `socket.close()`: a TLS socket's `end()` sends close_notify and then keeps the
+ *   connection open until the peer answers (forever for a peer that stays open, or a
+ *   socket that is paused), and Bun has already let go of it, so that not even
+ *   `terminate()` reaches it any more. `close()` sends close_notify and closes at once,
+ *   without an RST, as Node's `destroy()` does.
  * - `abort()` is `socket.terminate()`, which sends an RST.
  * - Sockets are paused (`socket.pause()`) until `resume()`; a chunk that still arrives
  *   while paused is held and delivered on resume.
@@ -86,6 +91,8 @@ const UPGRADING = 4096; // mid-STARTTLS
  */
 const BUN_READING = 8192;
 const BUN_PAUSED = 16384;
+/** Bun's `end()` or `close()` was called: Bun has let go of the socket (`terminate()` no longer reaches it). */
+const BUN_CLOSING = 32768;
 
 /** A Bun socket behind the {@linkcode RawSocket} interface. */
 class BunRawSocket implements RawSocket {
@@ -217,6 +224,8 @@ class BunRawSocket implements RawSocket {
     this.#queue = NONE;
     this.#one = undefined;
     this.#queued = 0;
+    // A close that Bun has not reported yet: it ignores terminate() now, so the close is ours.
+    if ((this.#flags & BUN_CLOSING) !== 0) return this.#finish();
     this.#s.terminate();
   }
 
@@ -378,9 +387,10 @@ class BunRawSocket implements RawSocket {
   onClose(error?: Error): void {
     if ((this.#flags & CLOSED) !== 0) return;
     if (error) this.#error ??= error;
-    // A clean close with events still held waits for resume(), so nothing is lost.
+    // A clean close with events still held waits for resume(), so nothing is lost; unless
+    // the close is ours (close() or abort()): then nobody resumes, and nobody reads them.
     if (
-      !this.#closeError() && (this.#flags & PAUSED) !== 0 &&
+      !this.#closeError() && (this.#flags & (PAUSED | CLOSE_WANTED | ABORTED)) === PAUSED &&
       (this.#held.length > 0 || (this.#flags & HELD_END) !== 0)
     ) {
       this.#flags |= HELD_CLOSE;
@@ -431,7 +441,13 @@ class BunRawSocket implements RawSocket {
 
   #afterFlush(): void {
     if ((this.#flags & CLOSED) !== 0) return;
-    if ((this.#flags & CLOSE_WANTED) !== 0) return void this.#s.end();
+    if ((this.#flags & CLOSE_WANTED) !== 0) {
+      this.#flags |= BUN_CLOSING;
+      // Input left unread makes the kernel send an RST instead of a FIN, and the peer may
+      // then never see the end of the stream (or our last bytes): a FIN first.
+      if ((this.#flags & (PAUSED | WRITE_SHUT)) === PAUSED) this.#s.shutdown();
+      return void (this.tls ? this.#s.close() : this.#s.end());
+    }
     if ((this.#flags & END_WANTED) !== 0 && (this.#flags & WRITE_SHUT) === 0) {
       this.#flags |= WRITE_SHUT;
       this.#s.shutdown();
