@@ -5,7 +5,8 @@
  * @module
  */
 
-import { connect, type ConnectOptions } from "./client.ts";
+import { CONNECT, connect, type ConnectOptions } from "./client.ts";
+import { checkObject, delay, integer, number, object, type Schema } from "./_options.ts";
 import type { Connection } from "./connection.ts";
 import { ConnectionClosedError, OutboundOverflowError } from "./errors.ts";
 import type { Framer } from "./framer.ts";
@@ -33,19 +34,38 @@ export interface ReconnectingOptions<In, Out> extends Omit<ConnectOptions<In, Ou
   maxRetries?: number;
 }
 
+const { hooks: _hooks, ...DIAL } = CONNECT;
+const RECONNECTING = {
+  ...DIAL,
+  backoff: object(
+    {
+      initial: delay(0),
+      max: delay(0),
+      factor: number(1, Number.MAX_SAFE_INTEGER),
+      jitter: number(0, 1),
+    } satisfies Schema<BackoffOptions>,
+  ),
+  maxBuffered: integer(0),
+  maxRetries: integer(0, Number.MAX_SAFE_INTEGER, true),
+} as const satisfies Schema<ReconnectingOptions<unknown, unknown>>;
+const CLOSE = { timeout: delay(0) } as const satisfies Schema<{ timeout?: number }>;
+
 /** The events of a {@linkcode ReconnectingClient} and their payloads. */
 export interface ReconnectingEvents<In, Out> {
   /** Connected; buffered messages are being flushed. */
   open: Connection<In, Out>;
   /** A message arrived. */
   message: In;
-  /** The connection was lost (with the error, if it broke). */
+  /**
+   * The connection was lost (with the error, if it broke). Not fired when the connection
+   * ends cleanly after `close()`.
+   */
   disconnect: Error | undefined;
   /** The next attempt is scheduled: its number and delay. */
   reconnecting: { attempt: number; delay: number };
   /** An attempt failed. */
   error: Error;
-  /** Given up (`maxRetries`) or `close()` was called. No more events follow. */
+  /** Given up (`maxRetries`), or `close()` has finished. No more events follow. */
   closed: undefined;
 }
 
@@ -85,6 +105,8 @@ type Listener<T> = (value: T) => void;
  */
 export class ReconnectingClient<In = Uint8Array, Out = In> {
   #opts: ReconnectingOptions<In, Out>;
+  /** What each attempt passes to `connect()`: the options without this client's own. */
+  #connectOptions: ConnectOptions<In, Out>;
   #framer: Framer<In, Out>;
   #conn: Connection<In, Out> | undefined;
   #buffer: Uint8Array[] = [];
@@ -92,12 +114,28 @@ export class ReconnectingClient<In = Uint8Array, Out = In> {
   #maxBuffered: number;
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** `close()` was called, or retries ran out: no more sends, no more attempts. */
   #closed = false;
+  /** An attempt is made or about to be (the first is queued by the constructor). */
+  #dialing = true;
+  /** Abandons the attempt in progress (`close()`'s deadline). */
+  #dialAbort: AbortController | undefined;
+  /** Settled by `#finish()`; made by the first `close()`. */
+  #done: { promise: Promise<void>; resolve: () => void } | undefined;
+  #finished = false;
+  #deadline: ReturnType<typeof setTimeout> | undefined;
+  #deadlineAt = Infinity;
   #listeners = new Map<keyof ReconnectingEvents<In, Out>, Set<Listener<never>>>();
 
   /** @internal Use {@linkcode reconnecting}. */
   constructor(options: ReconnectingOptions<In, Out>) {
+    checkObject("reconnecting()", options, RECONNECTING);
+    if (!options || (!options.path && options.port === undefined)) {
+      throw new TypeError("reconnecting() needs a port from 0 to 65535 or a path");
+    }
     this.#opts = options;
+    const { backoff: _b, maxBuffered: _m, maxRetries: _r, ...connectOptions } = options;
+    this.#connectOptions = connectOptions;
     this.#framer = (options.framer ?? raw()) as Framer<In, Out>;
     this.#maxBuffered = options.maxBuffered ?? 1024 * 1024;
     queueMicrotask(() => this.#dial());
@@ -153,23 +191,79 @@ export class ReconnectingClient<In = Uint8Array, Out = In> {
     return Promise.resolve();
   }
 
-  /** Stops reconnecting and closes the connection. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#timer);
+  /**
+   * Stops reconnecting and closes gracefully, as `await client.send(request)` followed by
+   * `close()` expects: what was sent or buffered still goes out (an attempt in progress,
+   * or queued by the constructor, is waited for), then our side is ended, and `message`
+   * events go on for the replies until the server closes its side. What is buffered while
+   * no attempt is under way (waiting out a backoff) is dropped. Resolves once the
+   * connection is gone and `closed` has fired; rejects only on bad options.
+   *
+   * @param options `timeout`: ms to wait for all that before the connection (or the
+   * attempt) is aborted; default 10 000, 0 aborts at once. A later call can only bring
+   * the deadline closer.
+   */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    try {
+      checkObject("close()", options, CLOSE);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (!this.#done) {
+      let resolve!: () => void;
+      this.#done = { promise: new Promise<void>((r) => (resolve = r)), resolve };
+      this.#closed = true;
+      clearTimeout(this.#timer);
+      if (this.#conn) this.#conn.end(); // replies still arrive; the server's close ends it
+      else if (!this.#dialing) this.#finish();
+    }
+    if (!this.#finished) this.#closeBy(options.timeout ?? 10_000);
+    return this.#done.promise;
+  }
+
+  /** Sets (or brings closer) the deadline of `close()`. */
+  #closeBy(ms: number): void {
+    const at = Date.now() + ms;
+    if (at >= this.#deadlineAt) return;
+    this.#deadlineAt = at;
+    clearTimeout(this.#deadline);
+    if (ms > 0) this.#deadline = setTimeout(() => this.#force(), ms);
+    else this.#force();
+  }
+
+  /** The deadline of `close()`: the connection or the attempt is aborted. */
+  #force(): void {
     this.#buffer = [];
     this.#buffered = 0;
-    this.#conn?.close();
+    this.#dialAbort?.abort(new ConnectionClosedError("reconnecting client is closed"));
+    this.#conn?.abort(); // its close hook finishes
+  }
+
+  /** The end of `close()`: `closed` fires and its promise resolves. */
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#deadline);
+    this.#buffer = [];
+    this.#buffered = 0;
     this.#emit("closed", undefined);
+    this.#done?.resolve();
   }
 
   async #dial(): Promise<void> {
-    if (this.#closed) return;
+    // close() before the first attempt: an attempt only to send what was buffered.
+    if (this.#closed && this.#buffered === 0) {
+      this.#dialing = false;
+      return this.#finish();
+    }
+    this.#dialing = true;
+    const abort = this.#dialAbort = new AbortController();
+    const signal = this.#connectOptions.signal;
     let conn: Connection<In, Out>;
     try {
       conn = await connect<In, Out>({
-        ...this.#opts,
+        ...this.#connectOptions,
+        signal: signal ? AbortSignal.any([signal, abort.signal]) : abort.signal,
         framer: this.#framer,
         hooks: {
           message: (_c, m) => this.#emit("message", m),
@@ -178,10 +272,13 @@ export class ReconnectingClient<In = Uint8Array, Out = In> {
         },
       });
     } catch (e) {
-      this.#emit("error", e as Error);
-      return this.#schedule();
+      this.#dialing = false;
+      this.#dialAbort = undefined;
+      if (!abort.signal.aborted) this.#emit("error", e as Error);
+      return this.#closed ? this.#finish() : this.#schedule();
     }
-    if (this.#closed) return conn.close();
+    this.#dialing = false;
+    this.#dialAbort = undefined;
     this.#attempt = 0;
     this.#conn = conn;
     this.#emit("open", conn);
@@ -189,19 +286,21 @@ export class ReconnectingClient<In = Uint8Array, Out = In> {
     this.#buffer = [];
     this.#buffered = 0;
     for (const chunk of pending) conn.write(chunk).catch(() => {});
+    if (this.#closed) conn.end(); // close() is waiting: after what was buffered
   }
 
   #lost(conn: Connection<In, Out>, error?: Error): void {
     if (this.#conn !== conn) return;
     this.#conn = undefined;
-    this.#emit("disconnect", error);
+    if (!this.#closed || error) this.#emit("disconnect", error);
+    if (this.#closed) return this.#finish();
     this.#schedule();
   }
 
   #schedule(): void {
     if (this.#closed) return;
     const max = this.#opts.maxRetries ?? Infinity;
-    if (this.#attempt >= max) return this.close();
+    if (this.#attempt >= max) return void this.close();
     const b = this.#opts.backoff ?? {};
     const base = Math.min(b.max ?? 30_000, (b.initial ?? 100) * (b.factor ?? 2) ** this.#attempt);
     const jitter = b.jitter ?? 0.5;
