@@ -27,7 +27,7 @@
  */
 
 export * from "./lib/errors.ts";
-export type * from "./lib/framer.ts";
+export type * from "./lib/framers/framer.ts";
 export type * from "./lib/types.ts";
 export { formatAddr } from "./lib/types.ts";
 export * from "./lib/framers/mod.ts";
@@ -37,7 +37,7 @@ export {
   type ConnectionLimits,
   type ConnectionState,
   type StartTlsOptions,
-} from "./lib/connection.ts";
+} from "./lib/connection/connection.ts";
 export {
   type Handler,
   type HandlerFunction,
@@ -50,9 +50,9 @@ export {
   type ServerStats,
   type ShutdownOptions,
   type Timeouts,
-} from "./lib/server.ts";
-export { connect, type ConnectOptions } from "./lib/client.ts";
-export type { AdapterName } from "./lib/adapters/_transport.ts";
+} from "./lib/server/server.ts";
+export { connect, type ConnectOptions } from "./lib/client/client.ts";
+export type { AdapterName } from "./lib/transport.ts";
 export {
   type HandlerFactory,
   type HandlerOrFactory,
@@ -63,28 +63,28 @@ export {
   Router,
   router,
   type RouteResult,
-} from "./lib/router.ts";
+} from "./lib/router/router.ts";
 export {
   Admission,
   type AdmissionOptions,
   type PerClientOptions,
   type Ticket,
-} from "./lib/admission.ts";
+} from "./lib/admission/admission.ts";
 export {
   shutdownOnSignals,
   type ShutdownOnSignalsOptions,
   type ShutdownTarget,
   type SignalName,
   type SignalsDisposer,
-} from "./lib/shutdown_on_signals.ts";
+} from "./lib/server/shutdown_on_signals.ts";
 export * from "./lib/ip.ts";
-export * from "./lib/proxy_protocol.ts";
-export { request, type RequestOptions } from "./lib/request.ts";
+export * from "./lib/proxy/protocol.ts";
+export { request, type RequestOptions } from "./lib/client/request.ts";
 export {
   type BackoffOptions,
   reconnecting,
   ReconnectingClient,
   type ReconnectingEvents,
   type ReconnectingOptions,
-} from "./lib/reconnecting.ts";
-export { type ConnectionPair, connectionPair, type ConnectionPairOptions } from "./lib/testing.ts";
+} from "./lib/client/reconnecting.ts";
+export { type ConnectionPair, connectionPair, type ConnectionPairOptions } from "./lib/server/testing.ts";

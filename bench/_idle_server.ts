@@ -14,8 +14,8 @@ import process from "node:process";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { detectRuntime, getTransport } from "../lib/adapters/mod.ts";
-import { createDenoTransport } from "../lib/adapters/deno.ts";
-import { bunGlobal } from "../lib/adapters/_bun_types.ts";
+import { createDenoTransport } from "../lib/adapters/deno/transport.ts";
+import { bunGlobal } from "../lib/adapters/bun/_types.ts";
 
 const kind = process.argv[2] ?? "tcpkit";
 const runtime = detectRuntime();

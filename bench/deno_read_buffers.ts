@@ -7,7 +7,7 @@
 //
 //   deno run -A bench/deno_read_buffers.ts              9 rounds of 512 MiB
 //   deno run -A bench/deno_read_buffers.ts 15 256       15 rounds of 256 MiB
-import { createDenoTransport, type ReadBufferSizes } from "../lib/adapters/deno.ts";
+import { createDenoTransport, type ReadBufferSizes } from "../lib/adapters/deno/transport.ts";
 
 const TICK_S = 0.01; // /proc/<pid>/stat counts CPU time in 1/100 s (USER_HZ)
 

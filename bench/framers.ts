@@ -12,7 +12,7 @@
 // that span chunks).
 //
 // A benchmark, not a test: it asserts nothing about speed.
-import type { Decoder, Framer } from "../lib/framer.ts";
+import type { Decoder, Framer } from "../lib/framers/framer.ts";
 import { lengthPrefixed } from "../lib/framers/length_prefixed.ts";
 import { lines } from "../lib/framers/lines.ts";
 

@@ -16,8 +16,8 @@
 //
 //   deno run -A bench/hot_path.ts      bun run bench/hot_path.ts      node bench/hot_path.ts
 import process from "node:process";
-import { Connection } from "../lib/connection.ts";
-import type { RawSocket, RawSocketHandler } from "../lib/adapters/_transport.ts";
+import { Connection } from "../lib/connection/connection.ts";
+import type { RawSocket, RawSocketHandler } from "../lib/transport.ts";
 import { type Framer, lengthPrefixed, lines } from "../mod.ts";
 
 const ROUNDS = 7;

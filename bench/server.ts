@@ -19,7 +19,7 @@
  */
 
 import { type Framer, lengthPrefixed, lines, raw, serve, type ServeOptions } from "../mod.ts";
-import { Connection, type ConnectionHooks } from "../lib/connection.ts";
+import { Connection, type ConnectionHooks } from "../lib/connection/connection.ts";
 import { getTransport } from "../lib/adapters/mod.ts";
 import { BACKLOG, benchFlags, MAX_CONNECTIONS, MAX_FRAME, MAX_LINE, ready } from "./_harness.ts";
 

@@ -11,7 +11,7 @@ import type {
   Transport,
   TransportListener,
   TransportListenOptions,
-} from "../lib/adapters/_transport.ts";
+} from "../lib/transport.ts";
 import { ConnectError, ConnectionResetError } from "../lib/errors.ts";
 
 /** What differs between adapters, said honestly. */

@@ -2,7 +2,7 @@
 // fast-check says, and naive whole-buffer reference decoders for differential checks.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Decoder, Framer } from "../lib/framer.ts";
+import type { Decoder, Framer } from "../lib/framers/framer.ts";
 import { FramingError } from "../lib/errors.ts";
 
 export const te: TextEncoder = new TextEncoder();

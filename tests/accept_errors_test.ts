@@ -18,7 +18,7 @@ import {
   MAX_BACKOFF_MS,
   nextBackoff,
 } from "../lib/adapters/_accept.ts";
-import { ACCEPT_REPORT_INTERVAL_MS, AcceptErrors } from "../lib/_accept_errors.ts";
+import { ACCEPT_REPORT_INTERVAL_MS, AcceptErrors } from "../lib/admission/_accept_errors.ts";
 import { nativeAdapter, portOf, sleep, until, within } from "./_helpers.ts";
 import { certs } from "./_tls_certs.ts";
 

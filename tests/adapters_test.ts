@@ -3,8 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { detectRuntime, getTransport, memoryPair } from "../lib/adapters/mod.ts";
-import { ReadBuffer } from "../lib/adapters/deno.ts";
-import type { RawSocketHandler } from "../lib/adapters/_transport.ts";
+import { ReadBuffer } from "../lib/adapters/deno/transport.ts";
+import type { RawSocketHandler } from "../lib/transport.ts";
 import { UnsupportedError } from "../lib/errors.ts";
 import { runAdapterCases } from "./_adapter_cases.ts";
 

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Framer } from "../lib/framer.ts";
+import type { Framer } from "../lib/framers/framer.ts";
 import { delimited, fixed, lengthPrefixed, lines, raw } from "../lib/framers/mod.ts";
 import { concat, decodeAll, encoded, plain, sizesArb, split } from "./_framer_helpers.ts";
 

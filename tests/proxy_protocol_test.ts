@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { crc32c } from "../lib/_crc32c.ts";
+import { crc32c } from "../lib/proxy/_crc32c.ts";
 import { ProxyProtocolError } from "../lib/errors.ts";
 import { canonicalIp } from "../lib/ip.ts";
 import {
@@ -13,7 +13,7 @@ import {
   ProxyHeaderParser,
   type ProxyHeaderParserOptions,
   startsWithProxySignature,
-} from "../lib/proxy_protocol.ts";
+} from "../lib/proxy/protocol.ts";
 import type { TcpAddr } from "../lib/types.ts";
 
 const te = new TextEncoder();

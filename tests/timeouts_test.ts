@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Connection, lines, serve, TimeoutError, type TimeoutKind } from "../mod.ts";
-import { DEFAULT_TIMEOUTS, Sweeper, type Timeouts, Watch } from "../lib/_timeouts.ts";
+import { DEFAULT_TIMEOUTS, Sweeper, type Timeouts, Watch } from "../lib/connection/_timeouts.ts";
 import { nativeAdapter, portOf, sleep, until, within } from "./_helpers.ts";
 
 // ------------------------------------------------------------------ Sweeper, no sockets

@@ -5,8 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Connection } from "../lib/connection.ts";
-import type { RawSocket, RawSocketHandler } from "../lib/adapters/_transport.ts";
+import { Connection } from "../lib/connection/connection.ts";
+import type { RawSocket, RawSocketHandler } from "../lib/transport.ts";
 import {
   connect,
   type Framer,

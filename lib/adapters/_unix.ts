@@ -15,7 +15,7 @@ import type {
   Transport,
   TransportListener,
   TransportListenOptions,
-} from "./_transport.ts";
+} from "../transport.ts";
 import { unixAddr } from "./_util.ts";
 import { ConnectError, ConnectionError } from "../errors.ts";
 import type { Addr } from "../types.ts";

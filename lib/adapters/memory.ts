@@ -20,7 +20,7 @@ import type {
   TransportConnectOptions,
   TransportListener,
   TransportListenOptions,
-} from "./_transport.ts";
+} from "../transport.ts";
 import {
   ConnectError,
   ConnectionError,

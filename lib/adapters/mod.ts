@@ -6,14 +6,14 @@
  * @module
  */
 
-import type { AdapterName, Transport } from "./_transport.ts";
+import type { AdapterName, Transport } from "../transport.ts";
 import { UnsupportedError } from "../errors.ts";
-import { bunTransport } from "./bun.ts";
-import { denoTransport } from "./deno.ts";
+import { bunTransport } from "./bun/transport.ts";
+import { denoTransport } from "./deno/transport.ts";
 import { memoryTransport } from "./memory.ts";
-import { nodeTransport } from "./node.ts";
+import { nodeTransport } from "./node/transport.ts";
 
-export type { AdapterName, Transport } from "./_transport.ts";
+export type { AdapterName, Transport } from "../transport.ts";
 export { memoryPair, memoryTransport } from "./memory.ts";
 
 interface RuntimeGlobals {

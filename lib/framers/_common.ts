@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { EofPolicy, TooLongPolicy } from "../framer.ts";
+import type { EofPolicy, TooLongPolicy } from "./framer.ts";
 import { checkKeys, describe, type Keys } from "../_options.ts";
 
 /** The policies a framer accepts for frames over `maxLength`. */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Decoder, EofPolicy, TooLongPolicy } from "../framer.ts";
+import type { Decoder, EofPolicy, TooLongPolicy } from "./framer.ts";
 import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 

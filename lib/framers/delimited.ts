@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Decoder, EofPolicy, Framer, TooLongPolicy } from "../framer.ts";
+import type { Decoder, EofPolicy, Framer, TooLongPolicy } from "./framer.ts";
 import { FrameTooLongError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkEof, checkInteger, checkOptions, checkTooLong, utf8Encoder } from "./_common.ts";

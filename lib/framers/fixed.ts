@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Decoder, EofPolicy, Framer } from "../framer.ts";
+import type { Decoder, EofPolicy, Framer } from "./framer.ts";
 import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkEof, checkInteger, checkOptions } from "./_common.ts";

@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Decoder, EofPolicy, Framer, TooLongPolicy } from "../framer.ts";
+import type { Decoder, EofPolicy, Framer, TooLongPolicy } from "./framer.ts";
 import { FrameTooLongError } from "../errors.ts";
 import {
   checkEof,

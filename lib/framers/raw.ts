@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Decoder, Framer } from "../framer.ts";
+import type { Decoder, Framer } from "./framer.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkInteger, checkOptions } from "./_common.ts";
 import type { Keys } from "../_options.ts";

@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Framer } from "../framer.ts";
+import type { Framer } from "./framer.ts";
 import { FramingError } from "../errors.ts";
 import { checkObject, framer as isFramer, func, type Schema } from "../_options.ts";
 

@@ -17,7 +17,7 @@
 
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { type Addr, formatAddr, type TlsInfo } from "../types.ts";
+import { type Addr, formatAddr, type TlsInfo } from "../../types.ts";
 import type {
   RawSocket,
   RawSocketHandler,
@@ -26,16 +26,16 @@ import type {
   TransportConnectOptions,
   TransportListener,
   TransportListenOptions,
-} from "./_transport.ts";
-import { ConnectionClosedError } from "../errors.ts";
-import { acceptFailure, arrivedDead, deadOnArrival } from "./_accept.ts";
+} from "../../transport.ts";
+import { ConnectionClosedError } from "../../errors.ts";
+import { acceptFailure, arrivedDead, deadOnArrival } from "../_accept.ts";
 import {
   createNodeTlsServer,
   nodeClientError,
   nodeClientOptions,
   nodeTlsInfo,
   upgradeNodeSocket,
-} from "./_tls_node.ts";
+} from "./tls.ts";
 import {
   abortedConnect,
   describeTarget,
@@ -50,7 +50,7 @@ import {
   toListenError,
   toSocketError,
   unixAddr,
-} from "./_util.ts";
+} from "../_util.ts";
 
 /** The `NodeSocket` of a `net.Socket`, for the listeners below (shared by every socket). */
 const OWNER: unique symbol = Symbol("tcpkit.NodeSocket");

@@ -18,17 +18,17 @@
  * @module
  */
 
-import type { TlsClientOptions, TlsInfo } from "../types.ts";
-import { formatAddr } from "../types.ts";
+import type { TlsClientOptions, TlsInfo } from "../../types.ts";
+import { formatAddr } from "../../types.ts";
 import type {
   RawSocket,
   StartTlsOptions,
   TransportConnectOptions,
   TransportListener,
   TransportListenOptions,
-} from "./_transport.ts";
-import { TimeoutError, TlsError, UnsupportedError } from "../errors.ts";
-import { acceptLoop, peerGone } from "./_accept.ts";
+} from "../../transport.ts";
+import { TimeoutError, TlsError, UnsupportedError } from "../../errors.ts";
+import { acceptLoop, peerGone } from "../_accept.ts";
 import {
   alpnOf,
   checkTlsServerOptions,
@@ -37,8 +37,14 @@ import {
   handshakeDeadline,
   isTransportFailure,
   serverTlsError,
-} from "./_tls.ts";
-import { abortedConnect, describeTarget, tcpAddr, toConnectError, toListenError } from "./_util.ts";
+} from "../_tls.ts";
+import {
+  abortedConnect,
+  describeTarget,
+  tcpAddr,
+  toConnectError,
+  toListenError,
+} from "../_util.ts";
 
 /** How long a client-side STARTTLS handshake may take, ms. */
 const CLIENT_HANDSHAKE_TIMEOUT = 30_000;

@@ -17,9 +17,9 @@
  * @module
  */
 
-import type { Framer } from "./framer.ts";
-import { cidrMatcher, unmapIp } from "./ip.ts";
-import type { Handler } from "./server.ts";
+import type { Framer } from "../framers/framer.ts";
+import { cidrMatcher, unmapIp } from "../ip.ts";
+import type { Handler } from "../server/server.ts";
 import {
   checkKeys,
   checkObject,
@@ -29,7 +29,7 @@ import {
   integer,
   type Keys,
   type Schema,
-} from "./_options.ts";
+} from "../_options.ts";
 
 /**
  * What a route can match on. Every matcher given must match; an empty object matches

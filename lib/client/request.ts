@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { Connection } from "./connection.ts";
-import { ConnectionClosedError, TimeoutError } from "./errors.ts";
-import { abortSignal, checkObject, delay, type Schema } from "./_options.ts";
+import type { Connection } from "../connection/connection.ts";
+import { ConnectionClosedError, TimeoutError } from "../errors.ts";
+import { abortSignal, checkObject, delay, type Schema } from "../_options.ts";
 
 /** Options of {@linkcode request}. */
 export interface RequestOptions {

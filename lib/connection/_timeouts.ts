@@ -9,7 +9,7 @@
  */
 
 import type { Connection } from "./connection.ts";
-import { TimeoutError, type TimeoutKind } from "./errors.ts";
+import { TimeoutError, type TimeoutKind } from "../errors.ts";
 
 /**
  * Timeouts of a server, in milliseconds; 0 turns one off. Each ends its connection with

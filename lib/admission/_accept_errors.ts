@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AcceptError, type AcceptFailure } from "./errors.ts";
+import { AcceptError, type AcceptFailure } from "../errors.ts";
 
 /** Shortest time between two reports of one kind, ms. */
 export const ACCEPT_REPORT_INTERVAL_MS = 10_000;

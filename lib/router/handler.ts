@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Connection } from "./connection.ts";
-import { TcpkitError } from "./errors.ts";
-import type { Handler } from "./server.ts";
+import type { Connection } from "../connection/connection.ts";
+import { TcpkitError } from "../errors.ts";
+import type { Handler } from "../server/server.ts";
 
 /**
  * Runs `handler` on `conn`, which has not been started yet. `data` (when given) makes

@@ -1,7 +1,9 @@
 /**
- * The one internal transport interface that every runtime adapter implements
- * (`deno.ts`, `bun.ts`, `node.ts`, `memory.ts`). Everything above this layer is
- * runtime-free. This file is internal: it is not exported from `mod.ts`.
+ * The seam between tcpkit's runtime-free core and its adapters: the transport interface
+ * that every adapter implements (`adapters/deno/`, `adapters/bun/`, `adapters/node/`,
+ * `adapters/memory.ts`) and that `Connection`, admission and the server use. Neither side
+ * owns it: it imports nothing but the shared types. Internal: only `AdapterName` is
+ * exported from `mod.ts`.
  *
  * Contract, in short:
  * - A socket starts PAUSED with no handler. The owner calls `start(handler)` and
@@ -26,8 +28,8 @@
  * @module
  */
 
-import type { AcceptFailure } from "../errors.ts";
-import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "../types.ts";
+import type { AcceptFailure } from "./errors.ts";
+import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "./types.ts";
 
 /** Events a raw socket delivers. */
 export interface RawSocketHandler {

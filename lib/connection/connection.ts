@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { RawSocket, RawSocketHandler } from "./adapters/_transport.ts";
+import type { RawSocket, RawSocketHandler } from "../transport.ts";
 import {
   ConnectionClosedError,
   FramingError,
@@ -21,11 +21,11 @@ import {
   TcpkitError,
   TlsError,
   UnsupportedError,
-} from "./errors.ts";
-import { concatBytes } from "./_bytes.ts";
-import type { Decoder, Framer } from "./framer.ts";
-import { SPAN, WIRE, type WireFramer } from "./framers/_wire.ts";
-import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "./types.ts";
+} from "../errors.ts";
+import { concatBytes } from "../_bytes.ts";
+import type { Decoder, Framer } from "../framers/framer.ts";
+import { SPAN, WIRE, type WireFramer } from "../framers/_wire.ts";
+import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "../types.ts";
 
 /**
  * Options of {@linkcode Connection.startTls}: the role this side plays in the handshake.

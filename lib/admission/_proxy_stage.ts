@@ -21,12 +21,16 @@
  * @module
  */
 
-import { concatBytes } from "./_bytes.ts";
-import type { RawSocket, RawSocketHandler, StartTlsOptions } from "./adapters/_transport.ts";
-import { ProxyProtocolError, TimeoutError, UnsupportedError } from "./errors.ts";
-import { cidrMatcher } from "./ip.ts";
-import { type ProxyHeader, ProxyHeaderParser, startsWithProxySignature } from "./proxy_protocol.ts";
-import type { Addr, TlsInfo, TlsServerOptions } from "./types.ts";
+import { concatBytes } from "../_bytes.ts";
+import type { RawSocket, RawSocketHandler, StartTlsOptions } from "../transport.ts";
+import { ProxyProtocolError, TimeoutError, UnsupportedError } from "../errors.ts";
+import { cidrMatcher } from "../ip.ts";
+import {
+  type ProxyHeader,
+  ProxyHeaderParser,
+  startsWithProxySignature,
+} from "../proxy/protocol.ts";
+import type { Addr, TlsInfo, TlsServerOptions } from "../types.ts";
 
 /** The PROXY protocol on a listener (HAProxy's spec, v1 and v2). */
 export interface ProxyProtocolOptions {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { Addr, TlsInfo } from "../types.ts";
+import type { Addr, TlsInfo } from "../../types.ts";
 import type {
   RawSocket,
   RawSocketHandler,
@@ -26,16 +26,16 @@ import type {
   TransportConnectOptions,
   TransportListener,
   TransportListenOptions,
-} from "./_transport.ts";
-import { ConnectionClosedError, UnsupportedError } from "../errors.ts";
-import { acceptLoop } from "./_accept.ts";
+} from "../../transport.ts";
+import { ConnectionClosedError, UnsupportedError } from "../../errors.ts";
+import { acceptLoop } from "../_accept.ts";
 import {
   checkDenoStartTls,
   connectDenoTls,
   listenDenoTls,
   upgradeDenoClient,
   type WrapDenoConn,
-} from "./_tls_deno.ts";
+} from "./tls.ts";
 import {
   abortedConnect,
   describeTarget,
@@ -45,7 +45,7 @@ import {
   toListenError,
   toSocketError,
   unixAddr,
-} from "./_util.ts";
+} from "../_util.ts";
 
 /** Sizes of the adaptive read buffer, bytes. */
 export interface ReadBufferSizes {

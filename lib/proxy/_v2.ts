@@ -1,7 +1,7 @@
 /**
  * PROXY protocol v2 (the binary form): checking the fixed 16-byte part, decoding a
  * complete header with its TLVs, and encoding one. Internal: {@linkcode encodeProxyV2}
- * and {@linkcode PROXY_TLV} are re-exported by `proxy_protocol.ts`.
+ * and {@linkcode PROXY_TLV} are re-exported by `protocol.ts`.
  *
  * ```
  * 0                           12        13        14          16
@@ -23,11 +23,11 @@
  */
 
 import { crc32c } from "./_crc32c.ts";
-import { addrBytes, toV6 } from "./_proxy_v1.ts";
-import { ProxyProtocolError } from "./errors.ts";
-import { formatIp } from "./ip.ts";
-import type { ProxyHeader, ProxySslInfo, ProxyTlv } from "./proxy_protocol.ts";
-import type { TcpAddr, UnixAddr } from "./types.ts";
+import { addrBytes, toV6 } from "./_v1.ts";
+import { ProxyProtocolError } from "../errors.ts";
+import { formatIp } from "../ip.ts";
+import type { ProxyHeader, ProxySslInfo, ProxyTlv } from "./protocol.ts";
+import type { TcpAddr, UnixAddr } from "../types.ts";
 
 /** The 12-byte v2 signature: `\r\n\r\n\0\r\nQUIT\n`. */
 export const V2_SIGNATURE: Uint8Array = Uint8Array.from(

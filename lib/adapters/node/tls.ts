@@ -15,8 +15,8 @@
 
 import * as net from "node:net";
 import * as tls from "node:tls";
-import type { TlsClientOptions, TlsInfo, TlsServerOptions } from "../types.ts";
-import type { StartTlsOptions, TransportListenOptions } from "./_transport.ts";
+import type { TlsClientOptions, TlsInfo, TlsServerOptions } from "../../types.ts";
+import type { StartTlsOptions, TransportListenOptions } from "../../transport.ts";
 import {
   caList,
   checkTlsServerOptions,
@@ -24,10 +24,10 @@ import {
   handshakeDeadline,
   isTransportFailure,
   serverTlsError,
-} from "./_tls.ts";
-import { TimeoutError } from "../errors.ts";
-import { peerGone } from "./_accept.ts";
-import { tcpAddr, toConnectError } from "./_util.ts";
+} from "../_tls.ts";
+import { TimeoutError } from "../../errors.ts";
+import { peerGone } from "../_accept.ts";
+import { tcpAddr, toConnectError } from "../_util.ts";
 
 /** Options of `tls.createServer` for a listener. */
 export function nodeServerOptions(o: TlsServerOptions, hwm: number): tls.TlsOptions {

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { type Addr, formatAddr, type TlsInfo } from "../types.ts";
+import { type Addr, formatAddr, type TlsInfo } from "../../types.ts";
 import type {
   RawSocket,
   RawSocketHandler,
@@ -28,11 +28,11 @@ import type {
   TransportConnectOptions,
   TransportListener,
   TransportListenOptions,
-} from "./_transport.ts";
-import type { BunListener, BunSocket, BunSocketHandler } from "./_bun_types.ts";
-import { bunGlobal } from "./_bun_types.ts";
-import { ConnectionClosedError, TlsError } from "../errors.ts";
-import { arrivedDead, deadOnArrival, peerGone } from "./_accept.ts";
+} from "../../transport.ts";
+import type { BunListener, BunSocket, BunSocketHandler } from "./_types.ts";
+import { bunGlobal } from "./_types.ts";
+import { ConnectionClosedError, TlsError } from "../../errors.ts";
+import { arrivedDead, deadOnArrival, peerGone } from "../_accept.ts";
 import {
   bunClientTls,
   bunServerError,
@@ -41,8 +41,8 @@ import {
   bunUpgradeTls,
   clientTlsError,
   handshakeHandler,
-} from "./_tls_bun.ts";
-import { checkTlsServerOptions } from "./_tls.ts";
+} from "./tls.ts";
+import { checkTlsServerOptions } from "../_tls.ts";
 import {
   abortedConnect,
   describeTarget,
@@ -57,7 +57,7 @@ import {
   toListenError,
   toSocketError,
   unixAddr,
-} from "./_util.ts";
+} from "../_util.ts";
 
 type Slot = BunRawSocket | undefined;
 

@@ -1,6 +1,6 @@
 /**
  * PROXY protocol v1 (the text form): decoding one complete line and encoding one.
- * Internal: {@linkcode encodeProxyV1} is re-exported by `proxy_protocol.ts`.
+ * Internal: {@linkcode encodeProxyV1} is re-exported by `protocol.ts`.
  *
  * ```
  * "PROXY" SP ("TCP4" | "TCP6") SP src SP dst SP sport SP dport CRLF
@@ -11,10 +11,10 @@
  * @module
  */
 
-import { ProxyProtocolError } from "./errors.ts";
-import { formatIp, parseIp } from "./ip.ts";
-import type { ProxyHeader } from "./proxy_protocol.ts";
-import type { TcpAddr, UnixAddr } from "./types.ts";
+import { ProxyProtocolError } from "../errors.ts";
+import { formatIp, parseIp } from "../ip.ts";
+import type { ProxyHeader } from "./protocol.ts";
+import type { TcpAddr, UnixAddr } from "../types.ts";
 
 /** The longest v1 line, CRLF included (the spec's own figure). */
 export const V1_MAX_BYTES = 107;

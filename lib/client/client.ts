@@ -4,13 +4,17 @@
  * @module
  */
 
-import type { AdapterName } from "./adapters/_transport.ts";
-import { getTransport } from "./adapters/mod.ts";
-import { Connection, type ConnectionHooks, type ConnectionLimits } from "./connection.ts";
-import { ConnectError, TimeoutError } from "./errors.ts";
-import type { Framer } from "./framer.ts";
-import { raw } from "./framers/raw.ts";
-import { hooks, keepAlive, LIMITS, nextConnectionId } from "./server.ts";
+import type { AdapterName } from "../transport.ts";
+import { getTransport } from "../adapters/mod.ts";
+import {
+  Connection,
+  type ConnectionHooks,
+  type ConnectionLimits,
+} from "../connection/connection.ts";
+import { ConnectError, TimeoutError } from "../errors.ts";
+import type { Framer } from "../framers/framer.ts";
+import { raw } from "../framers/raw.ts";
+import { hooks, keepAlive, LIMITS, nextConnectionId } from "../server/server.ts";
 import {
   abortSignal,
   arrayOf,
@@ -24,8 +28,8 @@ import {
   port,
   type Schema,
   string,
-} from "./_options.ts";
-import type { TlsClientOptions } from "./types.ts";
+} from "../_options.ts";
+import type { TlsClientOptions } from "../types.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions<In = Uint8Array, Out = In, Data = unknown>

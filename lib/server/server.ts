@@ -8,15 +8,10 @@
  * @module
  */
 
-import type {
-  AdapterName,
-  RawSocket,
-  Transport,
-  TransportListener,
-} from "./adapters/_transport.ts";
-import { getTransport } from "./adapters/mod.ts";
-import { listenOn } from "./adapters/_unix.ts";
-import { Admission, type PerClientOptions, type Ticket } from "./admission.ts";
+import type { AdapterName, RawSocket, Transport, TransportListener } from "../transport.ts";
+import { getTransport } from "../adapters/mod.ts";
+import { listenOn } from "../adapters/_unix.ts";
+import { Admission, type PerClientOptions, type Ticket } from "../admission/admission.ts";
 import {
   Connection,
   type ConnectionHooks,
@@ -24,7 +19,7 @@ import {
   type ConnectionLimits,
   type ResolvedLimits,
   resolveLimits,
-} from "./connection.ts";
+} from "../connection/connection.ts";
 import {
   type AcceptFailure,
   RejectedError,
@@ -32,22 +27,26 @@ import {
   ShutdownError,
   TimeoutError,
   UnsupportedError,
-} from "./errors.ts";
-import type { Framer } from "./framer.ts";
-import { raw } from "./framers/raw.ts";
-import { canonicalIp, clientKey } from "./ip.ts";
+} from "../errors.ts";
+import type { Framer } from "../framers/framer.ts";
+import { raw } from "../framers/raw.ts";
+import { canonicalIp, clientKey } from "../ip.ts";
 import {
   type HandlerFactory,
   type HandlerOrFactory,
   resolveHandler,
   type RouteInfo,
   Router,
-} from "./router.ts";
-import { AcceptErrors } from "./_accept_errors.ts";
-import { Sweeper, type Timeouts, type Watch } from "./_timeouts.ts";
-import { runHandler } from "./_run_handler.ts";
-import { type ProxiedSocket, type ProxyProtocolOptions, ProxyStage } from "./_proxy_stage.ts";
-import type { Addr, TlsServerOptions } from "./types.ts";
+} from "../router/router.ts";
+import { AcceptErrors } from "../admission/_accept_errors.ts";
+import { Sweeper, type Timeouts, type Watch } from "../connection/_timeouts.ts";
+import { runHandler } from "../router/handler.ts";
+import {
+  type ProxiedSocket,
+  type ProxyProtocolOptions,
+  ProxyStage,
+} from "../admission/_proxy_stage.ts";
+import type { Addr, TlsServerOptions } from "../types.ts";
 import {
   abortSignal,
   arrayOf,
@@ -65,11 +64,11 @@ import {
   port,
   type Schema,
   string,
-} from "./_options.ts";
+} from "../_options.ts";
 
-export type { PerClientOptions } from "./admission.ts";
-export type { Timeouts } from "./_timeouts.ts";
-export type { ProxyProtocolOptions } from "./_proxy_stage.ts";
+export type { PerClientOptions } from "../admission/admission.ts";
+export type { Timeouts } from "../connection/_timeouts.ts";
+export type { ProxyProtocolOptions } from "../admission/_proxy_stage.ts";
 
 /**
  * What runs for each connection: an async function (the connection is closed when it

@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { RejectReason } from "./errors.ts";
+import type { RejectReason } from "../errors.ts";
 
 /**
  * Per-client limits, keyed on the client address: IPv4 and IPv4-mapped IPv6 count as the

@@ -1,6 +1,6 @@
 /**
  * The few Bun types the Bun adapter uses, declared here so that `deno check` passes
- * without `@types/bun`. Only what `bun.ts` reads or calls. Internal.
+ * without `@types/bun`. Only what `transport.ts` and `tls.ts` reads or calls. Internal.
  *
  * @module
  */

@@ -26,13 +26,13 @@
  * @module
  */
 
-import { decodeV1, V1_MAX_BYTES } from "./_proxy_v1.ts";
-import { checkV2Fixed, decodeV2, V2_SIGNATURE } from "./_proxy_v2.ts";
-import { ProxyProtocolError } from "./errors.ts";
-import type { TcpAddr, UnixAddr } from "./types.ts";
+import { decodeV1, V1_MAX_BYTES } from "./_v1.ts";
+import { checkV2Fixed, decodeV2, V2_SIGNATURE } from "./_v2.ts";
+import { ProxyProtocolError } from "../errors.ts";
+import type { TcpAddr, UnixAddr } from "../types.ts";
 
-export { encodeProxyV1, type ProxyV1Options } from "./_proxy_v1.ts";
-export { encodeProxyV2, PROXY_TLV, type ProxyV2Options } from "./_proxy_v2.ts";
+export { encodeProxyV1, type ProxyV1Options } from "./_v1.ts";
+export { encodeProxyV2, PROXY_TLV, type ProxyV2Options } from "./_v2.ts";
 
 /** One TLV of a v2 header: its type and its raw value. */
 export interface ProxyTlv {

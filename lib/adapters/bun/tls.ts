@@ -11,8 +11,8 @@
  * @module
  */
 
-import type { TlsClientOptions, TlsInfo, TlsServerOptions } from "../types.ts";
-import type { BunSocket, BunSocketHandler } from "./_bun_types.ts";
+import type { TlsClientOptions, TlsInfo, TlsServerOptions } from "../../types.ts";
+import type { BunSocket, BunSocketHandler } from "./_types.ts";
 import {
   alpnOf,
   alpnWire,
@@ -21,8 +21,8 @@ import {
   clientTlsError,
   handshakeDeadline,
   serverTlsError,
-} from "./_tls.ts";
-import { tcpAddr } from "./_util.ts";
+} from "../_tls.ts";
+import { tcpAddr } from "../_util.ts";
 
 /** The TLS methods of a Bun socket the adapter reads. */
 interface BunTlsSocket {

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { addSignalListener, type SignalName } from "./adapters/signals.ts";
+import { addSignalListener, type SignalName } from "../adapters/signals.ts";
 
-export type { SignalName } from "./adapters/signals.ts";
+export type { SignalName } from "../adapters/signals.ts";
 
 /** Options of {@linkcode shutdownOnSignals}. */
 export interface ShutdownOnSignalsOptions {

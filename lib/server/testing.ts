@@ -6,12 +6,12 @@
  * @module
  */
 
-import { memoryPair } from "./adapters/memory.ts";
-import { Connection, type ConnectionLimits } from "./connection.ts";
-import type { Framer } from "./framer.ts";
-import { type HandlerFactory, resolveHandler } from "./router.ts";
+import { memoryPair } from "../adapters/memory.ts";
+import { Connection, type ConnectionLimits } from "../connection/connection.ts";
+import type { Framer } from "../framers/framer.ts";
+import { type HandlerFactory, resolveHandler } from "../router/router.ts";
 import { type Handler, nextConnectionId } from "./server.ts";
-import { runHandler } from "./_run_handler.ts";
+import { runHandler } from "../router/handler.ts";
 
 /**
  * How long `close()` lets the two ends finish before it resets them: neither can finish

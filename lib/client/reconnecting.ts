@@ -6,11 +6,11 @@
  */
 
 import { CONNECT, connect, type ConnectOptions } from "./client.ts";
-import { checkObject, delay, integer, number, object, type Schema } from "./_options.ts";
-import type { Connection } from "./connection.ts";
-import { ConnectionClosedError, OutboundOverflowError } from "./errors.ts";
-import type { Framer } from "./framer.ts";
-import { raw } from "./framers/raw.ts";
+import { checkObject, delay, integer, number, object, type Schema } from "../_options.ts";
+import type { Connection } from "../connection/connection.ts";
+import { ConnectionClosedError, OutboundOverflowError } from "../errors.ts";
+import type { Framer } from "../framers/framer.ts";
+import { raw } from "../framers/raw.ts";
 
 /** Backoff between attempts: `initial * factor^n`, capped at `max`, with ± `jitter` × delay randomness. */
 export interface BackoffOptions {
