@@ -40,7 +40,12 @@ export {
 } from "./lib/connection/connection.ts";
 export {
   type Handler,
+  type HandlerFactory,
   type HandlerFunction,
+  type HandlerOrFactory,
+  perConnection,
+} from "./lib/router/handler.ts";
+export {
   type ListenerOptions,
   type ProxyProtocolOptions,
   type RejectInfo,
@@ -54,9 +59,6 @@ export {
 export { connect, type ConnectOptions } from "./lib/client/client.ts";
 export type { AdapterName } from "./lib/transport.ts";
 export {
-  type HandlerFactory,
-  type HandlerOrFactory,
-  perConnection,
   type RouteInfo,
   type RouteMatch,
   type RouteOptions,
@@ -87,4 +89,8 @@ export {
   type ReconnectingEvents,
   type ReconnectingOptions,
 } from "./lib/client/reconnecting.ts";
-export { type ConnectionPair, connectionPair, type ConnectionPairOptions } from "./lib/server/testing.ts";
+export {
+  type ConnectionPair,
+  connectionPair,
+  type ConnectionPairOptions,
+} from "./lib/server/testing.ts";

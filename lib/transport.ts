@@ -176,6 +176,11 @@ export interface Transport {
   /** `"deno"`, `"bun"`, `"node"` or `"memory"`. */
   readonly name: AdapterName;
   /**
+   * Whether an accepted socket can start TLS as a server with bytes already read handed to
+   * the handshake (`startTls({ server, head })`): what TLS after a PROXY header needs.
+   */
+  readonly serverTlsAfterRead: boolean;
+  /**
    * Binds and starts accepting. Where the runtime binds synchronously (Deno, Bun) a bind
    * error is thrown here; on Node it rejects `ready`. Each accepted socket is passed to
    * `onSocket` paused and without a handler.

@@ -259,6 +259,7 @@ function keyOf(o: { port?: number; path?: string }): string {
  */
 export const memoryTransport: Transport = {
   name: "memory",
+  serverTlsAfterRead: false, // no TLS at all
 
   listen(options: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
     if (options.tls) throw new UnsupportedError("memory", "TLS");

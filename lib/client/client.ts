@@ -14,7 +14,8 @@ import {
 import { ConnectError, TimeoutError } from "../errors.ts";
 import type { Framer } from "../framers/framer.ts";
 import { raw } from "../framers/raw.ts";
-import { hooks, keepAlive, LIMITS, nextConnectionId } from "../server/server.ts";
+import { hooks, keepAlive, LIMITS } from "../connection/_checks.ts";
+import { nextConnectionId } from "../connection/_id.ts";
 import {
   abortSignal,
   arrayOf,

@@ -13,7 +13,7 @@
 
 import { ProxyProtocolError } from "../errors.ts";
 import { formatIp, parseIp } from "../ip.ts";
-import type { ProxyHeader } from "./protocol.ts";
+import type { ProxyHeader } from "./header.ts";
 import type { TcpAddr, UnixAddr } from "../types.ts";
 
 /** The longest v1 line, CRLF included (the spec's own figure). */

@@ -26,7 +26,7 @@ import { crc32c } from "./_crc32c.ts";
 import { addrBytes, toV6 } from "./_v1.ts";
 import { ProxyProtocolError } from "../errors.ts";
 import { formatIp } from "../ip.ts";
-import type { ProxyHeader, ProxySslInfo, ProxyTlv } from "./protocol.ts";
+import type { ProxyHeader, ProxySslInfo, ProxyTlv } from "./header.ts";
 import type { TcpAddr, UnixAddr } from "../types.ts";
 
 /** The 12-byte v2 signature: `\r\n\r\n\0\r\nQUIT\n`. */

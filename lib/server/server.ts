@@ -11,17 +11,14 @@
 import type { AdapterName, RawSocket, Transport, TransportListener } from "../transport.ts";
 import { getTransport } from "../adapters/mod.ts";
 import { listenOn } from "../adapters/_unix.ts";
-import { Admission, type PerClientOptions, type Ticket } from "../admission/admission.ts";
+import { Admission, type Ticket } from "../admission/admission.ts";
 import {
   Connection,
-  type ConnectionHooks,
   type ConnectionInit,
-  type ConnectionLimits,
   type ResolvedLimits,
   resolveLimits,
 } from "../connection/connection.ts";
 import {
-  type AcceptFailure,
   RejectedError,
   type RejectReason,
   ShutdownError,
@@ -31,330 +28,39 @@ import {
 import type { Framer } from "../framers/framer.ts";
 import { raw } from "../framers/raw.ts";
 import { canonicalIp, clientKey } from "../ip.ts";
+import { type RouteInfo, Router } from "../router/router.ts";
+import { AcceptErrors } from "../admission/_accept_errors.ts";
+import { Sweeper, type Watch } from "../connection/_timeouts.ts";
 import {
-  type HandlerFactory,
+  type Handler,
   type HandlerOrFactory,
   resolveHandler,
-  type RouteInfo,
-  Router,
-} from "../router/router.ts";
-import { AcceptErrors } from "../admission/_accept_errors.ts";
-import { Sweeper, type Timeouts, type Watch } from "../connection/_timeouts.ts";
-import { runHandler } from "../router/handler.ts";
+  runHandler,
+} from "../router/handler.ts";
+import { type ProxiedSocket, ProxyStage } from "../admission/_proxy_stage.ts";
+import type { Addr } from "../types.ts";
+import { checkObject } from "../_options.ts";
+
 import {
-  type ProxiedSocket,
-  type ProxyProtocolOptions,
-  ProxyStage,
-} from "../admission/_proxy_stage.ts";
-import type { Addr, TlsServerOptions } from "../types.ts";
-import {
-  abortSignal,
-  arrayOf,
-  boolean,
-  type Check,
-  checkedLater,
-  checkObject,
-  delay,
-  either,
-  fail,
-  framer,
-  func,
-  integer,
-  object,
-  port,
-  type Schema,
-  string,
-} from "../_options.ts";
+  type ListenerOptions,
+  type RejectInfo,
+  SERVE,
+  type ServeOptions,
+  type ServerStats,
+  type ShutdownOptions,
+} from "./options.ts";
+import { nextConnectionId } from "../connection/_id.ts";
 
-export type { PerClientOptions } from "../admission/admission.ts";
-export type { Timeouts } from "../connection/_timeouts.ts";
-export type { ProxyProtocolOptions } from "../admission/_proxy_stage.ts";
-
-/**
- * What runs for each connection: an async function (the connection is closed when it
- * returns, after queued bytes are sent), or hooks (the connection lives until either
- * side closes it).
- */
-export type Handler<In = Uint8Array, Out = In, Data = unknown> =
-  | HandlerFunction<In, Out, Data>
-  | ConnectionHooks<In, Out, Data>;
-
-/** The function form of a {@linkcode Handler}. */
-export type HandlerFunction<In = Uint8Array, Out = In, Data = unknown> = (
-  conn: Connection<In, Out, Data>,
-) => void | Promise<void>;
-
-/** One listener of a server. */
-export interface ListenerOptions {
-  /** A name for routing and stats. Default `"default"`, or `"listener-<i>"` in a list. */
-  name?: string;
-  /** IP address or hostname to bind. Default `"0.0.0.0"`. */
-  hostname?: string;
-  /** Port; 0 = any free port (`server.addr` says which). */
-  port?: number;
-  /** A Unix socket path (instead of hostname and port). */
-  path?: string;
-  /** TLS for this listener. */
-  tls?: TlsServerOptions;
-  /**
-   * The kernel's listen backlog for this listener, passed as is where the runtime lets it
-   * be set (Deno `tcpBacklog`, Node `backlog`; Bun always uses 512; Linux caps it at
-   * `net.core.somaxconn`). Default: the server's `backlog`, but at least 511.
-   */
-  backlog?: number;
-  /** SO_REUSEPORT where the runtime supports it. */
-  reusePort?: boolean;
-  /**
-   * Unix sockets: when `path` exists, remove it if no process listens on it (probed by
-   * connecting) and bind. Default false: an existing path fails with an error that says
-   * what to do. The file is removed on shutdown either way.
-   */
-  removeStale?: boolean;
-  /**
-   * The PROXY protocol (v1 and v2) from the `trusted` proxies: the header is required
-   * from them and refused from everyone else, before admission, so per-client limits
-   * and `remote` routes see the real client. Set at the top level it applies to every
-   * listener of `listen` that does not set its own; `false` turns it off for one.
-   */
-  proxyProtocol?: ProxyProtocolOptions | false;
-}
-
-/** What `onReject` and `rejectMessage` are told of a turned-away connection. */
-export interface RejectInfo {
-  /** The listener's name. */
-  listener: string;
-  /** The client's address. */
-  remoteAddr: Addr;
-  /** The local address. */
-  localAddr: Addr;
-}
-
-/** Options of {@linkcode serve}. */
-export interface ServeOptions<In = Uint8Array, Out = In, Data = unknown>
-  extends ListenerOptions, ConnectionLimits {
-  /** Several listeners; when given, the top-level hostname/port/path/tls are ignored. */
-  listen?: ListenerOptions[];
-  /** The framer for every connection (a route may set its own). Default `raw()`. */
-  framer?: Framer<In, Out>;
-  /** What runs for each connection: a handler, a `perConnection()` factory, or a `router()`. */
-  handler: Handler<In, Out, Data> | HandlerFactory | Router;
-  /**
-   * Makes each connection's `conn.data` before its handler runs, and gives `conn.data`
-   * its type: with `data: () => ({ count: 0 })`, `conn.data.count++` type-checks in the
-   * hooks and the handler. Without it `conn.data` is `undefined` until the handler sets
-   * it, and typed by the `Data` type parameter (default `unknown`).
-   */
-  data?: () => Data;
-  /** Force an adapter instead of detecting the runtime. */
-  adapter?: AdapterName;
-  /** TCP_NODELAY on accepted sockets. Default true (Nagle off). */
-  noDelay?: boolean;
-  /** SO_KEEPALIVE on accepted sockets: true, or the initial delay in ms. Default off. */
-  keepAlive?: boolean | number;
-  /** Handlers running at once; more wait in the queue. Default 10 000. Change it with `setMaxConnections()`. */
-  maxConnections?: number;
-  /**
-   * Accepted connections that may wait for a handler slot (FIFO); beyond it they are
-   * rejected with `"capacity"`. Default 1024; 0 = nobody waits.
-   *
-   * It is also the kernel's listen backlog, but never below 511 (the runtimes' default):
-   * tcpkit accepts every connection at once and queues it here, so the kernel's queue
-   * only has to absorb bursts, and a small one would drop them silently (the client's
-   * handshake is retried after 1 s, 3 s, ...). A listener's own `backlog` is passed as is.
-   */
-  backlog?: number;
-  /** Limits per client address (IPv4, or the IPv6 /64). */
-  perClient?: PerClientOptions;
-  /** Timeouts in ms; 0 turns one off. */
-  timeouts?: Timeouts;
-  /** Bytes written to a rejected connection before it is closed: bytes, or a function of the reason. */
-  rejectMessage?:
-    | Uint8Array
-    | string
-    | ((info: RejectInfo, reason: RejectReason) => Uint8Array | string | undefined);
-  /** Aborting it shuts the server down (with `shutdownTimeout`). */
-  signal?: AbortSignal;
-  /** Deadline in ms used when `signal` triggers the shutdown. Default 10 000. */
-  shutdownTimeout?: number;
-  /** A listener is bound. */
-  onListen?(info: { name: string; addr: Addr }): void;
-  /** A connection got a handler slot; its handler is about to run. */
-  onConnection?(conn: Connection<In, Out, Data>): void;
-  /** A connection was turned away. Nothing is dropped silently: every rejection comes here. */
-  onReject?(info: RejectInfo, reason: RejectReason): void;
-  /**
-   * A connection that got `onConnection` is gone; `error` says why when it broke (a
-   * `TimeoutError` names its kind). Rejected connections go to `onReject` only.
-   */
-  onClose?(conn: Connection<In, Out, Data>, error?: Error): void;
-  /**
-   * A handler threw, a hook failed, or a frame was skipped. The server keeps serving.
-   * Default: `console.error`.
-   */
-  onError?(error: unknown, conn?: Connection<In, Out, Data>): void;
-}
-
-// The checks of every option of serve(), run once per call. A value marked `checkedLater`
-// is checked where it is used (Admission, Sweeper, ProxyStage, the adapters' TLS).
-
-const TLS = {
-  cert: checkedLater,
-  key: checkedLater,
-  ca: either("PEM text or a list of them", string, arrayOf(string, "a list of strings")),
-  alpnProtocols: arrayOf(string, "a list of protocol names"),
-  requestClientCert: boolean,
-  handshakeTimeout: checkedLater,
-} as const satisfies Schema<TlsServerOptions>;
-
-const PROXY = {
-  trusted: checkedLater,
-  timeout: checkedLater,
-  maxHeaderBytes: checkedLater,
-  versions: checkedLater,
-} as const satisfies Schema<ProxyProtocolOptions>;
-const proxy = object(PROXY);
-
-const LISTENER = {
-  name: string,
-  hostname: string,
-  port,
-  path: string,
-  tls: object(TLS),
-  backlog: integer(0, 2 ** 31 - 1),
-  reusePort: boolean,
-  removeStale: boolean,
-  proxyProtocol: (fn, path, value) => value === false || proxy(fn, path, value),
-} as const satisfies Schema<ListenerOptions>;
-
-/** @internal The checks of {@linkcode ConnectionLimits}, shared with `connect()`. */
-export const LIMITS = {
-  highWaterMark: integer(1),
-  maxOutbound: integer(1, Number.MAX_SAFE_INTEGER, true),
-  messageBudget: integer(1, Number.MAX_SAFE_INTEGER, true),
-} as const satisfies Schema<ConnectionLimits>;
-
-/** @internal The `keepAlive` option, a boolean or the initial delay in ms; shared with `connect()`. */
-export const keepAlive: Check = either("a boolean or a delay in ms", boolean, delay(0));
-
-const HOOKS = {
-  open: func,
-  message: func,
-  end: func,
-  drain: func,
-  error: func,
-  close: func,
-} as const satisfies Schema<ConnectionHooks<unknown, unknown, unknown>>;
-
-/** @internal Checks the hooks an object has (it may have other members too). */
-export const hooks: Check = (fn, path, value) => {
-  if (typeof value !== "object" || value === null) fail(fn, path, "an object of hooks", value);
-  for (const k of Object.keys(HOOKS) as (keyof typeof HOOKS)[]) {
-    const hook = (value as Record<string, unknown>)[k];
-    if (hook !== undefined) HOOKS[k](fn, `${path}.${k}`, hook);
-  }
-};
-
-const SERVE = {
-  ...LISTENER,
-  ...LIMITS,
-  backlog: checkedLater,
-  listen: arrayOf(object(LISTENER), "a list of listener options"),
-  framer,
-  handler: (fn, path, value) => {
-    if (typeof value === "function" || value instanceof Router) return;
-    const what = "an async function, an object of hooks, or a router()";
-    if (typeof value !== "object" || value === null) fail(fn, path, what, value);
-    hooks(fn, path, value);
-  },
-  data: func,
-  adapter: checkedLater,
-  noDelay: boolean,
-  keepAlive,
-  maxConnections: checkedLater,
-  perClient: object(
-    {
-      maxConnections: checkedLater,
-      rate: object(
-        { connections: checkedLater, perSeconds: checkedLater } satisfies Schema<
-          NonNullable<PerClientOptions["rate"]>
-        >,
-      ),
-    } satisfies Schema<PerClientOptions>,
-  ),
-  timeouts: object(
-    {
-      firstMessage: checkedLater,
-      idle: checkedLater,
-      writeStall: checkedLater,
-      queue: checkedLater,
-    } satisfies Schema<Timeouts>,
-  ),
-  rejectMessage: either(
-    "a string, a Uint8Array or a function",
-    string,
-    func,
-    (fn, path, v) => v instanceof Uint8Array || fail(fn, path, "a Uint8Array", v),
-  ),
-  signal: abortSignal,
-  shutdownTimeout: delay(0),
-  onListen: func,
-  onConnection: func,
-  onReject: func,
-  onClose: func,
-  onError: func,
-} as const satisfies Schema<ServeOptions>;
-
-/** Options of {@linkcode Server.shutdown}. */
-export interface ShutdownOptions {
-  /** Milliseconds to wait for connections to finish before force-closing them. Default 10 000. */
-  timeout?: number;
-}
-
-/** A plain snapshot of a server's counters. */
-export interface ServerStats {
-  /** Connections whose handler runs. */
-  active: number;
-  /** Connections waiting for a slot. */
-  queued: number;
-  /** Connections accepted since start (rejected ones included). */
-  accepted: number;
-  /** Rejections by reason. */
-  rejected: Record<RejectReason, number>;
-  /** Timeouts by kind. */
-  timeouts: Record<
-    "firstMessage" | "idle" | "writeStall" | "queue" | "handshake" | "proxyHeader",
-    number
-  >;
-  /** Bytes read, all connections. */
-  bytesIn: number;
-  /** Bytes written, all connections. */
-  bytesOut: number;
-  /** Messages decoded. */
-  messagesIn: number;
-  /** Messages sent. */
-  messagesOut: number;
-  /** Errors reported through `onError` (handler throws, failed hooks, skipped frames). */
-  errors: number;
-  /**
-   * Accepts that failed, by kind: `aborted` when the peer was gone before its connection
-   * was accepted (it reset while it waited in the kernel's queue), `exhausted` when the
-   * process ran out of file descriptors or memory. Neither is in `accepted`. The listener
-   * goes on accepting: at once after an aborted one, after a pause of 5 ms doubling up to
-   * 1 s while resources are exhausted. `onError` gets an `AcceptError` at most once per
-   * kind every 10 s. A TLS handshake that the peer reset or closed counts as `aborted`.
-   *
-   * Deno reports running out of file descriptors (EMFILE) to tcpkit. Node (libuv) and Bun
-   * close the connections they cannot take by themselves and report nothing, so there
-   * `exhausted` stays 0; the server goes on serving once descriptors are free again.
-   */
-  acceptErrors: Record<AcceptFailure, number>;
-}
-
-let nextId = 1;
-/** @internal A process-wide connection id. */
-export function nextConnectionId(): number {
-  return nextId++;
-}
+export type {
+  ListenerOptions,
+  PerClientOptions,
+  ProxyProtocolOptions,
+  RejectInfo,
+  ServeOptions,
+  ServerStats,
+  ShutdownOptions,
+  Timeouts,
+} from "./options.ts";
 
 const noop = () => {};
 const encoder = new TextEncoder();
@@ -532,11 +238,10 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     const pp = spec.proxyProtocol ?? (spec === options ? undefined : options.proxyProtocol);
     if (!pp) return undefined;
     // TLS after the header is a server-side STARTTLS that takes the bytes read with the
-    // header: Deno has no server-side STARTTLS, and Bun cannot hand read bytes to TLS.
-    const runtime = this.#transport.name;
-    if (spec.tls && (runtime === "deno" || runtime === "bun")) {
+    // header, which not every adapter can do.
+    if (spec.tls && !this.#transport.serverTlsAfterRead) {
       throw new UnsupportedError(
-        runtime,
+        this.#transport.name,
         'tls with proxyProtocol on one listener (terminate TLS at the proxy, or use adapter: "node")',
       );
     }

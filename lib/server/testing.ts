@@ -9,9 +9,13 @@
 import { memoryPair } from "../adapters/memory.ts";
 import { Connection, type ConnectionLimits } from "../connection/connection.ts";
 import type { Framer } from "../framers/framer.ts";
-import { type HandlerFactory, resolveHandler } from "../router/router.ts";
-import { type Handler, nextConnectionId } from "./server.ts";
-import { runHandler } from "../router/handler.ts";
+import {
+  type Handler,
+  type HandlerFactory,
+  resolveHandler,
+  runHandler,
+} from "../router/handler.ts";
+import { nextConnectionId } from "../connection/_id.ts";
 
 /**
  * How long `close()` lets the two ends finish before it resets them: neither can finish

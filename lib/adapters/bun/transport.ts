@@ -518,6 +518,7 @@ function tlsListenHandler(
 /** The Bun transport. */
 export const bunTransport: Transport = {
   name: "bun",
+  serverTlsAfterRead: false, // upgradeTLS cannot be given bytes already read
 
   listen(o: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
     const known: KnownAddrs = { unix: o.path !== undefined };

@@ -566,6 +566,7 @@ export function createDenoTransport(options: DenoTransportOptions = {}): Transpo
   };
   return {
     name: "deno",
+    serverTlsAfterRead: false, // Deno.startTls is client-only
 
     listen(o: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
       // Without --unstable-net, Deno.listen({ reusePort }) exits the process; the flag

@@ -304,6 +304,7 @@ class NodeSocket implements RawSocket {
 /** The `node:net` transport. */
 export const nodeTransport: Transport = {
   name: "node",
+  serverTlsAfterRead: true,
 
   listen(options: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
     const hwm = options.writeHighWaterMark;
