@@ -15,6 +15,7 @@ import { nodeTransport } from "./node/transport.ts";
 
 export type { AdapterName, Transport } from "../transport.ts";
 export { memoryPair, memoryTransport } from "./memory.ts";
+export { listenOn } from "./_unix.ts";
 
 interface RuntimeGlobals {
   Deno?: { version?: { deno?: string } };

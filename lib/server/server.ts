@@ -9,8 +9,7 @@
  */
 
 import type { AdapterName, RawSocket, Transport, TransportListener } from "../transport.ts";
-import { getTransport } from "../adapters/mod.ts";
-import { listenOn } from "../adapters/_unix.ts";
+import { getTransport, listenOn } from "../adapters/mod.ts";
 import { Admission, type Ticket } from "../admission/admission.ts";
 import {
   Connection,

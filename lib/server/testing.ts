@@ -6,7 +6,7 @@
  * @module
  */
 
-import { memoryPair } from "../adapters/memory.ts";
+import { memoryPair } from "../adapters/mod.ts";
 import { Connection, type ConnectionLimits } from "../connection/connection.ts";
 import type { Framer } from "../framers/framer.ts";
 import {
