@@ -19,13 +19,11 @@ const MAX_LINES = 400;
 /** Files over the limit, with the most lines they may have until they are split. */
 const OVERSIZE: Record<string, number> = {
   "lib/connection/connection.ts": 1031,
-  "lib/server/server.ts": 780,
-  "lib/adapters/deno/transport.ts": 650,
+  "lib/server/server.ts": 755,
   "lib/errors.ts": 620, // over half of it is the examples of each error class
-  "lib/adapters/bun/transport.ts": 620,
+  "lib/adapters/bun/socket.ts": 465,
   "lib/framers/length_prefixed.ts": 485,
   "lib/proxy/_v2.ts": 435,
-  "lib/adapters/node/transport.ts": 425,
   "lib/framers/_byte_queue.ts": 420,
   "lib/admission/_proxy_stage.ts": 412,
 };

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { detectRuntime, getTransport, memoryPair } from "../lib/adapters/mod.ts";
-import { ReadBuffer } from "../lib/adapters/deno/transport.ts";
+import { ReadBuffer } from "../lib/adapters/deno/_read_buffer.ts";
 import type { RawSocketHandler } from "../lib/transport.ts";
 import { UnsupportedError } from "../lib/errors.ts";
 import { runAdapterCases } from "./_adapter_cases.ts";

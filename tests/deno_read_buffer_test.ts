@@ -2,7 +2,7 @@
 // by dispose(). Pure JavaScript: runs on every runtime.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ReadBuffer } from "../lib/adapters/deno/transport.ts";
+import { ReadBuffer } from "../lib/adapters/deno/_read_buffer.ts";
 
 const SIZES = { idle: 128, min: 1024, max: 65536 };
 
