@@ -167,6 +167,34 @@ export function abortedConnect(signal: AbortSignal, target: string): ConnectErro
   return new ConnectError(timeout ? "timeout" : "aborted", target, { cause: reason });
 }
 
+/**
+ * Races a connect step `p` with `signal`: rejects with {@linkcode abortedConnect} when the
+ * signal aborts first, and hands a result that comes after the abort to `late` (which
+ * closes it), so an abandoned connection never stays open. Every adapter's connect
+ * goes through it.
+ */
+export async function raceAbort<T>(
+  p: Promise<T>,
+  signal: AbortSignal | undefined,
+  target: string,
+  late: (value: T) => void,
+): Promise<T> {
+  if (!signal) return await p;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortedConnect(signal, target));
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([p, aborted]);
+  } catch (err) {
+    if (signal.aborted) p.then(late, () => {});
+    throw err;
+  } finally {
+    signal.removeEventListener("abort", onAbort!);
+  }
+}
+
 /** Wraps a bind failure (EADDRINUSE, EACCES, ...) so every adapter throws the same type. */
 export function toListenError(err: unknown, target: string): ConnectionError {
   if (err instanceof ConnectionError) return err;

@@ -45,6 +45,7 @@ import {
   dialled,
   isWildcard,
   type KnownAddrs,
+  raceAbort,
   tcpAddr,
   toConnectError,
   toListenError,
@@ -154,23 +155,16 @@ export const bunTransport: Transport = {
         ...tls,
         socket,
       });
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(abortedConnect(signal!, target));
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
     try {
-      const s = await Promise.race([attempt, aborted]);
-      return handshake ? await Promise.race([handshake, aborted]) : s.data!;
+      const s = await raceAbort(attempt, signal, target, (late) => late.terminate());
+      return handshake ? await raceAbort(handshake, signal, target, () => {}) : s.data!;
     } catch (err) {
       if (signal?.aborted) {
-        attempt.then((s) => s.terminate(), () => {});
+        attempt.then((s) => s.terminate(), () => {}); // mid-handshake too
         throw abortedConnect(signal, target);
       }
       if (err instanceof TlsError) throw err;
       throw toConnectError(err, target);
-    } finally {
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
     }
   },
 };

@@ -41,6 +41,7 @@ import {
 import {
   abortedConnect,
   describeTarget,
+  raceAbort,
   tcpAddr,
   toConnectError,
   toListenError,
@@ -143,29 +144,6 @@ export function listenDenoTls(
       await loop;
     },
   };
-}
-
-/** Races `p` with the signal; `late` gets a result that comes after an abort. */
-async function raceAbort<T>(
-  p: Promise<T>,
-  signal: AbortSignal | undefined,
-  target: string,
-  late: (value: T) => void,
-): Promise<T> {
-  if (!signal) return await p;
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(abortedConnect(signal, target));
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([p, aborted]);
-  } catch (err) {
-    if (signal.aborted) p.then(late, () => {});
-    throw err;
-  } finally {
-    signal.removeEventListener("abort", onAbort!);
-  }
 }
 
 function closeQuietly(conn: Deno.Conn): void {

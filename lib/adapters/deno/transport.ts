@@ -27,7 +27,13 @@ import type {
 import { UnsupportedError } from "../../errors.ts";
 import { acceptLoop } from "../_accept.ts";
 import { connectDenoTls, listenDenoTls, type WrapDenoConn } from "./tls.ts";
-import { abortedConnect, describeTarget, toConnectError, toListenError } from "../_util.ts";
+import {
+  abortedConnect,
+  describeTarget,
+  raceAbort,
+  toConnectError,
+  toListenError,
+} from "../_util.ts";
 import { DEFAULT_SIZES, type ReadBufferSizes } from "./_read_buffer.ts";
 
 export type { ReadBufferSizes };
@@ -109,23 +115,12 @@ export function createDenoTransport(options: DenoTransportOptions = {}): Transpo
       const attempt = o.path !== undefined
         ? Deno.connect({ transport: "unix", path: o.path })
         : Deno.connect({ hostname: o.hostname ?? "127.0.0.1", port: o.port!, signal });
-      let onAbort: (() => void) | undefined;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortedConnect(signal!, target));
-        signal?.addEventListener("abort", onAbort, { once: true });
-      });
       try {
-        const conn = await Promise.race([attempt, aborted]);
+        const conn = await raceAbort<Deno.Conn>(attempt, signal, target, (c) => c.close());
         return new DenoSocket(conn, o.writeHighWaterMark, sizes);
       } catch (err) {
-        if (signal?.aborted) {
-          // A connection that completes after the abort is closed at once.
-          attempt.then((c) => c.close(), () => {});
-          throw abortedConnect(signal, target);
-        }
+        if (signal?.aborted) throw abortedConnect(signal, target);
         throw toConnectError(err, target);
-      } finally {
-        if (onAbort) signal?.removeEventListener("abort", onAbort);
       }
     },
   };
