@@ -24,7 +24,7 @@ import {
 } from "../errors.ts";
 import { concatBytes } from "../_bytes.ts";
 import type { Decoder, Framer } from "../framers/framer.ts";
-import { SPAN, WIRE, type WireFramer } from "../framers/_wire.ts";
+import { type Span, WIRE, type WireFramer } from "../framers/_wire.ts";
 import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "../types.ts";
 
 /**
@@ -133,6 +133,8 @@ const F_END_OF_TASK = 64;
 
 /** Bytes of adjacent wire spans gathered before they are handed to the socket as one write. */
 const RUN_MAX = 16 * 1024;
+/** Where the framer writes the span it finds (one at a time: filled, then read at once). */
+const SPAN: Span = { start: 0, end: 0 };
 
 /** Runs a callback once the current task and its microtasks are done. */
 const afterTask: (fn: () => void) => void = typeof setImmediate === "function"
@@ -834,7 +836,8 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown> {
     const whole = this.#rxWhole ??= new Uint8Array(this.#rxBuf);
     const trusted = msg === this.#fresh;
     if (
-      !framer[WIRE]!(msg, whole, trusted) || SPAN.start < this.#rxStart || SPAN.end > this.#rxEnd
+      !framer[WIRE]!(msg, whole, trusted, SPAN) || SPAN.start < this.#rxStart ||
+      SPAN.end > this.#rxEnd
     ) return undefined;
     const { start, end } = SPAN;
     this.messagesOut++;

@@ -24,10 +24,13 @@
 export const WIRE: unique symbol = Symbol("tcpkit.wire");
 
 /**
- * Where the last span found starts and ends, as offsets into the message's buffer.
- * Written by a {@linkcode WireSpan} method that returns true; read at once.
+ * Where a wire span starts and ends, as offsets into the message's buffer. The caller
+ * owns it and passes it in; a {@linkcode WireSpan} method that returns true fills it.
  */
-export const SPAN: { start: number; end: number } = { start: 0, end: 0 };
+export interface Span {
+  start: number;
+  end: number;
+}
 
 /**
  * Finds the wire form of `msg` around it in memory.
@@ -36,11 +39,17 @@ export const SPAN: { start: number; end: number } = { start: 0, end: 0 };
  * @param whole A view of all of `msg.buffer` (offsets are `msg.byteOffset` based).
  * @param trusted `msg` is the frame the decoder just returned: the scan for a
  *   delimiter inside it may be skipped.
- * @returns true, with {@linkcode SPAN} set, when the bytes of `whole` in
- *   `[SPAN.start, SPAN.end)` are exactly what `encode(msg)` would produce; false when
- *   the message must go through `encode()` (which also raises any error).
+ * @param out Filled with the span when the method returns true.
+ * @returns true when the bytes of `whole` in `[out.start, out.end)` are exactly what
+ *   `encode(msg)` would produce; false when the message must go through `encode()`
+ *   (which also raises any error), and then `out` may hold anything.
  */
-export type WireSpan = (msg: Uint8Array, whole: Uint8Array, trusted: boolean) => boolean;
+export type WireSpan = (
+  msg: Uint8Array,
+  whole: Uint8Array,
+  trusted: boolean,
+  out: Span,
+) => boolean;
 
 /** A framer that may carry a {@linkcode WireSpan} method. */
 export interface WireFramer {

@@ -7,7 +7,7 @@ import type { Decoder, EofPolicy, Framer } from "./framer.ts";
 import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkEof, checkInteger, checkOptions } from "./_common.ts";
-import { SPAN, WIRE, type WireFramer } from "./_wire.ts";
+import { type Span, WIRE, type WireFramer } from "./_wire.ts";
 import type { Keys } from "../_options.ts";
 
 /** Options of {@linkcode fixed}. */
@@ -69,10 +69,10 @@ export function fixed(size: number, options?: FixedOptions): Framer<Uint8Array> 
       return msg;
     },
     // A frame is its own wire form: adjacent frames of one read go out as one write.
-    [WIRE](msg: Uint8Array): boolean {
+    [WIRE](msg: Uint8Array, _whole: Uint8Array, _trusted: boolean, out: Span): boolean {
       if (msg.length !== size) return false;
-      SPAN.start = msg.byteOffset;
-      SPAN.end = msg.byteOffset + size;
+      out.start = msg.byteOffset;
+      out.end = msg.byteOffset + size;
       return true;
     },
   };

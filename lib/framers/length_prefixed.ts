@@ -12,7 +12,7 @@ import {
 } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkEof, checkInteger, checkOneOf, checkOptions, checkTooLong } from "./_common.ts";
-import { SPAN, WIRE, type WireFramer } from "./_wire.ts";
+import { type Span, WIRE, type WireFramer } from "./_wire.ts";
 import type { Keys } from "../_options.ts";
 
 /** The size of a length field: 1, 2, 3, 4 or 8 bytes, or an unsigned LEB128 varint. */
@@ -191,21 +191,21 @@ export function lengthPrefixed(options?: LengthPrefixedOptions): Framer<Uint8Arr
   };
   // The header and the payload, where the header encode() writes precedes it in memory.
   if (!includeHeader) {
-    framer[WIRE] = (msg: Uint8Array, whole: Uint8Array): boolean => {
+    framer[WIRE] = (msg: Uint8Array, whole: Uint8Array, _trusted: boolean, out: Span): boolean => {
       const n = msg.length;
       const value = n - adjustment;
       if (n > maxLength || value < 0) return false;
       const start = msg.byteOffset - headerLength(init, value);
       return start >= 0 && headerMatches(init, whole, start, value) &&
-        setSpan(start, n + msg.byteOffset);
+        setSpan(out, start, n + msg.byteOffset);
     };
   }
   return framer;
 }
 
-function setSpan(start: number, end: number): true {
-  SPAN.start = start;
-  SPAN.end = end;
+function setSpan(out: Span, start: number, end: number): true {
+  out.start = start;
+  out.end = end;
   return true;
 }
 

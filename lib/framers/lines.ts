@@ -20,7 +20,7 @@ import {
   LfScanner,
   SequenceScanner,
 } from "./_delimiter_decoder.ts";
-import { SPAN, WIRE, type WireFramer } from "./_wire.ts";
+import { type Span, WIRE, type WireFramer } from "./_wire.ts";
 import type { Keys } from "../_options.ts";
 
 /** Options of {@linkcode lines}. */
@@ -203,7 +203,7 @@ export function lines(
       return [msg, delimiterBytes];
     },
     // The line and its delimiter, where the delimiter encode() appends follows it in memory.
-    [WIRE](msg: Uint8Array, whole: Uint8Array, trusted: boolean): boolean {
+    [WIRE](msg: Uint8Array, whole: Uint8Array, trusted: boolean, out: Span): boolean {
       const n = msg.length;
       if (n > maxLength) return false;
       const end = msg.byteOffset + n;
@@ -214,8 +214,8 @@ export function lines(
       } else if (whole[end] !== 10 || msg[n - 1] === 13 || (!trusted && msg.includes(10))) {
         return false;
       }
-      SPAN.start = msg.byteOffset;
-      SPAN.end = end + delimiterBytes.length;
+      out.start = msg.byteOffset;
+      out.end = end + delimiterBytes.length;
       return true;
     },
   };
