@@ -1,8 +1,9 @@
 /**
- * `BunRawSocket`: one Bun socket behind the {@linkcode RawSocket} interface. Bun's
- * `write()` sends what it can and returns the count, so the rest is queued and sent on
- * `drain`; a chunk that arrives while paused is held until `resume()`. Its yes-or-no
- * state is bits of one number (a socket per connection: 96 bytes less each). Internal.
+ * `BunRawSocket`: one Bun socket behind the {@linkcode RawSocket} interface: reading (a
+ * chunk that arrives while paused is held until `resume()`), end, close and abort,
+ * STARTTLS, and Bun's events. Its sending half is the base class in `_write_queue.ts`,
+ * and its yes-or-no state the bits of one number behind named accessors
+ * (`_state.ts`): one object per socket. Internal.
  *
  * @module
  */
@@ -27,61 +28,20 @@ import {
   handshakeHandler,
 } from "./tls.ts";
 import { checkTlsServerOptions } from "../_tls.ts";
-import { type KnownAddrs, localAddrOf, remoteAddrOf, takeBatch, toSocketError } from "../_util.ts";
+import { type KnownAddrs, localAddrOf, remoteAddrOf, toSocketError } from "../_util.ts";
+import { BunWriteQueue, NONE } from "./_write_queue.ts";
 
 export type Slot = BunRawSocket | undefined;
 
-/** While corked, held bytes go out once they reach this (the size `takeBatch` sends alone). */
-const CORK_LIMIT = 16 * 1024;
-
-/** The held-data and write queues of a socket that has none: shared, never written to. */
-const NONE: Uint8Array[] = [];
-
-// Bits of BunRawSocket.#flags.
-const PAUSED = 1;
-const CLOSED = 2;
-const CORKED = 4;
-const NEED_DRAIN = 8;
-/** End and close that arrived while paused, held behind the data. */
-const HELD_END = 16;
-const HELD_CLOSE = 32;
-const END_DELIVERED = 64;
-const END_WANTED = 128;
-const WRITE_SHUT = 256;
-const CLOSE_WANTED = 512;
-const ABORTED = 1024;
-const NO_DELAY = 2048;
-const UPGRADING = 4096; // mid-STARTTLS
-/**
- * Bun's own pause, a system call each way, is made only once a chunk arrives while
- * paused (that chunk is held): most pauses (admission, flow control) end before that.
- * BUN_READING or BUN_PAUSED says which Bun's socket is; neither, that it is not known
- * (the TLS handshake pauses the socket itself). A resume of a socket that reads costs
- * nothing.
- */
-const BUN_READING = 8192;
-const BUN_PAUSED = 16384;
-/** Bun's `end()` or `close()` was called: Bun has let go of the socket (`terminate()` no longer reaches it). */
-const BUN_CLOSING = 32768;
-
 /** A Bun socket behind the {@linkcode RawSocket} interface. */
-export class BunRawSocket implements RawSocket {
+export class BunRawSocket extends BunWriteQueue<Slot> implements RawSocket {
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
   /** Set on TLS sockets once the handshake is done. */
   tls?: TlsInfo;
-  /** The PAUSED, CLOSED, ... bits: one number rather than a field per yes-or-no. */
-  #flags = PAUSED;
-  #s: BunSocket<Slot>;
-  #hwm: number;
   #handler: RawSocketHandler | undefined;
   /** Events that arrived while paused, in order: data chunks, then maybe end and close. */
-  #held: Uint8Array[] = NONE; // arrays of their own once used: most sockets never hold data
-  /** Unsent bytes, in order: `#one` (only while corked) then `#queue`. */
-  #queue: Uint8Array[] = NONE;
-  /** The write held since cork() while it is the only one (most batches): no array. */
-  #one: Uint8Array | undefined = undefined;
-  #queued = 0;
+  #held: Uint8Array[] = NONE; // an array of its own once used: most sockets never hold data
   #error: Error | undefined;
 
   /**
@@ -90,127 +50,68 @@ export class BunRawSocket implements RawSocket {
    * @param known What is known of its addresses up front.
    */
   constructor(s: BunSocket<Slot>, hwm: number, known: KnownAddrs) {
-    this.#s = s;
-    this.#hwm = hwm;
+    super(s, hwm);
     // Each asks the socket (a system call), the local one only when it differs per socket.
     this.localAddr = known.local ?? localAddrOf(known, s.localAddress, s.localPort);
     this.remoteAddr = remoteAddrOf(known, s.remoteAddress, s.remotePort);
-    if (!known.unix && s.setNoDelay(true)) this.#flags |= NO_DELAY;
-  }
-
-  get bufferedAmount(): number {
-    return this.#queued;
-  }
-
-  #ownQueue(): Uint8Array[] {
-    return this.#queue === NONE ? (this.#queue = []) : this.#queue;
+    if (!known.unix && s.setNoDelay(true)) this.noDelay = true;
   }
 
   start(handler: RawSocketHandler): void {
     if (this.#handler) throw new Error("RawSocket.start() was already called");
     this.#handler = handler;
-    if ((this.#flags & CLOSED) !== 0) queueMicrotask(() => handler.close(this.#closeError()));
-  }
-
-  write(chunk: Uint8Array): boolean {
-    if ((this.#flags & (CLOSED | END_WANTED | CLOSE_WANTED)) !== 0) return false;
-    if (chunk.length > 0) {
-      if (this.#queue.length === 0 && this.#one === undefined) {
-        if ((this.#flags & CORKED) === 0 || chunk.length >= CORK_LIMIT) this.#writeNow(chunk);
-        else {
-          this.#one = chunk;
-          this.#queued += chunk.length;
-        }
-      } else {
-        const q = this.#ownQueue();
-        if (this.#one !== undefined) {
-          q.push(this.#one);
-          this.#one = undefined;
-        }
-        q.push(chunk);
-        this.#queued += chunk.length;
-        if ((this.#flags & CORKED) !== 0 && this.#queued >= CORK_LIMIT) this.#sendHeld();
-      }
-    }
-    const ok = this.#queued < this.#hwm;
-    if (!ok) this.#flags |= NEED_DRAIN;
-    return ok;
+    if (this.closed) queueMicrotask(() => handler.close(this.#closeError()));
   }
 
   pause(): void {
-    if ((this.#flags & (CLOSED | PAUSED)) !== 0) return;
-    this.#flags |= PAUSED;
+    if (!this.closed) this.paused = true;
   }
 
   resume(): void {
-    if ((this.#flags & (CLOSED | PAUSED)) !== PAUSED) return;
-    this.#flags &= ~PAUSED;
-    if ((this.#flags & BUN_READING) === 0) {
-      this.#flags = (this.#flags & ~BUN_PAUSED) | BUN_READING;
-      this.#s.resume();
+    if (this.closed || !this.paused) return;
+    this.paused = false;
+    if (!this.bunReading) {
+      this.bunReading = true;
+      this.s.resume();
     }
-    if (this.#held.length > 0 || (this.#flags & (HELD_END | HELD_CLOSE)) !== 0) {
+    if (this.#held.length > 0 || this.heldEnd || this.heldClose) {
       queueMicrotask(() => this.#deliverHeld());
     }
   }
 
-  cork(): void {
-    this.#flags |= CORKED;
-  }
-
-  uncork(): void {
-    if ((this.#flags & CORKED) === 0) return;
-    this.#flags &= ~CORKED;
-    const one = this.#one;
-    if (one !== undefined) {
-      this.#one = undefined;
-      if ((this.#flags & CLOSED) !== 0) return;
-      this.#queued -= one.length;
-      this.#writeNow(one);
-      // What the kernel did not take is queued for Bun's drain event; all of it went:
-      // a drain that was waited for fires.
-      if (this.#queue.length === 0) this.#sendHeld();
-    } else if (this.#queue.length > 0 && (this.#flags & CLOSED) === 0) this.#sendHeld();
-  }
-
   end(): void {
-    if ((this.#flags & (CLOSED | END_WANTED)) !== 0) return;
+    if (this.closed || this.endWanted) return;
     this.uncork();
-    this.#flags |= END_WANTED;
-    if (this.#queue.length === 0) this.#afterFlush();
+    this.markEndWanted();
+    if (this.queueEmpty) this.flushed();
   }
 
   close(): void {
-    if ((this.#flags & (CLOSED | CLOSE_WANTED)) !== 0) return;
+    if (this.closed || this.closeWanted) return;
     this.uncork();
-    this.#flags |= CLOSE_WANTED;
-    if (this.#queue.length === 0) this.#afterFlush();
+    this.markCloseWanted();
+    if (this.queueEmpty) this.flushed();
   }
 
   abort(): void {
-    if ((this.#flags & UPGRADING) !== 0) return void this.#s.terminate(); // mid-STARTTLS
-    if ((this.#flags & CLOSED) !== 0) return;
-    this.#flags |= ABORTED;
-    this.#queue = NONE;
-    this.#one = undefined;
-    this.#queued = 0;
+    if (this.upgrading) return void this.s.terminate(); // mid-STARTTLS
+    if (this.closed) return;
+    this.markAborted();
+    this.dropQueue();
     // A close that Bun has not reported yet: it ignores terminate() now, so the close is ours.
-    if ((this.#flags & BUN_CLOSING) !== 0) return this.#finish();
-    this.#s.terminate();
+    if (this.bunClosing) return this.#finish();
+    this.s.terminate();
   }
 
   setNoDelay(on: boolean): void {
-    if (
-      this.remoteAddr.transport !== "tcp" || (this.#flags & CLOSED) !== 0 ||
-      on === ((this.#flags & NO_DELAY) !== 0)
-    ) return;
-    this.#flags = on ? this.#flags | NO_DELAY : this.#flags & ~NO_DELAY;
-    this.#s.setNoDelay(on);
+    if (this.remoteAddr.transport !== "tcp" || this.closed || on === this.noDelay) return;
+    this.noDelay = on;
+    this.s.setNoDelay(on);
   }
 
   setKeepAlive(on: boolean, initialDelay?: number): void {
-    if (this.remoteAddr.transport === "tcp" && (this.#flags & CLOSED) === 0) {
-      this.#s.setKeepAlive(on, initialDelay ?? 0);
+    if (this.remoteAddr.transport === "tcp" && !this.closed) {
+      this.s.setKeepAlive(on, initialDelay ?? 0);
     }
   }
 
@@ -220,9 +121,7 @@ export class BunRawSocket implements RawSocket {
    * replaces it. Bun cannot put back bytes already read: a non-empty `head` fails.
    */
   async startTls(options: StartTlsOptions): Promise<RawSocket> {
-    if ((this.#flags & CLOSED) !== 0) {
-      throw new ConnectionClosedError("startTls() on a closed socket");
-    }
+    if (this.closed) throw new ConnectionClosedError("startTls() on a closed socket");
     if (options.head?.some((c) => c.length > 0) || this.#held.length > 0) {
       throw new TlsError(
         "bytes arrived before startTls() and Bun cannot hand them to TLS: call startTls() " +
@@ -231,10 +130,10 @@ export class BunRawSocket implements RawSocket {
     }
     this.pause();
     this.#pauseBun(); // now: what arrives from here on is for TLS
-    for (let i = 0; i < 6000 && this.#queue.length > 0 && (this.#flags & CLOSED) === 0; i++) {
+    for (let i = 0; i < 6000 && !this.queueEmpty && !this.closed; i++) {
       await new Promise((r) => setTimeout(r, 5)); // the go-ahead still being sent
     }
-    if ((this.#flags & CLOSED) !== 0 || this.#queue.length > 0) {
+    if (this.closed || !this.queueEmpty) {
       throw new ConnectionClosedError("startTls(): the socket closed, or did not drain in 30 s");
     }
     const server = options.server;
@@ -242,9 +141,9 @@ export class BunRawSocket implements RawSocket {
       ? bunServerTls(server)
       : await bunClientTls(options.client ?? {}, options.client?.hostname);
     const handler = this.#handler;
-    this.#flags |= CLOSED; // from here on the TLS socket reports everything
+    this.markClosed(); // from here on the TLS socket reports everything
     this.#handler = undefined;
-    this.#flags |= UPGRADING; // abort() still reaches the socket
+    this.upgrading = true; // abort() still reaches the socket
     const known: KnownAddrs = {
       unix: this.remoteAddr.transport === "unix",
       local: this.localAddr,
@@ -252,7 +151,7 @@ export class BunRawSocket implements RawSocket {
     };
     const target = formatAddr(this.remoteAddr);
     return await new Promise<RawSocket>((resolve, reject) => {
-      const { handler: tlsHandler } = handshakeHandler<Slot>(socketHandler(this.#hwm, known), {
+      const { handler: tlsHandler } = handshakeHandler<Slot>(socketHandler(this.hwm, known), {
         ms: server ? checkTlsServerOptions(server) : 30_000,
         verifyPeer: server ? server.requestClientCert === true : true,
         wrap: (e, t) => server ? bunServerError(e, t) : clientTlsError(e, target),
@@ -266,86 +165,36 @@ export class BunRawSocket implements RawSocket {
         },
       });
       try {
-        bunUpgradeTls(this.#s, tls, tlsHandler);
+        bunUpgradeTls(this.s, tls, tlsHandler);
       } catch (e) {
         const err = clientTlsError(e, target);
         handler?.close(err);
         reject(err);
       }
-    }).finally(() => (this.#flags &= ~UPGRADING));
+    }).finally(() => (this.upgrading = false));
   }
 
   /** Bun's `data` event. */
   onData(chunk: Uint8Array): void {
-    if ((this.#flags & CLOSED) !== 0) return;
-    if ((this.#flags & PAUSED) !== 0 || this.#held.length > 0) {
+    if (this.closed) return;
+    if (this.paused || this.#held.length > 0) {
       if (this.#held === NONE) this.#held = [];
       this.#held.push(chunk);
-      if ((this.#flags & PAUSED) !== 0) this.#pauseBun();
+      if (this.paused) this.#pauseBun();
     } else this.#handler!.data(chunk);
   }
 
   #pauseBun(): void {
-    if ((this.#flags & BUN_PAUSED) !== 0) return;
-    this.#flags = (this.#flags & ~BUN_READING) | BUN_PAUSED;
-    this.#s.pause();
+    if (this.bunPaused) return;
+    this.bunReading = false;
+    this.s.pause();
   }
 
   /** Bun's `end` event: the peer's FIN. */
   onEnd(): void {
-    if ((this.#flags & CLOSED) !== 0) return;
-    if ((this.#flags & PAUSED) !== 0 || this.#held.length > 0) this.#flags |= HELD_END;
+    if (this.closed) return;
+    if (this.paused || this.#held.length > 0) this.heldEnd = true;
     else this.#deliverEnd();
-  }
-
-  /** Bun's `drain` event: the kernel takes bytes again. */
-  onDrain(): void {
-    if ((this.#flags & CLOSED) !== 0 || !this.#sendQueue()) return;
-    if ((this.#flags & NEED_DRAIN) !== 0) {
-      this.#flags &= ~NEED_DRAIN;
-      this.#handler?.drain();
-    }
-    if (this.#queue.length === 0) this.#afterFlush();
-  }
-
-  /** Writes with nothing queued before it; what the kernel does not take is queued. */
-  #writeNow(chunk: Uint8Array): void {
-    const n = Math.max(0, this.#s.write(chunk));
-    if (n < chunk.length) {
-      this.#ownQueue().push(n === 0 ? chunk : chunk.subarray(n));
-      this.#queued += chunk.length - n;
-    }
-  }
-
-  /** Hands the queue to the kernel; true when all of it went. */
-  #sendQueue(): boolean {
-    const s = this.#s;
-    while (this.#queue.length > 0) {
-      const batch = takeBatch(this.#queue);
-      const n = Math.max(0, s.write(batch));
-      this.#queued -= n;
-      if (n < batch.length) {
-        this.#queue.unshift(n === 0 ? batch : batch.subarray(n));
-        return false;
-      }
-    }
-    this.#queue = NONE; // an idle socket keeps no array
-    return true;
-  }
-
-  /**
-   * Sends what cork() held. When it all goes, a waiting `drain` fires from a microtask,
-   * as it would have from Bun's event (never inside the `write()` or `uncork()` call).
-   */
-  #sendHeld(): void {
-    if (!this.#sendQueue() || (this.#flags & NEED_DRAIN) === 0) return;
-    queueMicrotask(() => {
-      if (
-        (this.#flags & CLOSED) !== 0 || this.#queue.length > 0 || (this.#flags & NEED_DRAIN) === 0
-      ) return;
-      this.#flags &= ~NEED_DRAIN;
-      this.#handler?.drain();
-    });
   }
 
   /** Bun's `error` event; the error is reported with `close`. */
@@ -355,77 +204,75 @@ export class BunRawSocket implements RawSocket {
 
   /** Bun's `close` event. */
   onClose(error?: Error): void {
-    if ((this.#flags & CLOSED) !== 0) return;
+    if (this.closed) return;
     if (error) this.#error ??= error;
     // A clean close with events still held waits for resume(), so nothing is lost; unless
     // the close is ours (close() or abort()): then nobody resumes, and nobody reads them.
     if (
-      !this.#closeError() && (this.#flags & (PAUSED | CLOSE_WANTED | ABORTED)) === PAUSED &&
-      (this.#held.length > 0 || (this.#flags & HELD_END) !== 0)
+      !this.#closeError() && this.paused && !this.closeWanted && !this.aborted &&
+      (this.#held.length > 0 || this.heldEnd)
     ) {
-      this.#flags |= HELD_CLOSE;
+      this.markHeldClose();
       return;
     }
     this.#finish();
   }
 
   #deliverHeld(): void {
-    while ((this.#flags & PAUSED) === 0 && (this.#flags & CLOSED) === 0 && this.#held.length > 0) {
+    while (!this.paused && !this.closed && this.#held.length > 0) {
       this.#handler!.data(this.#held.shift()!);
     }
-    if ((this.#flags & (PAUSED | CLOSED)) !== 0 || this.#held.length > 0) {
-      return;
-    }
-    if ((this.#flags & HELD_END) !== 0) {
-      this.#flags &= ~HELD_END;
+    if (this.paused || this.closed || this.#held.length > 0) return;
+    if (this.heldEnd) {
+      this.heldEnd = false;
       this.#deliverEnd();
     }
-    if ((this.#flags & HELD_CLOSE) !== 0 && (this.#flags & PAUSED) === 0) this.#finish();
+    if (this.heldClose && !this.paused) this.#finish();
   }
 
   #deliverEnd(): void {
-    if ((this.#flags & END_DELIVERED) !== 0) return;
-    this.#flags |= END_DELIVERED;
+    if (this.endDelivered) return;
+    this.markEndDelivered();
     this.#handler!.end();
   }
 
   #finish(): void {
-    if ((this.#flags & CLOSED) !== 0) return;
+    if (this.closed) return;
     const error = this.#closeError();
     // After our shutdown(), Bun closes on the peer's FIN without an `end` event.
-    if (
-      !error && (this.#flags & WRITE_SHUT) !== 0 && (this.#flags & CLOSE_WANTED) === 0 &&
-      (this.#flags & ABORTED) === 0 && this.#handler
-    ) {
+    if (!error && this.writeShut && !this.closeWanted && !this.aborted && this.#handler) {
       for (const chunk of this.#held.splice(0)) this.#handler.data(chunk);
       this.#deliverEnd();
     }
-    this.#flags |= CLOSED;
-    this.#queue = NONE;
-    this.#one = undefined;
-    this.#queued = 0;
+    this.markClosed();
+    this.dropQueue();
     // Never re-entrant: terminate() inside abort() may fire Bun's close at once.
     const handler = this.#handler;
     if (handler) queueMicrotask(() => handler.close(error));
   }
 
-  #afterFlush(): void {
-    if ((this.#flags & CLOSED) !== 0) return;
-    if ((this.#flags & CLOSE_WANTED) !== 0) {
-      this.#flags |= BUN_CLOSING;
+  protected override drained(): void {
+    this.#handler?.drain();
+  }
+
+  /** The queue is empty: a pending close() or end() goes on. */
+  protected override flushed(): void {
+    if (this.closed) return;
+    if (this.closeWanted) {
+      this.markBunClosing();
       // Input left unread makes the kernel send an RST instead of a FIN, and the peer may
       // then never see the end of the stream (or our last bytes): a FIN first.
-      if ((this.#flags & (PAUSED | WRITE_SHUT)) === PAUSED) this.#s.shutdown();
-      return void (this.tls ? this.#s.close() : this.#s.end());
+      if (this.paused && !this.writeShut) this.s.shutdown();
+      return void (this.tls ? this.s.close() : this.s.end());
     }
-    if ((this.#flags & END_WANTED) !== 0 && (this.#flags & WRITE_SHUT) === 0) {
-      this.#flags |= WRITE_SHUT;
-      this.#s.shutdown();
+    if (this.endWanted && !this.writeShut) {
+      this.markWriteShut();
+      this.s.shutdown();
     }
   }
 
   #closeError(): Error | undefined {
-    return (this.#flags & ABORTED) !== 0 || !this.#error ? undefined : toSocketError(this.#error);
+    return this.aborted || !this.#error ? undefined : toSocketError(this.#error);
   }
 }
 
