@@ -71,3 +71,22 @@ test("ReadBuffer: chunks taken from a probe are copies, not views of the slot", 
   assert.notEqual(chunk.buffer, rb.buf.buffer);
   rb.dispose();
 });
+
+test("ReadBuffer: small reads are copied into shared slabs, side by side, each kept intact", () => {
+  const rb = new ReadBuffer({ idle: 1024, min: 1024, max: 65536 }); // no probe: the data buffer
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < 100; i++) {
+    const n = 1 + (i * 37) % 700;
+    rb.buf.fill(i, 0, n);
+    chunks.push(rb.take(n));
+  }
+  const total = chunks.reduce((sum, c) => sum + c.length, 0);
+  const slabs = new Set(chunks.map((c) => c.buffer));
+  assert.ok(slabs.size <= Math.ceil(total / 16384) + 1, "one array per slab, not per read");
+  for (let i = 1; i < chunks.length; i++) {
+    const [a, b] = [chunks[i - 1], chunks[i]];
+    if (a.buffer === b.buffer) assert.equal(b.byteOffset, a.byteOffset + a.length, "side by side");
+  }
+  chunks.forEach((c, i) => assert.ok(c.every((x) => x === i), `chunk ${i} intact`));
+  rb.dispose();
+});

@@ -14,6 +14,7 @@ import { ByteQueue } from "./_byte_queue.ts";
 import { checkEof, checkInteger, checkOneOf, checkOptions, checkTooLong } from "./_common.ts";
 import { type Span, WIRE, type WireFramer } from "./_wire.ts";
 import type { Keys } from "../_options.ts";
+import { Slab } from "../_slab.ts";
 
 /** The size of a length field: 1, 2, 3, 4 or 8 bytes, or an unsigned LEB128 varint. */
 export type LengthFieldSize = 1 | 2 | 3 | 4 | 8 | "varint";
@@ -254,22 +255,11 @@ interface LengthInit {
 }
 
 /**
- * Headers are carved from a shared slab, like Node's `Buffer` pool: a small typed array
- * of its own costs about 0.3 µs on Deno (and adds GC work on every runtime), a view of a
- * slab a tenth of that. A header is written once and never changed, so sharing is safe;
- * it keeps its 8 KiB slab alive for as long as it lives.
+ * Headers are carved from shared slabs (see `_slab.ts`): a small typed array of its own
+ * costs about 0.3 µs on Deno, a view of a slab a tenth of that. A header is written once
+ * and never changed, so sharing is safe; it keeps its 8 KiB slab alive while it lives.
  */
-const SLAB = 8192;
-let slab = new Uint8Array(SLAB);
-let slabUsed = 0;
-
-function newHeader(n: number): Uint8Array {
-  if (slabUsed + n > SLAB) {
-    slab = new Uint8Array(SLAB);
-    slabUsed = 0;
-  }
-  return slab.subarray(slabUsed, slabUsed += n);
-}
+const HEADERS = new Slab(8192);
 
 function writeHeader(init: LengthInit, prefix: Uint8Array | undefined, value: number): Uint8Array {
   const { size, little, offset } = init;
@@ -278,7 +268,7 @@ function writeHeader(init: LengthInit, prefix: Uint8Array | undefined, value: nu
     n = 1;
     for (let v = value; v >= 128; v = Math.floor(v / 128)) n++;
   }
-  const header = offset + n <= 64 ? newHeader(offset + n) : new Uint8Array(offset + n);
+  const header = offset + n <= 64 ? HEADERS.take(offset + n) : new Uint8Array(offset + n);
   if (prefix) header.set(prefix);
   if (size === 0) {
     let v = value;

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { Slab, SlotPool } from "../../_slab.ts";
+
 /** Sizes of the adaptive read buffer, bytes. */
 export interface ReadBufferSizes {
   /**
@@ -130,13 +132,9 @@ export class ReadBuffer {
   }
 }
 
-/** Probes of this size are slots of a shared slab; other sizes are arrays of their own. */
+/** Probes of this size are slots of shared slabs; other sizes are arrays of their own. */
 const POOLED_PROBE = 128;
-const PROBE_SLAB = 16 * 1024;
-let probeSlab = new Uint8Array(0);
-let probeSlabUsed = 0;
-/** Slots given back, reused before a new slab is cut. */
-const freeProbes: Uint8Array[] = [];
+const PROBES = new SlotPool(POOLED_PROBE, 16 * 1024);
 
 /**
  * A probe of `size` bytes. Every idle connection waits on one, so they are cut from
@@ -149,26 +147,17 @@ const freeProbes: Uint8Array[] = [];
  * `malloc` does.
  */
 function takeProbe(size: number): Uint8Array {
-  if (size !== POOLED_PROBE) return new Uint8Array(size);
-  const free = freeProbes.pop();
-  if (free) return free;
-  if (probeSlabUsed + size > probeSlab.length) {
-    probeSlab = new Uint8Array(PROBE_SLAB);
-    probeSlabUsed = 0;
-  }
-  return probeSlab.subarray(probeSlabUsed, probeSlabUsed += size);
+  return size === POOLED_PROBE ? PROBES.take() : new Uint8Array(size);
 }
 
 /** Gives a probe back: no read may be pending on it. */
 function releaseProbe(probe: Uint8Array): void {
-  if (probe.length === POOLED_PROBE) freeProbes.push(probe);
+  if (probe.length === POOLED_PROBE) PROBES.release(probe);
 }
 
-/** Reads up to this many bytes are copied out of the read buffer into the shared slab. */
+/** Reads up to this many bytes are copied out of the read buffer into a shared slab. */
 const COPY_MAX = 2048;
-const SLAB = 16 * 1024;
-let slab = new Uint8Array(0);
-let slabUsed = 0;
+const COPIES = new Slab(16 * 1024);
 
 /**
  * Copies the first `n` bytes of `src` (`n <= COPY_MAX`, or a copy of its own) into the
@@ -180,11 +169,7 @@ let slabUsed = 0;
  */
 function copyOut(src: Uint8Array, n: number): Uint8Array {
   if (n > COPY_MAX) return src.slice(0, n);
-  if (slabUsed + n > slab.length) {
-    slab = new Uint8Array(SLAB);
-    slabUsed = 0;
-  }
-  const out = slab.subarray(slabUsed, slabUsed += n);
+  const out = COPIES.take(n);
   out.set(n === src.length ? src : src.subarray(0, n));
   return out;
 }
