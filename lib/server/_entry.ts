@@ -10,7 +10,8 @@
 
 import type { RawSocket } from "../transport.ts";
 import type { Ticket } from "../admission/admission.ts";
-import type { ProxiedSocket, ProxyStage } from "../admission/_proxy_stage.ts";
+import type { ProxiedSocket } from "../admission/_proxied_socket.ts";
+import type { ProxyStage } from "../admission/_proxy_stage.ts";
 import { Connection, type ConnectionInit, type ResolvedLimits } from "../connection/connection.ts";
 import { nextConnectionId } from "../connection/_id.ts";
 import type { Watch } from "../connection/_timeouts.ts";
