@@ -21,9 +21,7 @@ const OVERSIZE: Record<string, number> = {
   "lib/connection/connection.ts": 1031,
   "lib/errors.ts": 620, // over half of it is the examples of each error class
   "lib/framers/length_prefixed.ts": 485,
-  "lib/proxy/_v2.ts": 435,
   "lib/framers/_byte_queue.ts": 420,
-  "lib/admission/_proxy_stage.ts": 412,
 };
 const ADAPTER_PUBLIC = new Set(["mod.ts", "memory.ts", "signals.ts"]);
 

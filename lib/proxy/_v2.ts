@@ -1,7 +1,7 @@
 /**
  * PROXY protocol v2 (the binary form): checking the fixed 16-byte part, decoding a
- * complete header with its TLVs, and encoding one. Internal: {@linkcode encodeProxyV2}
- * and {@linkcode PROXY_TLV} are re-exported by `protocol.ts`.
+ * complete header (its TLVs are read by `_tlv.ts`), and encoding one. Internal:
+ * {@linkcode encodeProxyV2} is re-exported by `protocol.ts`.
  *
  * ```
  * 0                           12        13        14          16
@@ -15,8 +15,7 @@
  * INET   | src 4  | dst 4  | sport 2 | dport 2 |   12 bytes
  * INET6  | src 16 | dst 16 | sport 2 | dport 2 |   36 bytes
  * UNIX   | src path 108 | dst path 108 |          216 bytes (NUL-padded)
- * TLV    | type 1 | length 2 (BE) | value, length bytes |
- * SSL    | client 1 | verify 4 (BE) | sub-TLVs (0x21 version, 0x22 CN, ...) |
+ * TLV    | type 1 | length 2 (BE) | value, length bytes |   (see _tlv.ts)
  * ```
  *
  * @module
@@ -26,7 +25,8 @@ import { crc32c } from "./_crc32c.ts";
 import { addrBytes, toV6 } from "./_v1.ts";
 import { ProxyProtocolError } from "../errors.ts";
 import { formatIp } from "../ip.ts";
-import type { ProxyHeader, ProxySslInfo, ProxyTlv } from "./header.ts";
+import type { ProxyHeader, ProxyTlv } from "./header.ts";
+import { be16, decodeTlvs, hex, type Mutable, PROXY_TLV } from "./_tlv.ts";
 import type { TcpAddr, UnixAddr } from "../types.ts";
 
 /** The 12-byte v2 signature: `\r\n\r\n\0\r\nQUIT\n`. */
@@ -34,43 +34,6 @@ export const V2_SIGNATURE: Uint8Array = Uint8Array.from(
   "\r\n\r\n\0\r\nQUIT\n",
   (c) => c.charCodeAt(0),
 );
-
-/**
- * The TLV types the HAProxy spec defines. Types 0xE0-0xEF are for custom use and
- * 0xF0 is experimental; every TLV, known or not, is also in `ProxyHeader.tlvs`.
- *
- * @example Sending the authority and a custom TLV
- * ```ts
- * import { encodeProxyV2, parseProxyHeader, PROXY_TLV } from "@tcpkit/tcpkit";
- * import assert from "node:assert/strict";
- *
- * const enc = new TextEncoder();
- * const bytes = encodeProxyV2({
- *   source: { transport: "tcp", hostname: "192.0.2.1", port: 5000, family: "IPv4" },
- *   destination: { transport: "tcp", hostname: "192.0.2.2", port: 443, family: "IPv4" },
- *   tlvs: [
- *     { type: PROXY_TLV.AUTHORITY, value: enc.encode("example.com") },
- *     { type: 0xe0, value: enc.encode("tenant-7") }, // 0xE0-0xEF: custom use
- *   ],
- * });
- * const tlvs = parseProxyHeader(bytes)?.tlvs ?? [];
- * assert.deepEqual(tlvs.map((t) => t.type), [PROXY_TLV.AUTHORITY, 0xe0]);
- * ```
- */
-export const PROXY_TLV = {
-  ALPN: 0x01,
-  AUTHORITY: 0x02,
-  CRC32C: 0x03,
-  NOOP: 0x04,
-  UNIQUE_ID: 0x05,
-  SSL: 0x20,
-  SSL_VERSION: 0x21,
-  SSL_CN: 0x22,
-  SSL_CIPHER: 0x23,
-  SSL_SIG_ALG: 0x24,
-  SSL_KEY_ALG: 0x25,
-  NETNS: 0x30,
-} as const;
 
 /** Address block size per family byte of a PROXY command. */
 const BLOCK: Record<number, number> = {
@@ -82,7 +45,6 @@ const BLOCK: Record<number, number> = {
   0x31: 216,
   0x32: 216,
 };
-const hex = (n: number) => "0x" + n.toString(16).padStart(2, "0");
 
 /**
  * Checks the fixed part as far as `have` bytes of it are known (the signature is
@@ -121,18 +83,7 @@ export function checkV2Fixed(head: Uint8Array, have: number, maxHeaderBytes: num
   return 16 + len;
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 const utf8Loose = new TextDecoder("utf-8");
-const latin1 = (b: Uint8Array) => {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
-  return s;
-};
-/** Top-level TLV types decoded into fields of the header (NOOP is known but carries nothing). */
-const DECODED = new Set<number>([0x01, 0x02, 0x03, 0x05, 0x20, 0x30]);
-const be16 = (b: Uint8Array, at: number) => (b[at] << 8) | b[at + 1];
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-type Tlv = { type: number; at: number; value: Uint8Array };
 
 function tcpAddr(ip: Uint8Array, port: number): TcpAddr {
   return {
@@ -151,58 +102,6 @@ function unixAddr(raw: Uint8Array): UnixAddr {
   }
   const nul = raw.indexOf(0);
   return { transport: "unix", path: utf8Loose.decode(nul < 0 ? raw : raw.subarray(0, nul)) };
-}
-
-/** Reads a TLV list; throws when a TLV overruns the bytes given. */
-function readTlvs(
-  b: Uint8Array,
-  at: number,
-  end: number,
-): Tlv[] {
-  const out: Tlv[] = [];
-  while (at < end) {
-    if (end - at < 3) {
-      throw new ProxyProtocolError(
-        `PROXY v2: truncated TLV at offset ${at} (${end - at} bytes left)`,
-      );
-    }
-    const type = b[at];
-    const len = be16(b, at + 1);
-    if (len > end - at - 3) {
-      throw new ProxyProtocolError(
-        `PROXY v2: TLV ${hex(type)} at offset ${at} declares ${len} bytes, only ${
-          end - at - 3
-        } left`,
-      );
-    }
-    out.push({ type, at, value: b.subarray(at + 3, at + 3 + len) });
-    at += 3 + len;
-  }
-  return out;
-}
-
-function decodeSsl(v: Uint8Array): ProxySslInfo | undefined {
-  if (v.length < 5) return undefined;
-  const verify = ((v[1] << 24) | (v[2] << 16) | (v[3] << 8) | v[4]) >>> 0;
-  const info: Mutable<ProxySslInfo> = { client: v[0], verify, verified: verify === 0 };
-  const names: Record<
-    number,
-    "version" | "commonName" | "cipher" | "signatureAlgorithm" | "keyAlgorithm"
-  > = {
-    0x21: "version",
-    0x22: "commonName",
-    0x23: "cipher",
-    0x24: "signatureAlgorithm",
-    0x25: "keyAlgorithm",
-  };
-  try {
-    for (const t of readTlvs(v, 5, v.length)) {
-      if (names[t.type]) info[names[t.type]] = utf8Loose.decode(t.value);
-    }
-  } catch {
-    // best effort: keep the sub-TLVs read before the malformed one
-  }
-  return info;
 }
 
 /** Decodes a complete v2 header (`raw` is exactly 16 + len bytes, already checked). */
@@ -244,66 +143,8 @@ export function decodeV2(raw: Uint8Array): ProxyHeader {
     header.source = tcpAddr(raw.subarray(16, 16 + n), be16(raw, 16 + 2 * n));
     header.destination = tcpAddr(raw.subarray(16 + n, 16 + 2 * n), be16(raw, 18 + 2 * n));
   }
-  const seen = new Set<number>();
-  for (const t of readTlvs(raw, 16 + size, byteLength)) {
-    tlvs.push({ type: t.type, value: t.value });
-    if (!DECODED.has(t.type)) continue; // NOOP and unknown types: kept raw, otherwise ignored
-    if (seen.has(t.type)) {
-      throw new ProxyProtocolError(`PROXY v2: TLV ${hex(t.type)} appears twice`);
-    }
-    seen.add(t.type);
-    decodeKnown(raw, t, header);
-  }
+  decodeTlvs(raw, 16 + size, tlvs, header);
   return header;
-}
-
-function decodeKnown(
-  raw: Uint8Array,
-  t: Tlv,
-  header: Mutable<ProxyHeader>,
-): void {
-  const v = t.value;
-  switch (t.type) {
-    case PROXY_TLV.ALPN:
-      header.alpn = latin1(v);
-      break;
-    case PROXY_TLV.AUTHORITY:
-      try {
-        header.authority = utf8.decode(v);
-      } catch {
-        throw new ProxyProtocolError("PROXY v2: AUTHORITY TLV is not valid UTF-8");
-      }
-      break;
-    case PROXY_TLV.CRC32C: {
-      if (v.length !== 4) {
-        throw new ProxyProtocolError(`PROXY v2: CRC32C TLV has ${v.length} bytes, want 4`);
-      }
-      const sent = ((v[0] << 24) | (v[1] << 16) | (v[2] << 8) | v[3]) >>> 0;
-      const start = t.at + 3;
-      let c = crc32c(raw.subarray(0, start));
-      c = crc32c(new Uint8Array(4), c);
-      c = crc32c(raw.subarray(start + 4), c);
-      if (c !== sent) {
-        throw new ProxyProtocolError(
-          `PROXY v2: CRC32C mismatch: header says ${sent.toString(16)}, computed ${c.toString(16)}`,
-        );
-      }
-      header.crc32c = sent;
-      break;
-    }
-    case PROXY_TLV.UNIQUE_ID:
-      if (v.length > 128) {
-        throw new ProxyProtocolError(`PROXY v2: UNIQUE_ID TLV has ${v.length} bytes, at most 128`);
-      }
-      header.uniqueId = v;
-      break;
-    case PROXY_TLV.SSL:
-      header.ssl = decodeSsl(v);
-      break;
-    case PROXY_TLV.NETNS:
-      header.netns = latin1(v);
-      break;
-  }
 }
 
 /** What {@linkcode encodeProxyV2} takes. */

@@ -33,7 +33,8 @@ import type { ProxyHeader } from "./header.ts";
 
 export type { ProxyHeader, ProxySslInfo, ProxyTlv } from "./header.ts";
 export { encodeProxyV1, type ProxyV1Options } from "./_v1.ts";
-export { encodeProxyV2, PROXY_TLV, type ProxyV2Options } from "./_v2.ts";
+export { encodeProxyV2, type ProxyV2Options } from "./_v2.ts";
+export { PROXY_TLV } from "./_tlv.ts";
 
 /** Options of {@linkcode ProxyHeaderParser}. */
 export interface ProxyHeaderParserOptions {
