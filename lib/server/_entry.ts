@@ -2,8 +2,8 @@
  * A newly accepted socket, from the listener to admission, and the server's record of
  * it until it is gone: the PROXY header phase on listeners that turn it on, socket
  * options, the {@linkcode ServerEntry} a `Connection` is built on, the admission
- * verdict, and the bookkeeping when it closes. This is the hot path of a connection
- * per second: one record and one `Connection` per socket, no closures.
+ * verdict, and the bookkeeping when it closes. Every connection takes this path, so
+ * it makes one record and one `Connection` per socket and no closure.
  * @internal
  * @module
  */
