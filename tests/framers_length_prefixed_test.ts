@@ -1,8 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { lengthPrefixed, type LengthPrefixedOptions } from "../lib/framers/length_prefixed.ts";
 import { CorruptFrameError, FrameTooLongError, IncompleteFrameError } from "../lib/errors.ts";
-import { concat, decodeAll, plain, split } from "./_framer_helpers.ts";
+import { bytes, concat, decodeAll, encoded, plain, split } from "./_framer_helpers.ts";
 
 test("lengthPrefixed() a declared 4 GiB frame allocates nothing and holds only what arrived (tokio#333, kivaloo#375)", () => {
   const header = Uint8Array.of(0, 0, 0, 1, 0, 0, 0, 0); // 2^32, 8-byte BE
@@ -257,4 +258,80 @@ test("lengthPrefixed() rejects bad options with what is allowed", () => {
   assert.throws(() => lengthPrefixed({ includeHeader: "yes" as unknown as boolean }), TypeError);
   assert.equal(lengthPrefixed().maxLength, 8 * 1024 * 1024);
   assert.equal(lengthPrefixed().name, "length-prefixed");
+});
+
+/** One of the BEFORE/AFTER diagrams in lengthPrefixed()'s JSDoc, read from the source. */
+interface Diagram {
+  options: LengthPrefixedOptions | undefined;
+  before: Uint8Array;
+  after: Uint8Array;
+  text: string;
+}
+
+/**
+ * The diagrams as written: the call on the first line (its options as JSON once the keys
+ * are quoted), the byte counts in the titles, and the second row of each box, whose cells
+ * are hex bytes in wire order or a quoted ASCII string, maybe `× n` times.
+ */
+function docDiagrams(): Diagram[] {
+  const source = readFileSync(
+    new URL("../lib/framers/length_prefixed.ts", import.meta.url),
+    "utf8",
+  );
+  const doc = source.slice(0, source.indexOf("export function lengthPrefixed("));
+  const blocks = [...doc.matchAll(/\* ```text\n([\s\S]*?) \* ```/g)]
+    .map((m) => m[1].split("\n").map((line) => line.replace(/^ \*( |$)/, "")))
+    .filter((lines) => lines.some((line) => line.startsWith("BEFORE DECODE")));
+  const cell = (text: string): number[] => {
+    if (/^[0-9A-F]{2}( [0-9A-F]{2})*$/.test(text)) {
+      return text.split(" ").map((h) => parseInt(h, 16));
+    }
+    const m = /^"([^"]*)"(?: × (\d+))?$/.exec(text);
+    assert.ok(m, `a diagram cell is hex bytes or a quoted string: ${text}`);
+    return Array.from(bytes(m[1].repeat(Number(m[2] ?? 1))));
+  };
+  return blocks.map((lines) => {
+    const text = lines.join("\n");
+    const call = /^lengthPrefixed\((.*)\)$/.exec(lines[0]);
+    assert.ok(call, `a diagram starts with the call: ${lines[0]}`);
+    const options = call[1] === "" ? undefined : JSON.parse(call[1].replace(/(\w+):/g, '"$1":'));
+    const title = lines.findIndex((line) => line.startsWith("BEFORE DECODE"));
+    const counts = /^BEFORE DECODE \((\d+) bytes\) +AFTER DECODE \((\d+) bytes\)$/.exec(
+      lines[title],
+    );
+    assert.ok(counts, text);
+    // border, names, values, border: the values row, split into its two boxes
+    const cells = lines[title + 3].split("|").slice(1, -1).map((c) => c.trim());
+    const gap = cells.indexOf("");
+    assert.ok(gap > 0, text);
+    const before = Uint8Array.from(cells.slice(0, gap).flatMap(cell));
+    const after = Uint8Array.from(cells.slice(gap + 1).flatMap(cell));
+    assert.equal(before.length, Number(counts[1]), `BEFORE byte count of\n${text}`);
+    assert.equal(after.length, Number(counts[2]), `AFTER byte count of\n${text}`);
+    return { options, before, after, text };
+  });
+}
+
+test("lengthPrefixed() the BEFORE/AFTER diagrams of its documentation are true, both ways", () => {
+  const diagrams = docDiagrams();
+  assert.equal(diagrams.length, 8, "every diagram was found");
+  for (const { options, before, after, text } of diagrams) {
+    const framer = lengthPrefixed(options);
+    // decode: in one chunk, and a byte at a time
+    for (const chunks of [[before], split(before, [1])]) {
+      const d = framer.decoder();
+      for (const c of chunks) d.push(c);
+      assert.deepEqual(Array.from(d.next() ?? []), Array.from(after), `decoding\n${text}`);
+      assert.equal(d.next(), undefined);
+      assert.equal(d.buffered, 0);
+    }
+    // encode: the bytes on the wire again, with zeros for offset bytes the frame lacks
+    const wire = Uint8Array.from(before);
+    if (!options?.includeHeader) wire.fill(0, 0, options?.offset ?? 0);
+    assert.deepEqual(
+      Array.from(encoded(framer.encode(after))),
+      Array.from(wire),
+      `encoding\n${text}`,
+    );
+  }
 });

@@ -4,17 +4,12 @@
  */
 
 import type { Decoder, EofPolicy, Framer, TooLongPolicy } from "./framer.ts";
-import {
-  CorruptFrameError,
-  FrameTooLongError,
-  type FramingError,
-  IncompleteFrameError,
-} from "../errors.ts";
-import { ByteQueue } from "./_byte_queue.ts";
+import { FrameTooLongError } from "../errors.ts";
 import { checkEof, checkInteger, checkOneOf, checkOptions, checkTooLong } from "./_common.ts";
 import { type Span, WIRE, type WireFramer } from "./_wire.ts";
 import type { Keys } from "../_options.ts";
-import { Slab } from "../_slab.ts";
+import { headerLength, headerMatches, varintLength, writeHeader } from "./_length_header.ts";
+import { LengthDecoder, type LengthInit } from "./_length_decoder.ts";
 
 /** The size of a length field: 1, 2, 3, 4 or 8 bytes, or an unsigned LEB128 varint. */
 export type LengthFieldSize = 1 | 2 | 3 | 4 | 8 | "varint";
@@ -91,6 +86,103 @@ const FIELD_MAX = { 1: 0xff, 2: 0xffff, 3: 0xffffff, 4: 0xffffffff, 8: Number.MA
  * field are zeros unless `includeHeader` supplies them. A payload over `maxLength` or
  * too long for the field raises `FrameTooLongError`, one shorter than `adjustment`
  * raises `RangeError`: nothing is ever truncated (tokio#5080).
+ *
+ * Layouts, as in Netty's javadoc: the bytes on the wire before decoding (numbers in
+ * hex, in wire order; a string stands for its ASCII bytes, `× 25` for 25 of them in a row)
+ * and the frame the decoder returns. `encode()` of the frame gives back the bytes on the
+ * wire, with zeros for offset bytes that the frame does not keep.
+ * (`tests/framers_length_prefixed_test.ts` decodes each of these diagrams as written.)
+ *
+ * The default: a 4-byte big-endian length; the frame is the payload.
+ * ```text
+ * lengthPrefixed()
+ *
+ * BEFORE DECODE (16 bytes)               AFTER DECODE (12 bytes)
+ * +-------------+----------------+       +----------------+
+ * | Length      | Content        |  -->  | Content        |
+ * | 00 00 00 0C | "HELLO, WORLD" |       | "HELLO, WORLD" |
+ * +-------------+----------------+       +----------------+
+ * ```
+ *
+ * A 2-byte length, header kept (`includeHeader`).
+ * ```text
+ * lengthPrefixed({ size: 2, includeHeader: true })
+ *
+ * BEFORE DECODE (14 bytes)          AFTER DECODE (14 bytes)
+ * +--------+----------------+       +--------+----------------+
+ * | Length | Content        |  -->  | Length | Content        |
+ * | 00 0C  | "HELLO, WORLD" |       | 00 0C  | "HELLO, WORLD" |
+ * +--------+----------------+       +--------+----------------+
+ * ```
+ *
+ * A 2-byte length, header stripped (the default).
+ * ```text
+ * lengthPrefixed({ size: 2 })
+ *
+ * BEFORE DECODE (14 bytes)          AFTER DECODE (12 bytes)
+ * +--------+----------------+       +----------------+
+ * | Length | Content        |  -->  | Content        |
+ * | 00 0C  | "HELLO, WORLD" |       | "HELLO, WORLD" |
+ * +--------+----------------+       +----------------+
+ * ```
+ *
+ * The length counts the header too: `adjustment: -2` (14 - 2 = 12 bytes of payload).
+ * ```text
+ * lengthPrefixed({ size: 2, adjustment: -2, includeHeader: true })
+ *
+ * BEFORE DECODE (14 bytes)          AFTER DECODE (14 bytes)
+ * +--------+----------------+       +--------+----------------+
+ * | Length | Content        |  -->  | Length | Content        |
+ * | 00 0E  | "HELLO, WORLD" |       | 00 0E  | "HELLO, WORLD" |
+ * +--------+----------------+       +--------+----------------+
+ * ```
+ *
+ * Bytes before the length field: `offset: 2` (here kept; without `includeHeader` they go with the
+ * length, and `encode()` writes them as zeros).
+ * ```text
+ * lengthPrefixed({ size: 3, offset: 2, includeHeader: true })
+ *
+ * BEFORE DECODE (17 bytes)                     AFTER DECODE (17 bytes)
+ * +--------+----------+----------------+       +--------+----------+----------------+
+ * | Header | Length   | Content        |  -->  | Header | Length   | Content        |
+ * | CA FE  | 00 00 0C | "HELLO, WORLD" |       | CA FE  | 00 00 0C | "HELLO, WORLD" |
+ * +--------+----------+----------------+       +--------+----------+----------------+
+ * ```
+ *
+ * Bytes after the length field that it does not count: `adjustment: 2`. They are part of the
+ * payload.
+ * ```text
+ * lengthPrefixed({ size: 3, adjustment: 2 })
+ *
+ * BEFORE DECODE (17 bytes)                     AFTER DECODE (14 bytes)
+ * +----------+--------+----------------+       +--------+----------------+
+ * | Length   | Header | Content        |  -->  | Header | Content        |
+ * | 00 00 0C | CA FE  | "HELLO, WORLD" |       | CA FE  | "HELLO, WORLD" |
+ * +----------+--------+----------------+       +--------+----------------+
+ * ```
+ *
+ * A type byte, then a little-endian length that counts the whole header: `offset: 1`,
+ * `adjustment: -3`.
+ * ```text
+ * lengthPrefixed({ size: 2, endian: "little", offset: 1, adjustment: -3 })
+ *
+ * BEFORE DECODE (15 bytes)                 AFTER DECODE (12 bytes)
+ * +------+--------+----------------+       +----------------+
+ * | Type | Length | Content        |  -->  | Content        |
+ * | 07   | 0F 00  | "HELLO, WORLD" |       | "HELLO, WORLD" |
+ * +------+--------+----------------+       +----------------+
+ * ```
+ *
+ * An unsigned LEB128 varint length: 300 is `AC 02`.
+ * ```text
+ * lengthPrefixed({ size: "varint" })
+ *
+ * BEFORE DECODE (302 bytes)              AFTER DECODE (300 bytes)
+ * +--------+---------------------+       +---------------------+
+ * | Length | Content             |  -->  | Content             |
+ * | AC 02  | "HELLO, WORLD" × 25 |       | "HELLO, WORLD" × 25 |
+ * +--------+---------------------+       +---------------------+
+ * ```
  *
  * @param options The header layout, limit and policies.
  * @returns A framer of byte frames.
@@ -208,267 +300,4 @@ function setSpan(out: Span, start: number, end: number): true {
   out.start = start;
   out.end = end;
   return true;
-}
-
-/** The bytes of the header that carries `value`: the offset bytes and the length field. */
-function headerLength(init: LengthInit, value: number): number {
-  let n: number = init.size;
-  if (n === 0) {
-    n = 1;
-    for (let v = value; v >= 128; v = Math.floor(v / 128)) n++;
-  }
-  return init.offset + n;
-}
-
-/** Whether `bytes` at `at` hold the header {@linkcode writeHeader} writes for `value`. */
-function headerMatches(init: LengthInit, bytes: Uint8Array, at: number, value: number): boolean {
-  const { size, little, offset } = init;
-  for (let i = 0; i < offset; i++) if (bytes[at + i] !== 0) return false;
-  at += offset;
-  if (size === 0) {
-    let v = value;
-    for (; v >= 128; at++, v = Math.floor(v / 128)) {
-      if (bytes[at] !== ((v % 128) | 0x80)) return false;
-    }
-    return bytes[at] === v;
-  }
-  if (size === 4 && !little) {
-    return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>>
-        0 ===
-      value;
-  }
-  for (let i = 0, v = value; i < size; i++, v = Math.floor(v / 256)) {
-    if (bytes[at + (little ? i : size - 1 - i)] !== v % 256) return false;
-  }
-  return true;
-}
-
-interface LengthInit {
-  size: 0 | 1 | 2 | 3 | 4 | 8; // 0: varint
-  little: boolean;
-  offset: number;
-  adjustment: number;
-  includeHeader: boolean;
-  maxLength: number;
-  tooLong: TooLongPolicy;
-  eof: EofPolicy;
-}
-
-/**
- * Headers are carved from shared slabs (see `_slab.ts`): a small typed array of its own
- * costs about 0.3 µs on Deno, a view of a slab a tenth of that. A header is written once
- * and never changed, so sharing is safe; it keeps its 8 KiB slab alive while it lives.
- */
-const HEADERS = new Slab(8192);
-
-function writeHeader(init: LengthInit, prefix: Uint8Array | undefined, value: number): Uint8Array {
-  const { size, little, offset } = init;
-  let n: number = size;
-  if (size === 0) {
-    n = 1;
-    for (let v = value; v >= 128; v = Math.floor(v / 128)) n++;
-  }
-  const header = offset + n <= 64 ? HEADERS.take(offset + n) : new Uint8Array(offset + n);
-  if (prefix) header.set(prefix);
-  if (size === 0) {
-    let v = value;
-    for (let i = offset; v >= 128; i++, v = Math.floor(v / 128)) header[i] = (v % 128) | 0x80;
-    header[header.length - 1] = v;
-  } else {
-    for (let i = 0, v = value; i < size; i++, v = Math.floor(v / 256)) {
-      header[offset + (little ? i : size - 1 - i)] = v % 256;
-    }
-  }
-  return header;
-}
-
-/** The length of the varint at `at` in `bytes`, or -1 when it is not a valid one. */
-function varintLength(bytes: Uint8Array, at: number): number {
-  for (let i = 0; i < 8 && at + i < bytes.length; i++) {
-    const b = bytes[at + i];
-    if (b < 0x80) return (b === 0 && i > 0) || (i === 7 && b > 0x0f) ? -1 : i + 1;
-  }
-  return -1;
-}
-
-/** The decoder: wait for the header, then for the whole frame. */
-class LengthDecoder implements Decoder<Uint8Array> {
-  #q = new ByteQueue();
-  #size: number;
-  #little: boolean;
-  #offset: number;
-  #adjustment: number;
-  #include: boolean;
-  #max: number;
-  #tooLong: TooLongPolicy;
-  #eof: EofPolicy;
-  #hlen = -1; // header length once the header is parsed, else -1
-  #plen = 0; // payload length of the current frame
-  #discard = 0; // bytes of a skipped frame still to drop
-  #split = 0; // payload bytes of a split frame still to deliver
-  #error: FramingError | null = null;
-
-  constructor(init: LengthInit) {
-    this.#size = init.size;
-    this.#little = init.little;
-    this.#offset = init.offset;
-    this.#adjustment = init.adjustment;
-    this.#include = init.includeHeader;
-    this.#max = init.maxLength;
-    this.#tooLong = init.tooLong;
-    this.#eof = init.eof;
-  }
-
-  get buffered(): number {
-    return this.#q.length;
-  }
-
-  push(chunk: Uint8Array): void {
-    this.#q.push(chunk);
-  }
-
-  next(): Uint8Array | undefined {
-    if (this.#error !== null || this.#discard !== 0 || this.#split !== 0) return this.#nextSlow();
-    // The hot path, kept small so that engines inline what it calls.
-    const q = this.#q;
-    let hlen = this.#hlen;
-    if (hlen < 0) {
-      hlen = this.#header();
-      if (hlen < 0) return this.#split !== 0 ? this.#nextSlow() : undefined;
-    }
-    const plen = this.#plen;
-    if (q.length < hlen + plen) return undefined;
-    this.#hlen = -1;
-    if (this.#include) return q.take(hlen + plen);
-    q.skip(hlen);
-    return q.take(plen);
-  }
-
-  /** next() after an error, or while dropping or splitting a frame that is too long. */
-  #nextSlow(): Uint8Array | undefined {
-    if (this.#error !== null) throw this.#error;
-    const q = this.#q;
-    if (this.#discard !== 0) {
-      const k = Math.min(this.#discard, q.length);
-      q.skip(k);
-      if ((this.#discard -= k) !== 0) return undefined;
-    }
-    if (this.#split !== 0) {
-      const n = Math.min(this.#split, this.#max);
-      if (q.length < n) return undefined;
-      this.#split -= n;
-      return q.take(n);
-    }
-    return this.next();
-  }
-
-  /** Parses the header: its length, or -1 when more bytes are needed. May throw. */
-  #header(): number {
-    const q = this.#q;
-    const at = this.#offset;
-    const size = this.#size;
-    let value: number;
-    let hlen: number;
-    if (size === 0) {
-      value = 0;
-      hlen = -1;
-      for (let i = 0, mul = 1;; i++, mul *= 128) {
-        const b = q.peekByte(at + i);
-        if (b < 0) return -1;
-        if (i === 7 && b > 0x0f) {
-          throw this.#fatal(new CorruptFrameError("varint length over 2^53 - 1"));
-        }
-        value += (b & 0x7f) * mul;
-        if (b < 0x80) {
-          if (b === 0 && i > 0) {
-            throw this.#fatal(new CorruptFrameError("non-minimal varint length"));
-          }
-          hlen = at + i + 1;
-          break;
-        }
-      }
-    } else {
-      hlen = at + size;
-      if (q.length < hlen) return -1;
-      if (size === 8) {
-        const hi = q.readUint(this.#little ? at + 4 : at, 4, this.#little);
-        if (hi > 0x1fffff) throw this.#fatal(new CorruptFrameError("length over 2^53 - 1"));
-        value = hi * 0x100000000 + q.readUint(this.#little ? at : at + 4, 4, this.#little);
-      } else {
-        value = q.readUint(at, size, this.#little);
-      }
-    }
-    const plen = value + this.#adjustment;
-    if (plen < 0) throw this.#fatal(new CorruptFrameError(`negative frame length ${plen}`, plen));
-    if (plen > Number.MAX_SAFE_INTEGER) {
-      throw this.#fatal(new CorruptFrameError("frame length over 2^53 - 1", plen));
-    }
-    if (plen > this.#max) return this.#overLimit(hlen, plen);
-    this.#hlen = hlen;
-    this.#plen = plen;
-    return hlen;
-  }
-
-  #overLimit(hlen: number, plen: number): number {
-    const max = this.#max;
-    switch (this.#tooLong) {
-      case "close":
-        throw this.#fatal(new FrameTooLongError(plen, max));
-      case "skip": {
-        const q = this.#q;
-        const total = hlen + plen;
-        const k = Math.min(total, q.length);
-        q.skip(k);
-        this.#discard = total - k;
-        throw new FrameTooLongError(plen, max, true);
-      }
-      case "split":
-        this.#q.skip(hlen);
-        this.#split = plen;
-        return -1;
-    }
-  }
-
-  #fatal(error: FramingError): FramingError {
-    return (this.#error = error);
-  }
-
-  finish(): Uint8Array | undefined {
-    if (this.#error !== null) throw this.#error;
-    const frame = this.next();
-    if (frame !== undefined) return frame;
-    const q = this.#q;
-    const n = q.length;
-    const hlen = this.#hlen;
-    const splitting = this.#split !== 0;
-    const inFrame = n !== 0 || splitting;
-    const discarding = this.#discard !== 0;
-    this.#hlen = -1;
-    this.#discard = 0;
-    this.#split = 0;
-    if (!inFrame || discarding) {
-      q.skip(n);
-      return undefined;
-    }
-    switch (this.#eof) {
-      case "emit":
-        if (hlen >= 0 && !this.#include) q.skip(hlen);
-        return q.length === 0 ? undefined : q.take(q.length);
-      case "discard":
-        q.skip(n);
-        return undefined;
-      case "error":
-        if (this.#size === 0 && hlen < 0 && !splitting && n > this.#offset) {
-          throw this.#fatal(new CorruptFrameError("stream ended inside a varint length", n));
-        }
-        throw this.#fatal(new IncompleteFrameError(n));
-    }
-  }
-
-  takeRemaining(): Uint8Array[] {
-    this.#hlen = -1;
-    this.#discard = 0;
-    this.#split = 0;
-    return this.#q.takeRemaining();
-  }
 }

@@ -1,0 +1,208 @@
+/**
+ * The decoder of `lengthPrefixed()`: it waits for the header, then for the whole frame,
+ * and applies the length limit and the policies for frames too long and input that ends
+ * inside a frame. Apart from the framer, which checks the options and encodes. Internal.
+ *
+ * @module
+ */
+
+import type { Decoder, EofPolicy, TooLongPolicy } from "./framer.ts";
+import {
+  CorruptFrameError,
+  FrameTooLongError,
+  type FramingError,
+  IncompleteFrameError,
+} from "../errors.ts";
+import { ByteQueue } from "./_byte_queue.ts";
+import type { HeaderLayout } from "./_length_header.ts";
+
+/** The checked options of a `lengthPrefixed()` framer. */
+export interface LengthInit extends HeaderLayout {
+  adjustment: number;
+  includeHeader: boolean;
+  maxLength: number;
+  tooLong: TooLongPolicy;
+  eof: EofPolicy;
+}
+
+/** The decoder: wait for the header, then for the whole frame. */
+export class LengthDecoder implements Decoder<Uint8Array> {
+  #q = new ByteQueue();
+  #size: number;
+  #little: boolean;
+  #offset: number;
+  #adjustment: number;
+  #include: boolean;
+  #max: number;
+  #tooLong: TooLongPolicy;
+  #eof: EofPolicy;
+  #hlen = -1; // header length once the header is parsed, else -1
+  #plen = 0; // payload length of the current frame
+  #discard = 0; // bytes of a skipped frame still to drop
+  #split = 0; // payload bytes of a split frame still to deliver
+  #error: FramingError | null = null;
+
+  constructor(init: LengthInit) {
+    this.#size = init.size;
+    this.#little = init.little;
+    this.#offset = init.offset;
+    this.#adjustment = init.adjustment;
+    this.#include = init.includeHeader;
+    this.#max = init.maxLength;
+    this.#tooLong = init.tooLong;
+    this.#eof = init.eof;
+  }
+
+  get buffered(): number {
+    return this.#q.length;
+  }
+
+  push(chunk: Uint8Array): void {
+    this.#q.push(chunk);
+  }
+
+  next(): Uint8Array | undefined {
+    if (this.#error !== null || this.#discard !== 0 || this.#split !== 0) return this.#nextSlow();
+    // The hot path, kept small so that engines inline what it calls.
+    const q = this.#q;
+    let hlen = this.#hlen;
+    if (hlen < 0) {
+      hlen = this.#header();
+      if (hlen < 0) return this.#split !== 0 ? this.#nextSlow() : undefined;
+    }
+    const plen = this.#plen;
+    if (q.length < hlen + plen) return undefined;
+    this.#hlen = -1;
+    if (this.#include) return q.take(hlen + plen);
+    q.skip(hlen);
+    return q.take(plen);
+  }
+
+  /** next() after an error, or while dropping or splitting a frame that is too long. */
+  #nextSlow(): Uint8Array | undefined {
+    if (this.#error !== null) throw this.#error;
+    const q = this.#q;
+    if (this.#discard !== 0) {
+      const k = Math.min(this.#discard, q.length);
+      q.skip(k);
+      if ((this.#discard -= k) !== 0) return undefined;
+    }
+    if (this.#split !== 0) {
+      const n = Math.min(this.#split, this.#max);
+      if (q.length < n) return undefined;
+      this.#split -= n;
+      return q.take(n);
+    }
+    return this.next();
+  }
+
+  /** Parses the header: its length, or -1 when more bytes are needed. May throw. */
+  #header(): number {
+    const q = this.#q;
+    const at = this.#offset;
+    const size = this.#size;
+    let value: number;
+    let hlen: number;
+    if (size === 0) {
+      value = 0;
+      hlen = -1;
+      for (let i = 0, mul = 1;; i++, mul *= 128) {
+        const b = q.peekByte(at + i);
+        if (b < 0) return -1;
+        if (i === 7 && b > 0x0f) {
+          throw this.#fatal(new CorruptFrameError("varint length over 2^53 - 1"));
+        }
+        value += (b & 0x7f) * mul;
+        if (b < 0x80) {
+          if (b === 0 && i > 0) {
+            throw this.#fatal(new CorruptFrameError("non-minimal varint length"));
+          }
+          hlen = at + i + 1;
+          break;
+        }
+      }
+    } else {
+      hlen = at + size;
+      if (q.length < hlen) return -1;
+      if (size === 8) {
+        const hi = q.readUint(this.#little ? at + 4 : at, 4, this.#little);
+        if (hi > 0x1fffff) throw this.#fatal(new CorruptFrameError("length over 2^53 - 1"));
+        value = hi * 0x100000000 + q.readUint(this.#little ? at : at + 4, 4, this.#little);
+      } else {
+        value = q.readUint(at, size, this.#little);
+      }
+    }
+    const plen = value + this.#adjustment;
+    if (plen < 0) throw this.#fatal(new CorruptFrameError(`negative frame length ${plen}`, plen));
+    if (plen > Number.MAX_SAFE_INTEGER) {
+      throw this.#fatal(new CorruptFrameError("frame length over 2^53 - 1", plen));
+    }
+    if (plen > this.#max) return this.#overLimit(hlen, plen);
+    this.#hlen = hlen;
+    this.#plen = plen;
+    return hlen;
+  }
+
+  #overLimit(hlen: number, plen: number): number {
+    const max = this.#max;
+    switch (this.#tooLong) {
+      case "close":
+        throw this.#fatal(new FrameTooLongError(plen, max));
+      case "skip": {
+        const q = this.#q;
+        const total = hlen + plen;
+        const k = Math.min(total, q.length);
+        q.skip(k);
+        this.#discard = total - k;
+        throw new FrameTooLongError(plen, max, true);
+      }
+      case "split":
+        this.#q.skip(hlen);
+        this.#split = plen;
+        return -1;
+    }
+  }
+
+  #fatal(error: FramingError): FramingError {
+    return (this.#error = error);
+  }
+
+  finish(): Uint8Array | undefined {
+    if (this.#error !== null) throw this.#error;
+    const frame = this.next();
+    if (frame !== undefined) return frame;
+    const q = this.#q;
+    const n = q.length;
+    const hlen = this.#hlen;
+    const splitting = this.#split !== 0;
+    const inFrame = n !== 0 || splitting;
+    const discarding = this.#discard !== 0;
+    this.#hlen = -1;
+    this.#discard = 0;
+    this.#split = 0;
+    if (!inFrame || discarding) {
+      q.skip(n);
+      return undefined;
+    }
+    switch (this.#eof) {
+      case "emit":
+        if (hlen >= 0 && !this.#include) q.skip(hlen);
+        return q.length === 0 ? undefined : q.take(q.length);
+      case "discard":
+        q.skip(n);
+        return undefined;
+      case "error":
+        if (this.#size === 0 && hlen < 0 && !splitting && n > this.#offset) {
+          throw this.#fatal(new CorruptFrameError("stream ended inside a varint length", n));
+        }
+        throw this.#fatal(new IncompleteFrameError(n));
+    }
+  }
+
+  takeRemaining(): Uint8Array[] {
+    this.#hlen = -1;
+    this.#discard = 0;
+    this.#split = 0;
+    return this.#q.takeRemaining();
+  }
+}
