@@ -49,11 +49,18 @@ export class Proc {
   #exited = false;
   readonly exit: Promise<{ code: number | null; signal: string | null; at: number }>;
 
-  constructor(name: string, cmd: string, args: string[], stdin = false) {
+  constructor(
+    name: string,
+    cmd: string,
+    args: string[],
+    stdin = false,
+    env?: Record<string, string>,
+  ) {
     this.name = name;
     const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"';
     this.child = spawn("sh", ["-c", script, cmd, ...args], {
       cwd: root,
+      env: env ? { ...process.env, ...env } : process.env,
       stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"],
     });
     this.pid = this.child.pid!;

@@ -9,6 +9,9 @@
  *   --soak 10m              the soak's length (`90s`, `10m`; `0` skips it). Default: 10 min
  *                           in the long form, 20 s in the short one
  *   --seed 1                the fuzzer's seed
+ *   --node-malloc default   run the Node servers with glibc's default malloc settings, not
+ *                           the fixed thresholds the README recommends (see NODE_MALLOC in
+ *                           _server.ts); their rows are labelled "node (glibc malloc defaults)"
  *
  * Prints one line per scenario and runtime (PASS/FAIL and its figures), then the failed
  * checks. Writes a Markdown table: the long form merges its results into
@@ -63,7 +66,7 @@ function options(argv: string[]) {
     }
     return picked;
   };
-  const known = ["--short", "--runtimes", "--scenarios", "--soak", "--seed"];
+  const known = ["--short", "--runtimes", "--scenarios", "--soak", "--seed", "--node-malloc"];
   for (const a of argv) {
     if (a.startsWith("--") && !known.includes(a)) throw new TypeError(`unknown option ${a}`);
   }
@@ -75,7 +78,14 @@ function options(argv: string[]) {
     scenarios: list("scenarios", Object.keys(SCENARIOS)),
     soakSeconds: soak !== undefined ? parseDuration(soak) : short ? 40 : 600,
     seed: Number(opt("seed") ?? 1),
+    mallocDefaults: mallocOption(opt("node-malloc")),
   };
+}
+
+function mallocOption(v: string | undefined): boolean {
+  if (v === undefined || v === "tuned") return false;
+  if (v === "default") return true;
+  throw new TypeError(`--node-malloc: want "default" or "tuned", got "${v}"`);
 }
 
 function version(cmd: string, args: string[]): string {
@@ -166,11 +176,16 @@ export async function main(argv: string[]): Promise<number> {
         short: o.short,
         soakSeconds: o.soakSeconds,
         seed: o.seed,
+        mallocDefaults: o.mallocDefaults && rt === "node",
       }];
       // Deno cannot cut a TLS handshake; the README's way around it is node:tls.
       if (scenario === "tls" && rt === "deno") variants.push({ ...variants[0], adapter: "node" });
       for (const ctx of variants) {
-        const runtime = ctx.adapter ? `${rt} (adapter ${ctx.adapter})` : rt;
+        const runtime = ctx.adapter
+          ? `${rt} (adapter ${ctx.adapter})`
+          : ctx.mallocDefaults
+          ? `${rt} (glibc malloc defaults)`
+          : rt;
         const t0 = performance.now();
         let r: Result;
         try {

@@ -37,6 +37,8 @@ export interface Context {
   seed: number;
   /** `"node"` to force node:net / node:tls (Deno's way around its TLS limit). */
   adapter?: "node";
+  /** Run a Node server with glibc's default malloc settings (see `NODE_MALLOC`). */
+  mallocDefaults?: boolean;
 }
 
 /** The counts and durations of each form. */
@@ -106,7 +108,7 @@ async function withServer<T>(
   body: (server: TestServer) => Promise<T>,
 ): Promise<T> {
   const all = ctx.adapter ? [...flags, "--adapter", ctx.adapter] : flags;
-  const server = await new TestServer(ctx.rt, scenario, all).ready();
+  const server = await new TestServer(ctx.rt, scenario, all, ctx.mallocDefaults).ready();
   try {
     return await body(server);
   } finally {
@@ -401,7 +403,7 @@ async function drain(ctx: Context): Promise<Outcome> {
     "--drain-timeout",
     z.timeout,
     ...(ctx.adapter ? ["--adapter", ctx.adapter] : []),
-  ]).ready();
+  ], ctx.mallocDefaults).ready();
   try {
     const client = new Client("drain.py", [
       server.port,
