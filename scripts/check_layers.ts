@@ -18,7 +18,6 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const MAX_LINES = 400;
 /** Files over the limit, with the most lines they may have until they are split. */
 const OVERSIZE: Record<string, number> = {
-  "lib/connection/connection.ts": 1031,
   "lib/errors.ts": 620, // over half of it is the examples of each error class
   "lib/framers/_byte_queue.ts": 420,
 };

@@ -1,0 +1,149 @@
+/**
+ * Zero-copy replies and the corking that batches replies: the part of a connection
+ * that sends a received frame back as the bytes it came in (framers/_wire.ts), and
+ * gathers adjacent replies into one write. Internal; separate because its eight fields
+ * and their rules belong together and nothing else should touch the run.
+ *
+ * The state, in one place:
+ *
+ * - `_rxBuf`, `_rxStart`, `_rxEnd`: the buffer of the last chunk read and where the chunk
+ *   lies in it. Spans are only looked for there, and only while the socket is corked
+ *   for the replies to that chunk (the chunk is never written to meanwhile: see the
+ *   transport contract). Uncorking forgets it: replies sent later may come after the
+ *   next read.
+ * - `_rxWhole`: a view of all of `_rxBuf`, made on first use (the framer's offsets are
+ *   `byteOffset` based).
+ * - `_fresh`: the frame being handled (a hook runs, or `next()` returned it). It is sent
+ *   back as it came: the decoder has just checked it.
+ * - `_run`, `_runStart`, `_runEnd`: the run of adjacent spans gathered while corked,
+ *   handed to the socket as one view by `_flushRun()` (on uncork, before any other write,
+ *   on end and close, or once it reaches `RUN_MAX`). Its bytes count in `bufferedAmount`.
+ *
+ * @module
+ */
+
+import type { Span, WireFramer } from "../framers/_wire.ts";
+import { WIRE } from "../framers/_wire.ts";
+import { afterTask, ConnectionCore } from "./_core.ts";
+
+/** Bytes of adjacent wire spans gathered before they are handed to the socket as one write. */
+const RUN_MAX = 16 * 1024;
+/** Where the framer writes the span it finds (one at a time: filled, then read at once). */
+const SPAN: Span = { start: 0, end: 0 };
+
+/** @internal The zero-copy reply path and the corking around replies. */
+export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, Out, Data> {
+  protected _rxBuf: ArrayBufferLike | undefined = undefined;
+  protected _rxWhole: Uint8Array | undefined = undefined;
+  protected _rxStart = 0;
+  protected _rxEnd = 0;
+  protected _fresh: unknown = undefined;
+  protected _run: Uint8Array | undefined = undefined;
+  protected _runStart = 0;
+  protected _runEnd = 0;
+
+  /** Bytes gathered in the run and not yet handed to the socket. */
+  protected get _runBytes(): number {
+    return this._runEnd - this._runStart;
+  }
+
+  /** Notes where a chunk just read lies, when the framer can find wire spans. */
+  protected _keepChunk(chunk: Uint8Array): void {
+    if ((this._framer as WireFramer)[WIRE] !== undefined) {
+      // (Only then: on Bun, a chunk's `.buffer` costs an ArrayBuffer object.)
+      if (this._rxBuf !== chunk.buffer) {
+        this._rxBuf = chunk.buffer;
+        this._rxWhole = undefined;
+      }
+      this._rxStart = chunk.byteOffset;
+      this._rxEnd = chunk.byteOffset + chunk.length;
+    }
+  }
+
+  /**
+   * Sends `msg` as the span of the chunk just read that already holds its wire form
+   * (framers/_wire.ts), gathered with the spans before it into one write; `undefined`
+   * when it cannot be (the caller then encodes).
+   */
+  protected _sendSpan(framer: WireFramer, msg: Out): Promise<void> | undefined {
+    if (!(msg instanceof Uint8Array) || msg.buffer !== this._rxBuf) return undefined;
+    const whole = this._rxWhole ??= new Uint8Array(this._rxBuf);
+    const trusted = msg === this._fresh;
+    if (
+      !framer[WIRE]!(msg, whole, trusted, SPAN) || SPAN.start < this._rxStart ||
+      SPAN.end > this._rxEnd
+    ) return undefined;
+    const { start, end } = SPAN;
+    this.messagesOut++;
+    this.bytesOut += end - start;
+    if (this._run === whole && this._runEnd === start) this._runEnd = end;
+    else {
+      if (this._run !== undefined) this._flushRun();
+      this._run = whole;
+      this._runStart = start;
+      this._runEnd = end;
+    }
+    // A long run goes to the socket, whose answer is then the backpressure signal.
+    return this._afterWrite(this._runBytes >= RUN_MAX ? this._flushRun() : true);
+  }
+
+  /** Hands the gathered run of spans to the socket as one view. */
+  protected _flushRun(): boolean {
+    const run = this._run!;
+    const view = new Uint8Array(run.buffer, run.byteOffset + this._runStart, this._runBytes);
+    this._run = undefined;
+    this._runStart = this._runEnd = 0;
+    return this._socket.write(view);
+  }
+
+  /** Forgets the chunk and drops the run unsent (the connection is aborted or gone). */
+  protected _dropSpans(): void {
+    this._run = this._rxBuf = this._rxWhole = undefined;
+    this._runStart = this._runEnd = 0;
+  }
+
+  /** Corks the socket while hooks handle the messages of one read (see `_pump`). */
+  protected _cork(): void {
+    this._corked = true;
+    this._socket.cork!();
+  }
+
+  /**
+   * The iterator is about to run for this message (and any queued after it), and each
+   * run likely sends a reply: hold the replies until it has caught up (`next()` finds
+   * nothing queued), so that they leave in one write. An iterator that awaits something
+   * else meanwhile has them sent at the end of the task: never later.
+   */
+  protected _corkForIterator(): void {
+    if (!this._socket.cork) return;
+    this._corked = true;
+    this._socket.cork();
+    if (this._endOfTask) return;
+    this._endOfTask = true;
+    const list = ZeroCopyReplies.#heldReplies;
+    list.push(this as ZeroCopyReplies<unknown, unknown, unknown>);
+    if (list.length === 1) afterTask(ZeroCopyReplies.#sendHeldReplies);
+  }
+
+  /** Connections whose iterator holds replies: one list and one callback per task. */
+  static #heldReplies: ZeroCopyReplies<unknown, unknown, unknown>[] = [];
+  static #sendHeldReplies = (): void => {
+    const list = ZeroCopyReplies.#heldReplies;
+    ZeroCopyReplies.#heldReplies = [];
+    for (const conn of list) {
+      conn._endOfTask = false;
+      if (conn._corked && conn._state !== "closed") conn._uncork();
+    }
+  };
+
+  protected _uncork(): void {
+    this._corked = false;
+    if (this._run !== undefined) this._flushRun();
+    // Replies sent from now on may come after the next read: no spans of this chunk.
+    this._rxBuf = this._rxWhole = this._fresh = undefined;
+    this._socket.uncork?.();
+  }
+
+  /** Resolves at once, or once the queue drains (_outbound.ts). */
+  protected abstract _afterWrite(ok: boolean): Promise<void>;
+}
