@@ -15,7 +15,9 @@
  *   (sniffed: the bytes are not lost, the HTTP handler reads them).
  * - admin (127.0.0.1 only, `--admin-port`, default 7021): `stats`, `max N`. It is a
  *   server of its own: limits apply to every listener of a server, and the admin port
- *   must answer when the public one is full.
+ *   must answer when the public one is full. It also answers an HTTP `GET /metrics`
+ *   with the public server's `metrics()`, for Prometheus or
+ *   `curl http://127.0.0.1:7021/metrics` (sniffed, like the status page).
  * - Ctrl-C or SIGTERM drains both for up to 5 s, then forces; a second signal forces at once.
  * @module
  */
@@ -37,6 +39,23 @@ async function status(conn: Connection<string>): Promise<void> {
   const body = `${s.active} active, ${s.queued} waiting, ${s.accepted} accepted\n`;
   const head = `HTTP/1.0 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`;
   await conn.write(new TextEncoder().encode(head + body)); // raw bytes: lines() refuses CRLF
+}
+
+/** `GET /metrics` on the admin port: the Prometheus text of the public server (HTTP/1.0). */
+async function metrics(conn: Connection<string>): Promise<void> {
+  const request = await conn.next(); // "GET /metrics HTTP/1.1"
+  // Read the headers up to the empty line, so that no unread request is left behind.
+  for (let i = 0; i < 100; i++) {
+    const header = await conn.next();
+    if (header === undefined || header === "") break;
+  }
+  const found = request?.split(" ")[1] === "/metrics";
+  const body = new TextEncoder().encode(found ? server.metrics() : "not found: GET /metrics\n");
+  const head = `HTTP/1.0 ${found ? "200 OK" : "404 Not Found"}\r\n` +
+    `content-type: text/plain; version=0.0.4; charset=utf-8\r\n` +
+    `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+  await conn.write(new TextEncoder().encode(head));
+  await conn.write(body); // the handler returns: the connection closes
 }
 
 /** The admin shell. */
@@ -70,7 +89,9 @@ const adminServer = serve<string, string>({
   listen: [{ name: "admin", hostname: "127.0.0.1", port: num("admin-port", 7021) }],
   framer: lines({ maxLength: 1024 }),
   // Only local clients; anyone else matches no route and is closed (and reported).
-  handler: router().on({ remote: ["127.0.0.1", "::1"] }, admin),
+  handler: router()
+    .on({ remote: ["127.0.0.1", "::1"], sniff: (head) => startsWith(head, "GET ") }, metrics)
+    .on({ remote: ["127.0.0.1", "::1"] }, admin),
   maxConnections: 4,
   backlog: 0,
   timeouts: { idle: 300_000 },

@@ -1,9 +1,10 @@
 // examples/limits.ts run as a real process: limits, rejection message, admin port,
-// setMaxConnections, a sniffed route, and a clean stop on SIGTERM.
+// setMaxConnections, a sniffed route, metrics scraped over HTTP, and a clean stop on SIGTERM.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, lines } from "../mod.ts";
 import { startExample } from "./_examples.ts";
+import { get, parse } from "./_prometheus.ts";
 import { sleep, until, within } from "./_helpers.ts";
 
 test(
@@ -59,6 +60,21 @@ test(
       http.close();
       assert.match(page, /^HTTP\/1\.0 200 OK\r\n[\s\S]*\r\n\r\n3 active, 0 waiting/); // one, two and itself
       await until(() => /rejected 127\.0\.0\.1:\d+: capacity/.test(ex.output()), 5000, "logged");
+
+      // The admin port serves the public server's metrics to an HTTP client.
+      await adm.send("stats");
+      const now = JSON.parse(String(await within(adm.next(), 5000, "stats")));
+      const res = await within(fetch(`http://127.0.0.1:${ports.admin}/metrics`), 5000, "scrape");
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+      const scraped = parse(await res.text());
+      assert.equal(get(scraped, "tcpkit_connections_accepted_total"), now.accepted);
+      assert.equal(get(scraped, "tcpkit_rejected_total", { reason: "capacity" }), 1);
+      assert.equal(get(scraped, "tcpkit_connections_active"), 2); // one and two
+      assert.equal(get(scraped, "tcpkit_received_messages_total"), now.messagesIn);
+      const missing = await within(fetch(`http://127.0.0.1:${ports.admin}/x`), 5000, "404");
+      assert.equal(missing.status, 404);
+      await missing.body?.cancel();
 
       one.close();
       two.close();

@@ -9,7 +9,8 @@
  * The class is the public face only: it checks the options, assembles the server's state
  * (`_state.ts`) and calls the functions that do each job on it: `_listeners.ts` (binding),
  * `_entry.ts` (a new connection, its PROXY phase, admission, its record), `_reject.ts`,
- * `_route.ts` (routing, the handler), `_stats.ts` and `_shutdown.ts`.
+ * `_route.ts` (routing, the handler), `_stats.ts`, `_metrics.ts` (the Prometheus text)
+ * and `_shutdown.ts`.
  * @module
  */
 
@@ -27,6 +28,7 @@ import { SERVE, type ServeOptions, type ServerStats, type ShutdownOptions } from
 import { bind, closeListeners } from "./_listeners.ts";
 import { shutdown } from "./_shutdown.ts";
 import { newCounters, snapshot } from "./_stats.ts";
+import { formatMetrics } from "./_metrics.ts";
 import { type Conn, report, type ServerState } from "./_state.ts";
 
 export type {
@@ -208,6 +210,47 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
    */
   stats(): ServerStats {
     return snapshot(this.#s);
+  }
+
+  /**
+   * The counters of {@linkcode Server.stats} as Prometheus text (exposition format
+   * 0.0.4), for a scrape endpoint: serve it with `Content-Type: text/plain; version=0.0.4`.
+   *
+   * | metric                                    | type    | from `stats()`                  |
+   * | ----------------------------------------- | ------- | ------------------------------- |
+   * | `tcpkit_connections_accepted_total`       | counter | `accepted`                      |
+   * | `tcpkit_rejected_total{reason}`           | counter | `rejected`                      |
+   * | `tcpkit_timeouts_total{kind}`             | counter | `timeouts`                      |
+   * | `tcpkit_accept_errors_total{kind}`        | counter | `acceptErrors`                  |
+   * | `tcpkit_received_bytes_total`, `sent_`    | counter | `bytesIn`, `bytesOut`           |
+   * | `tcpkit_received_messages_total`, `sent_` | counter | `messagesIn`, `messagesOut`     |
+   * | `tcpkit_errors_total`                     | counter | `errors`                        |
+   * | `tcpkit_connections_active`, `_queued`    | gauge   | `active`, `queued`              |
+   * | `tcpkit_connections_held`                 | gauge   | `server.connections`            |
+   *
+   * Every reason and kind has a sample, at 0 until it happens, so a rate can be taken
+   * from the first scrape.
+   *
+   * @param labels Labels added to every sample (e.g. `{ worker: "1" }`, or the service's
+   *   name when one process runs several servers). Values are escaped; names must be
+   *   `[a-zA-Z_][a-zA-Z0-9_]*`, not start with `__`, and not be `reason` or `kind`.
+   * @returns The text, each line ended by a newline.
+   * @throws {TypeError} A label name or value that is not allowed.
+   *
+   * @example A scrape
+   * ```ts
+   * import { serve } from "@tcpkit/tcpkit";
+   * import assert from "node:assert/strict";
+   *
+   * const server = serve({ hostname: "127.0.0.1", port: 0, handler: (conn) => conn.close() });
+   * const text = server.metrics({ service: "echo" });
+   * assert.match(text, /^# TYPE tcpkit_connections_accepted_total counter$/m);
+   * assert.match(text, /^tcpkit_rejected_total\{service="echo",reason="capacity"\} 0$/m);
+   * await server.shutdown();
+   * ```
+   */
+  metrics(labels?: Readonly<Record<string, string>>): string {
+    return formatMetrics({ stats: snapshot(this.#s), connections: this.#s.live.length }, labels);
   }
 
   /** Stops accepting on every listener. Established connections keep working. */
