@@ -61,7 +61,9 @@ export class ByteQueue {
       chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, n);
     }
     const chunks = this.#chunks;
-    if (n < SMALL && this.#len !== 0) {
+    const held = this.#len;
+    this.#len += n;
+    if (n < SMALL && held !== 0) {
       const last = chunks.length - 1;
       const tail = chunks[last];
       if (tail === this.#scratchTail) {
@@ -73,24 +75,18 @@ export class ByteQueue {
           const view = s.subarray(0, used + n);
           chunks[last] = view;
           this.#scratchTail = view;
-          this.#len += n;
           return;
         }
-        this.#newScratch(chunk, EMPTY, Math.min(SCRATCH_MAX, s.length * 2));
-        this.#len += n;
-        return;
+        return this.#newScratch(chunk, EMPTY, Math.min(SCRATCH_MAX, s.length * 2));
       }
       if (tail.length < SMALL) {
         // The tail is small too: pack both into a fresh block that replaces the tail.
         // The whole tail is copied, so a partly consumed head keeps its offset.
         chunks.pop();
-        this.#newScratch(chunk, tail, SCRATCH_MIN);
-        this.#len += n;
-        return;
+        return this.#newScratch(chunk, tail, SCRATCH_MIN);
       }
     }
     chunks.push(chunk);
-    this.#len += n;
   }
 
   #newScratch(chunk: Uint8Array, before: Uint8Array, size: number): void {
@@ -115,11 +111,7 @@ export class ByteQueue {
     }
     const chunks = this.#chunks;
     let steps = 0;
-    while (start + chunks[i].length <= abs) {
-      start += chunks[i].length;
-      i++;
-      steps++;
-    }
+    for (; start + chunks[i].length <= abs; i++, steps++) start += chunks[i].length;
     ByteQueue.work += steps;
     this.#curIdx = i;
     this.#curStart = start;
@@ -127,8 +119,7 @@ export class ByteQueue {
 
   /** The last byte held, or -1 when the queue is empty. */
   lastByte(): number {
-    const chunks = this.#chunks;
-    const c = chunks[chunks.length - 1];
+    const c = this.#chunks[this.#chunks.length - 1];
     return this.#len === 0 ? -1 : c[c.length - 1];
   }
 
@@ -160,8 +151,7 @@ export class ByteQueue {
     }
     if (at + n > this.#len) return -1;
     let v = 0;
-    if (little) { for (let i = n - 1; i >= 0; i--) v = v * 256 + this.peekByte(at + i); }
-    else for (let i = 0; i < n; i++) v = v * 256 + this.peekByte(at + i);
+    for (let i = 0; i < n; i++) v = v * 256 + this.peekByte(at + (little ? n - 1 - i : i));
     return v;
   }
 
@@ -173,15 +163,12 @@ export class ByteQueue {
   indexOf(needle: number | Uint8Array, from = 0): number {
     if (from < 0) from = 0;
     if (typeof needle === "number") return this.indexOfByte(needle, from);
-    const m = needle.length;
-    if (m === 0) return from <= this.#len ? from : -1;
-    const first = needle[0];
+    if (needle.length === 0) return from <= this.#len ? from : -1;
     for (let p = from;; p++) {
-      p = this.indexOfByte(first, p);
+      p = this.indexOfByte(needle[0], p);
       if (p < 0) return -1;
       const r = this.compare(needle, p);
-      if (r === 1) return p;
-      if (r === -1) return -1;
+      if (r !== 0) return r === 1 ? p : -1; // -1: a partial match at the end
     }
   }
 
@@ -201,8 +188,7 @@ export class ByteQueue {
   }
 
   #indexOfByteSlow(byte: number, from: number): number {
-    const len = this.#len;
-    if (from >= len) return -1;
+    if (from >= this.#len) return -1;
     const chunks = this.#chunks;
     let c = chunks[this.#head];
     const off = this.#off;
@@ -216,14 +202,13 @@ export class ByteQueue {
       i = this.#head + 1;
       start = c.length - off;
       s = 0;
-      c = chunks[i];
     } else {
       this.#locate(from);
       i = this.#curIdx;
       start = this.#curStart - this.#consumed;
       s = from - start;
-      c = chunks[i];
     }
+    c = chunks[i];
     for (const n = chunks.length;;) {
       const r = c.indexOf(byte, s);
       if (r >= 0) {
@@ -246,9 +231,8 @@ export class ByteQueue {
    * entries) is not 0, or -1.
    */
   indexOfAny(table: Uint8Array, from = 0): number {
-    const len = this.#len;
     if (from < 0) from = 0;
-    if (from >= len) return -1;
+    if (from >= this.#len) return -1;
     this.#locate(from);
     const chunks = this.#chunks;
     let i = this.#curIdx;
@@ -327,9 +311,7 @@ export class ByteQueue {
       if (n <= avail) {
         frame = off === 0 && n === c.length ? c : new Uint8Array(c.buffer, c.byteOffset + off, n);
         this.#advance(n, avail);
-      } else {
-        frame = this.#takeCopy(n);
-      }
+      } else frame = this.#takeCopy(n);
     }
     if (drop !== 0) this.skip(drop);
     return frame;
@@ -353,10 +335,7 @@ export class ByteQueue {
   /** Removes up to `max` bytes of the oldest chunk, without copying (`max >= 1`). */
   takeChunk(max: number): Uint8Array | undefined {
     if (this.#len === 0) return undefined;
-    const c = this.#chunks[this.#head];
-    const off = this.#off;
-    const n = Math.min(c.length - off, max);
-    return this.take(n);
+    return this.take(Math.min(this.#chunks[this.#head].length - this.#off, max));
   }
 
   /** Drops the first `n` bytes (`0 <= n <= length`). */
@@ -389,13 +368,8 @@ export class ByteQueue {
     const chunks = this.#chunks;
     chunks[this.#head++] = EMPTY;
     this.#off = 0;
-    if (this.#head === chunks.length) {
-      chunks.length = 0;
-      this.#head = 0;
-      this.#curIdx = -1;
-      this.#scratch = null;
-      this.#scratchTail = null;
-    } else if (this.#head >= 1024 && this.#head * 2 >= chunks.length) {
+    if (this.#head === chunks.length) this.#clear();
+    else if (this.#head >= 1024 && this.#head * 2 >= chunks.length) {
       chunks.splice(0, this.#head);
       this.#curIdx -= this.#head;
       this.#head = 0;
@@ -409,12 +383,17 @@ export class ByteQueue {
     if (out.length !== 0 && this.#off !== 0) out[0] = out[0].subarray(this.#off);
     this.#consumed += this.#len;
     this.#len = 0;
-    chunks.length = 0;
+    this.#clear();
+    return out;
+  }
+
+  /** Empties the chunk list (every byte in it consumed). */
+  #clear(): void {
+    this.#chunks.length = 0;
     this.#head = 0;
     this.#off = 0;
     this.#curIdx = -1;
     this.#scratch = null;
     this.#scratchTail = null;
-    return out;
   }
 }
