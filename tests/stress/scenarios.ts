@@ -298,8 +298,10 @@ async function reset(ctx: Context): Promise<Outcome> {
     const aborted = s.acceptErrors.aborted - s0.acceptErrors.aborted;
     const live = s.opened - s0.opened;
     return {
-      figures: `${z.resets} resets at once (${aborted} died before accept) and ${h.connected} ` +
-        `after accept (${live} reached a handler); RSS ${f(before.rss)} → ${f(after.rss)} MiB ` +
+      figures: `${z.resets} resets at once and ${h.connected} after accept (of both, ${aborted} ` +
+        `died before accept, ${live} reached a handler); RSS ${f(before.rss)} → ${
+          f(after.rss)
+        } MiB ` +
         `(${pct >= 0 ? "+" : ""}${f(pct)}%), heap ${f(before.heap, 2)} → ${
           f(after.heap, 2)
         } MiB; ` +
