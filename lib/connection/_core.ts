@@ -44,7 +44,6 @@ export interface CoreInit<In, Out> {
 
 /** @internal The hooks as the layers under `Connection` call them (`ConnectionHooks` is the documented form). */
 export interface CoreHooks<In, Out, Data> {
-  open?(conn: ConnectionCore<In, Out, Data>): void | Promise<void>;
   message?(conn: ConnectionCore<In, Out, Data>, msg: In): void | Promise<void>;
   end?(conn: ConnectionCore<In, Out, Data>): void | Promise<void>;
   drain?(conn: ConnectionCore<In, Out, Data>): void;
