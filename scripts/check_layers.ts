@@ -6,8 +6,8 @@
 // 2. Only lib/adapters/ names `Deno`, `Bun` or `node:*`.
 // 3. Only lib/server/, lib/client/ and lib/adapters/ import from lib/adapters/, and from
 //    outside it only its public files (mod.ts, memory.ts, signals.ts), never a `_` file.
-// 4. Files stay under 400 lines, except those in OVERSIZE, each held to its present length
-//    until it is split (the list may only shrink).
+// 4. Files stay under 400 lines, with one exception at most (OVERSIZE), held to its
+//    present length: lib/errors.ts, whose error classes each carry a JSDoc example.
 //
 // Prints every breach and exits 1, or prints a one-line summary.
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -16,10 +16,11 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const MAX_LINES = 400;
-/** Files over the limit, with the most lines they may have until they are split. */
+/** The one file allowed over the limit, with the most lines it may have. */
 const OVERSIZE: Record<string, number> = {
   "lib/errors.ts": 620, // over half of it is the examples of each error class
 };
+const MAX_EXCEPTIONS = 1;
 const ADAPTER_PUBLIC = new Set(["mod.ts", "memory.ts", "signals.ts"]);
 
 function walk(dir: string): string[] {
@@ -66,9 +67,14 @@ for (const file of files) {
   const limit = OVERSIZE[file] ?? MAX_LINES;
   if (lines > limit) {
     problems.push(
-      `${file}: ${lines} lines (limit ${limit}${OVERSIZE[file] ? ", until it is split" : ""})`,
+      `${file}: ${lines} lines (limit ${limit}${
+        OVERSIZE[file] ? ", the documented exception" : ""
+      })`,
     );
   }
+}
+if (Object.keys(OVERSIZE).length > MAX_EXCEPTIONS) {
+  problems.push(`OVERSIZE lists ${Object.keys(OVERSIZE).length} files: at most ${MAX_EXCEPTIONS}`);
 }
 for (const file of Object.keys(OVERSIZE)) {
   if (!graph.has(file)) problems.push(`OVERSIZE names ${file}, which does not exist`);
@@ -103,5 +109,5 @@ if (problems.length) {
 }
 console.log(
   `layers: ${files.length} files in lib/, no circles, runtimes only in adapters/, ` +
-    `${Object.keys(OVERSIZE).length} files still over ${MAX_LINES} lines`,
+    `every file under ${MAX_LINES} lines but ${Object.keys(OVERSIZE).join(", ") || "none"}`,
 );
