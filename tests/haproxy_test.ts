@@ -1,0 +1,235 @@
+// A real HAProxy (examples/deploy/haproxy.cfg, as it is) in front of three examples/echo.ts
+// processes started with --proxy-protocol 127.0.0.1/32 --who: the servers see the real
+// client's address, HAProxy spreads connections across them, and one stopped with SIGTERM
+// is drained (its open connection served to its end) and marked down, while a client loop
+// of short connections sees no failed request. Skipped, with the reason, without haproxy.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { connect, type Connection, lines } from "../mod.ts";
+import { type Example, ROOT, startExample } from "./_examples.ts";
+import { sleep, until, within } from "./_helpers.ts";
+
+const CONFIG = `${ROOT}examples/deploy/haproxy.cfg`;
+
+/** Why haproxy cannot be used here, or `undefined`. */
+function noHaproxy(): string | undefined {
+  const r = spawnSync("haproxy", ["-v"], { stdio: "ignore" });
+  return r.error || r.status !== 0
+    ? "haproxy is not installed (apt-get install haproxy, or see .ci/run)"
+    : undefined;
+}
+
+/** A port nobody listens on at the moment (bound to 0 on 127.0.0.1, then closed). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Asks HAProxy's stats socket: each server of `backend` and its status (UP, DOWN, ...). */
+function serverStatus(socket: string, backend: string): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const c = createConnection({ path: socket }, () => c.end("show stat\n"));
+    c.setTimeout(3000, () => c.destroy(new Error("stats socket: no answer in 3 s")));
+    c.on("data", (b: Uint8Array) => (text += new TextDecoder().decode(b)));
+    c.once("error", reject);
+    c.once("close", () => {
+      const [head, ...rows] = text.trim().split("\n").map((l) => l.split(","));
+      if (!head) return resolve({});
+      const col = (name: string) => head.indexOf(name);
+      const px = col("# pxname"), sv = col("svname"), st = col("status");
+      resolve(Object.fromEntries(
+        rows.filter((r) => r[px] === backend && r[sv] !== "BACKEND").map((r) => [r[sv], r[st]]),
+      ));
+    });
+  });
+}
+
+/** Starts haproxy in the foreground with the config and these variables; stops by PID. */
+function startHaproxy(vars: Record<string, string>) {
+  const child: ChildProcess = spawn("haproxy", ["-db", "-f", CONFIG], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...vars },
+  });
+  let out = "";
+  const add = (b: Uint8Array) => void (out += new TextDecoder().decode(b));
+  child.stdout!.on("data", add);
+  child.stderr!.on("data", add);
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  return {
+    output: () => out,
+    async stop(): Promise<void> {
+      if (child.exitCode === null && child.signalCode === null) {
+        process.kill(child.pid!, "SIGTERM");
+        const timer = setTimeout(() => child.exitCode === null && child.kill("SIGKILL"), 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+    },
+  };
+}
+
+/** `who` over one connection: `{ client, server }` as the echo server saw them. */
+async function who(conn: Connection<string>): Promise<{ client: string; server: string }> {
+  await conn.send("who");
+  const reply = await within(conn.next(), 5000, "who reply");
+  const m = /^client=(\S+) server=(\S+)$/.exec(reply ?? "");
+  if (!m) throw new Error(`not a who reply: ${JSON.stringify(reply)}`);
+  return { client: m[1], server: m[2] };
+}
+
+/** One short request through HAProxy: connect, `who`, close. */
+async function request(port: number): Promise<{ client: string; server: string }> {
+  const conn = await connect({ hostname: "127.0.0.1", port, framer: lines() });
+  try {
+    return await who(conn);
+  } finally {
+    conn.close();
+  }
+}
+
+test(
+  "haproxy (examples/deploy/haproxy.cfg) in front of three echo.ts: real client, spread, drain",
+  {
+    skip,
+    timeout: 90_000,
+  },
+  async () => {
+    const apps: Example[] = [];
+    let haproxy: ReturnType<typeof startHaproxy> | undefined;
+    try {
+      for (let i = 0; i < 3; i++) {
+        apps.push(
+          await startExample("echo.ts", [
+            "0",
+            "--framer",
+            "lines",
+            "--who",
+            "--proxy-protocol",
+            "127.0.0.1/32",
+          ]),
+        );
+      }
+      const address = (a: Example) => `127.0.0.1:${a.port}`;
+      const front = await freePort();
+      const socket = `${tmpdir()}/tcpkit-haproxy-${process.pid}-${Date.now()}.sock`;
+      haproxy = startHaproxy({
+        TCPKIT_FRONTEND: `127.0.0.1:${front}`,
+        TCPKIT_APP1: address(apps[0]),
+        TCPKIT_APP2: address(apps[1]),
+        TCPKIT_APP3: address(apps[2]),
+        TCPKIT_STATS_SOCKET: socket,
+      });
+      const h = haproxy;
+      let status: Record<string, string> = {};
+      const statusIs = async (want: Record<string, string>, ms: number, what: string) => {
+        const end = Date.now() + ms;
+        while (Date.now() < end) {
+          status = await serverStatus(socket, "app_servers").catch(() => ({}));
+          if (Object.entries(want).every(([k, v]) => status[k] === v)) return;
+          await sleep(100);
+        }
+        assert.fail(`${what}: ${JSON.stringify(status)}\n${h.output()}`);
+      };
+      await statusIs({ app1: "UP", app2: "UP", app3: "UP" }, 20_000, "three servers up");
+
+      // The server sees this client's own address (its port too), not HAProxy's.
+      {
+        await using conn = await connect({ hostname: "127.0.0.1", port: front, framer: lines() });
+        const seen = await who(conn);
+        const local = conn.localAddr.transport === "tcp" ? conn.localAddr : undefined;
+        assert.equal(seen.client, `127.0.0.1:${local?.port}`);
+        assert.ok(apps.some((a) => seen.server === address(a)), seen.server);
+      }
+
+      // Round robin: 30 connections, 10 on each server.
+      const spread = new Map<string, number>();
+      for (let i = 0; i < 30; i++) {
+        const { server } = await request(front);
+        spread.set(server, (spread.get(server) ?? 0) + 1);
+      }
+      console.log(`spread over 30 connections: ${JSON.stringify(Object.fromEntries(spread))}`);
+      assert.deepEqual([...spread.values()].sort(), [10, 10, 10]);
+
+      // A connection held on app2, to see it drained rather than cut.
+      const target = address(apps[1]);
+      let held: Connection<string> | undefined;
+      for (let i = 0; i < 6 && !held; i++) {
+        const conn = await connect({ hostname: "127.0.0.1", port: front, framer: lines() });
+        if ((await who(conn)).server === target) held = conn;
+        else conn.close();
+      }
+      assert.ok(held, "a connection on app2");
+
+      // Four clients, each a loop of short requests, while app2 is stopped.
+      let running = true;
+      const served = new Map<string, number>();
+      const failures: string[] = [];
+      let sinceDown = new Set<string>();
+      const loops = Array.from({ length: 4 }, async () => {
+        for (let n = 0; running && n < 100_000; n++) {
+          try {
+            const { server } = await request(front);
+            served.set(server, (served.get(server) ?? 0) + 1);
+            sinceDown.add(server);
+          } catch (e) {
+            failures.push(String(e));
+          }
+        }
+      });
+      await sleep(500);
+      const app2 = apps[1];
+      process.kill(app2.child.pid!, "SIGTERM");
+      await until(() => /SIGTERM: draining/.test(app2.output()), 5000, "app2 draining");
+      // Its listener is closed, its open connection still served.
+      await held.send("still there");
+      assert.equal(await within(held.next(), 5000, "echo while draining"), "still there");
+      await statusIs({ app2: "DOWN" }, 10_000, "app2 marked down");
+      assert.equal(status.app1, "UP");
+      assert.equal(status.app3, "UP");
+      sinceDown = new Set();
+      await sleep(1000);
+      held.close();
+      await within(
+        new Promise<void>((r) =>
+          app2.child.exitCode !== null ? r() : app2.child.once("exit", () => r())
+        ),
+        6000,
+        "app2 exits once drained",
+      );
+      running = false;
+      await Promise.all(loops);
+      const total = [...served.values()].reduce((a, b) => a + b, 0);
+      console.log(
+        `while app2 stopped: ${total} requests ${JSON.stringify(Object.fromEntries(served))}, ` +
+          `${failures.length} failed`,
+      );
+      assert.deepEqual(failures, []);
+      assert.ok(total >= 40, `requests served: ${total}`);
+      assert.ok(!sinceDown.has(target), "nothing went to app2 once it was down");
+      assert.equal(app2.child.exitCode, 0, app2.output());
+      // HAProxy's log: connections refused by app2 were retried on another server ("+1").
+      const redispatched = h.output().match(/ \d+\/\d+\/\d+\/\d+\/\+\d+ /g)?.length ?? 0;
+      console.log(`redispatched by HAProxy after a refused connect: ${redispatched}`);
+      assert.ok(redispatched > 0, "the stop was seen by HAProxy as refused connections");
+      // The health checks are clean: a PROXY header and a FIN, no error on any server.
+      for (const a of apps) assert.doesNotMatch(a.output(), /error/i, a.output());
+      assert.match(app2.output(), /stopped after \d+ connections/);
+    } finally {
+      await haproxy?.stop();
+      for (const a of apps) await a.stop();
+    }
+  },
+);
