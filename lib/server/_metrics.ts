@@ -60,23 +60,27 @@ function escapeHelp(t: string): string {
   return t.replace(/[\\\n]/g, (c) => (c === "\\" ? "\\\\" : "\\n"));
 }
 
-/** One metric family: its HELP, TYPE and samples (`[label name, label value, value]`). */
+/** A sample's value: one number, or `[label name, label value, value]` for each key. */
+type Samples = number | [string, string, number][];
+
+/** One metric family: its HELP, TYPE and the samples of each labelled source, in order. */
 function family(
   out: string[],
-  base: string,
   name: string,
   type: "counter" | "gauge",
   help: string,
-  samples: number | [string, string, number][],
+  rows: [base: string, samples: Samples][],
 ): void {
   out.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
-  if (typeof samples === "number") {
-    out.push(`${name}${base ? `{${base}}` : ""} ${samples}`);
-    return;
-  }
-  const pre = base ? `${base},` : "";
-  for (const [label, value, n] of samples) {
-    out.push(`${name}{${pre}${label}="${escapeValue(value)}"} ${n}`);
+  for (const [base, samples] of rows) {
+    if (typeof samples === "number") {
+      out.push(`${name}${base ? `{${base}}` : ""} ${samples}`);
+      continue;
+    }
+    const pre = base ? `${base},` : "";
+    for (const [label, value, n] of samples) {
+      out.push(`${name}{${pre}${label}="${escapeValue(value)}"} ${n}`);
+    }
   }
 }
 
@@ -94,40 +98,84 @@ const byKey = (label: string, counts: Record<string, number>): [string, string, 
  * @throws {TypeError} A label name or value the format does not allow.
  */
 export function formatMetrics(input: MetricsInput, labels?: MetricLabels): string {
-  const base = labelText(labels);
-  const s = input.stats;
+  return formatMetricsOf([{ input, labels }]);
+}
+
+/**
+ * The Prometheus text of several snapshots (one per worker, say), each with its own
+ * labels: every family once, with the samples of each source in turn, so the families
+ * stay contiguous as the format requires.
+ *
+ * @param sources The snapshots and their labels.
+ * @returns The text, each line ended by `\n`.
+ * @throws {TypeError} A label name or value the format does not allow.
+ */
+export function formatMetricsOf(
+  sources: readonly { input: MetricsInput; labels?: MetricLabels }[],
+): string {
+  const rows = sources.map(({ input, labels }) => ({
+    base: labelText(labels),
+    s: input.stats,
+    input,
+  }));
   const out: string[] = [];
-  const counter = (name: string, help: string, v: number | [string, string, number][]) =>
-    family(out, base, `tcpkit_${name}`, "counter", help, v);
-  const gauge = (name: string, help: string, v: number) =>
-    family(out, base, `tcpkit_${name}`, "gauge", help, v);
+  const of = (f: (r: (typeof rows)[number]) => Samples) =>
+    rows.map((r): [string, Samples] => [r.base, f(r)]);
+  const counter = (name: string, help: string, f: (r: (typeof rows)[number]) => Samples) =>
+    family(out, `tcpkit_${name}`, "counter", help, of(f));
+  const gauge = (name: string, help: string, f: (r: (typeof rows)[number]) => number) =>
+    family(out, `tcpkit_${name}`, "gauge", help, of(f));
   counter(
     "connections_accepted_total",
     "Connections accepted, rejected ones included (stats().accepted).",
-    s.accepted,
+    (r) => r.s.accepted,
   );
   counter(
     "rejected_total",
     "Connections turned away, by reason (stats().rejected).",
-    byKey("reason", s.rejected),
+    (r) => byKey("reason", r.s.rejected),
   );
-  counter("timeouts_total", "Timeouts, by kind (stats().timeouts).", byKey("kind", s.timeouts));
+  counter(
+    "timeouts_total",
+    "Timeouts, by kind (stats().timeouts).",
+    (r) => byKey("kind", r.s.timeouts),
+  );
   counter(
     "accept_errors_total",
     "Accepts that failed, by kind (stats().acceptErrors).",
-    byKey("kind", s.acceptErrors),
+    (r) => byKey("kind", r.s.acceptErrors),
   );
-  counter("received_bytes_total", "Bytes read, all connections (stats().bytesIn).", s.bytesIn);
-  counter("sent_bytes_total", "Bytes written, all connections (stats().bytesOut).", s.bytesOut);
-  counter("received_messages_total", "Messages decoded (stats().messagesIn).", s.messagesIn);
-  counter("sent_messages_total", "Messages sent (stats().messagesOut).", s.messagesOut);
-  counter("errors_total", "Errors reported through onError (stats().errors).", s.errors);
-  gauge("connections_active", "Connections whose handler runs (stats().active).", s.active);
-  gauge("connections_queued", "Connections waiting for a slot (stats().queued).", s.queued);
+  counter(
+    "received_bytes_total",
+    "Bytes read, all connections (stats().bytesIn).",
+    (r) => r.s.bytesIn,
+  );
+  counter(
+    "sent_bytes_total",
+    "Bytes written, all connections (stats().bytesOut).",
+    (r) => r.s.bytesOut,
+  );
+  counter(
+    "received_messages_total",
+    "Messages decoded (stats().messagesIn).",
+    (r) => r.s.messagesIn,
+  );
+  counter("sent_messages_total", "Messages sent (stats().messagesOut).", (r) => r.s.messagesOut);
+  counter("errors_total", "Errors reported through onError (stats().errors).", (r) => r.s.errors);
+  gauge(
+    "connections_active",
+    "Connections whose handler runs (stats().active).",
+    (r) => r.s.active,
+  );
+  gauge(
+    "connections_queued",
+    "Connections waiting for a slot (stats().queued).",
+    (r) => r.s.queued,
+  );
   gauge(
     "connections_held",
     "Sockets the server holds: running, queued and lingering (server.connections).",
-    input.connections,
+    (r) => r.input.connections,
   );
   return out.join("\n") + "\n";
 }
