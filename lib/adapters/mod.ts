@@ -16,6 +16,15 @@ import { nodeTransport } from "./node/transport.ts";
 export type { AdapterName, Transport } from "../transport.ts";
 export { memoryPair, memoryTransport } from "./memory.ts";
 export { listenOn } from "./_unix.ts";
+export {
+  cpuCount,
+  privateDir,
+  reusePortSupport,
+  spawnSelf,
+  type WorkerEnv,
+  workerEnv,
+  type WorkerProcess,
+} from "./_process.ts";
 
 interface RuntimeGlobals {
   Deno?: { version?: { deno?: string } };

@@ -104,7 +104,12 @@ export interface ServeOptions<In = Uint8Array, Out = In, Data = unknown>
   noDelay?: boolean;
   /** SO_KEEPALIVE on accepted sockets: true, or the initial delay in ms. Default off. */
   keepAlive?: boolean | number;
-  /** Handlers running at once; more wait in the queue. Default 10 000. Change it with `setMaxConnections()`. */
+  /**
+   * Handlers running at once; more wait in the queue. Default 10 000. Change it with
+   * `setMaxConnections()`. With `workers`, the limit is per worker (as are `backlog` and
+   * `perClient`): the kernel's spread of connections is not exact, so a limit split across
+   * workers would turn clients away from one while another has room.
+   */
   maxConnections?: number;
   /**
    * Accepted connections that may wait for a handler slot (FIFO); beyond it they are
@@ -116,8 +121,34 @@ export interface ServeOptions<In = Uint8Array, Out = In, Data = unknown>
    * handshake is retried after 1 s, 3 s, ...). A listener's own `backlog` is passed as is.
    */
   backlog?: number;
-  /** Limits per client address (IPv4, or the IPv6 /64). */
+  /** Limits per client address (IPv4, or the IPv6 /64); per worker with `workers`. */
   perClient?: PerClientOptions;
+  /**
+   * Serve on every core: this same script runs as a primary and `workers` worker
+   * processes (`"auto"`: one per CPU, `navigator.hardwareConcurrency`). Each worker makes
+   * the same `serve()` call and binds the same TCP port with `reusePort`, so the kernel
+   * spreads connections across them; with port 0, worker 0 binds first and the others
+   * take its port. `server.worker` is the index in a worker, `undefined` in the primary.
+   *
+   * The primary binds no public port. It supervises: a worker that exits unasked is
+   * restarted after 100 ms, doubling to 5 s; 5 crashes of one worker within 60 s is a
+   * crash loop, reported as an `Error` through `onError`, and that worker is not started
+   * again (when no worker is left, `ready` rejects). `shutdown()` (so `shutdownOnSignals()`
+   * and `signal`) drains every worker with the deadline; a second call forces them.
+   * `stats()` sums the workers' reports (sent twice a second and when a worker ends;
+   * an ended worker's counts are kept, so counters never go down), `metrics()` gives one
+   * sample per worker with a `worker` label, and `setMaxConnections()` and
+   * `closeListeners()` are passed on to every worker.
+   *
+   * The control channel is tcpkit itself: a Unix socket in a private temporary directory,
+   * one JSON message per line. Linux only: elsewhere reusePort does not spread connections,
+   * so `serve()` runs alone in this process with a warning. On Deno, the worker is
+   * started with the primary's own flags (it needs `--allow-run`, `--allow-read`,
+   * `--allow-write` and `--allow-env` besides `--allow-net`); without `--unstable-net` the
+   * workers use the `"node"` adapter, which shares ports without it (said once).
+   * Unix socket listeners cannot be shared: they throw a `TypeError`.
+   */
+  workers?: number | "auto";
   /** Timeouts in ms; 0 turns one off. */
   timeouts?: Timeouts;
   /** Bytes written to a rejected connection before it is closed: bytes, or a function of the reason. */
@@ -197,6 +228,7 @@ export const SERVE = {
   noDelay: boolean,
   keepAlive,
   maxConnections: checkedLater,
+  workers: checkedLater,
   perClient: object(
     {
       maxConnections: checkedLater,

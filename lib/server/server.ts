@@ -10,7 +10,8 @@
  * (`_state.ts`) and calls the functions that do each job on it: `_listeners.ts` (binding),
  * `_entry.ts` (a new connection, its PROXY phase, admission, its record), `_reject.ts`,
  * `_route.ts` (routing, the handler), `_stats.ts`, `_metrics.ts` (the Prometheus text)
- * and `_shutdown.ts`.
+ * and `_shutdown.ts`. With `workers`, the primary's jobs are `_workers.ts` and a
+ * worker's link to it is `_worker_link.ts`.
  * @module
  */
 
@@ -30,6 +31,8 @@ import { shutdown } from "./_shutdown.ts";
 import { newCounters, snapshot } from "./_stats.ts";
 import { formatMetrics } from "./_metrics.ts";
 import { type Conn, report, type ServerState } from "./_state.ts";
+import { Primary, workerRole } from "./_workers.ts";
+import { linkWorker } from "./_worker_link.ts";
 
 export type {
   ListenerOptions,
@@ -62,9 +65,16 @@ const noop = () => {};
  */
 export class Server<In = Uint8Array, Out = In, Data = unknown> {
   /** Everything the server holds; the functions of the files beside this one work on it. */
-  #s: ServerState;
-  /** Resolves once every listener is bound; rejects with a bind error. */
+  #s!: ServerState;
+  /** With `workers`, in the primary: the supervisor that the methods are passed to. */
+  #p: Primary | undefined;
+  /**
+   * Resolves once every listener is bound; rejects with a bind error. In the primary of
+   * `workers`: once every worker is bound (it rejects when every worker crash-loops).
+   */
   readonly ready: Promise<this>;
+  /** With `workers`: this worker's index; `undefined` in the primary or without workers. */
+  readonly worker: number | undefined;
 
   /** @internal Use {@linkcode serve}. */
   constructor(options: ServeOptions<In, Out, Data>) {
@@ -76,7 +86,23 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
         "serve() needs a handler: an async function, an object of hooks, or a router()",
       );
     }
-    const opts = options as unknown as ServeOptions<unknown, unknown, unknown>;
+    let opts = options as unknown as ServeOptions<unknown, unknown, unknown>;
+    const role = opts.workers === undefined ? undefined : workerRole(opts);
+    if (role?.role === "primary") {
+      this.#p = new Primary(role, opts, (o) => new Server(o));
+      this.ready = this.#p.ready.then(() => {
+        for (const l of this.addrs) options.onListen?.(l);
+        return this;
+      });
+      this.ready.catch(noop);
+      this.#watch(options.signal, options.shutdownTimeout);
+      return;
+    }
+    if (role?.role === "worker") {
+      opts = role.options;
+      options = opts as unknown as typeof options;
+    }
+    this.worker = role?.role === "worker" ? role.index : undefined;
     const pc = options.perClient;
     let resolveFinished!: () => void;
     const finished = new Promise<void>((r) => (resolveFinished = r));
@@ -119,37 +145,47 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
       return this;
     });
     this.ready.catch(noop);
-    if (options.signal) {
-      const onAbort = () => this.shutdown({ timeout: options.shutdownTimeout });
-      if (options.signal.aborted) queueMicrotask(onAbort);
-      else options.signal.addEventListener("abort", onAbort, { once: true });
-      s.finished.then(() => options.signal?.removeEventListener("abort", onAbort));
+    this.#watch(options.signal, options.shutdownTimeout);
+    if (role?.role === "worker") {
+      const timeout = options.shutdownTimeout ?? 10_000;
+      linkWorker(this, role.index, role.control, () => s.shutdownStarted, timeout).catch(noop);
     }
+  }
+
+  /** Shuts down when `signal` aborts. */
+  #watch(signal: AbortSignal | undefined, timeout: number | undefined): void {
+    if (!signal) return;
+    const onAbort = () => this.shutdown({ timeout });
+    if (signal.aborted) queueMicrotask(onAbort);
+    else signal.addEventListener("abort", onAbort, { once: true });
+    this.finished.then(() => signal.removeEventListener("abort", onAbort));
   }
 
   /** The address of the first listener (the real port when port 0 was asked for). */
   get addr(): Addr {
+    if (this.#p) return this.#p.addr;
     return this.#s.listeners[0].listener.addr;
   }
   /** Every listener's name and address. */
   get addrs(): { name: string; addr: Addr }[] {
+    if (this.#p) return this.#p.addrs.slice();
     return this.#s.listeners.map(({ name, listener }) => ({ name, addr: listener.addr }));
   }
   /** The adapter in use. */
   get adapter(): AdapterName {
-    return this.#s.transport.name;
+    return this.#p ? getTransport(this.#p.adapter).name : this.#s.transport.name;
   }
   /** Sockets the server holds: running, queued, and rejected ones still lingering. */
   get connections(): number {
-    return this.#s.live.length;
+    return this.#p ? this.#p.connections : this.#s.live.length;
   }
   /** Connections accepted since start. */
   get accepted(): number {
-    return this.#s.counters.accepted;
+    return this.#p ? this.#p.stats().accepted : this.#s.counters.accepted;
   }
   /** Resolves once the server has shut down and every connection is gone. */
   get finished(): Promise<void> {
-    return this.#s.finished;
+    return this.#p ? this.#p.finished : this.#s.finished;
   }
 
   /**
@@ -176,6 +212,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
    * ```
    */
   setMaxConnections(n: number): void {
+    if (this.#p) return this.#p.setMaxConnections(n);
     this.#s.admission.setMaxConnections(n);
   }
 
@@ -209,7 +246,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
    * ```
    */
   stats(): ServerStats {
-    return snapshot(this.#s);
+    return this.#p ? this.#p.stats() : snapshot(this.#s);
   }
 
   /**
@@ -250,11 +287,13 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
    * ```
    */
   metrics(labels?: Readonly<Record<string, string>>): string {
+    if (this.#p) return this.#p.metrics(labels);
     return formatMetrics({ stats: snapshot(this.#s), connections: this.#s.live.length }, labels);
   }
 
   /** Stops accepting on every listener. Established connections keep working. */
   closeListeners(): Promise<void> {
+    if (this.#p) return this.#p.closeListeners();
     return closeListeners(this.#s);
   }
 
@@ -285,6 +324,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
    * ```
    */
   shutdown(options: ShutdownOptions = {}): Promise<void> {
+    if (this.#p) return this.#p.shutdown(options);
     return shutdown(this.#s, options);
   }
 

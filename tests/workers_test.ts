@@ -1,0 +1,197 @@
+// serve({ workers: 2 }): a child process per runtime (tests/fixtures/workers_server.ts) is
+// the primary; it starts two workers that share one port with reusePort. Every reply
+// names the worker's index and PID. Every process is stopped by PID at the end.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { connect, type Connection, lines } from "../mod.ts";
+import { nativeAdapter, sleep, within } from "./_helpers.ts";
+
+const runtime = nativeAdapter();
+const root = fileURLToPath(new URL("..", import.meta.url));
+const fixture = fileURLToPath(new URL("./fixtures/workers_server.ts", import.meta.url));
+
+interface Primary {
+  proc: ChildProcess;
+  port: number;
+  out: () => string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  /** Every worker PID a reply named. */
+  pids: Set<number>;
+}
+
+/** Starts the fixture under this runtime; in "serve" mode waits for "ready <port>". */
+async function start(mode: "serve" | "crash"): Promise<Primary> {
+  const bin = `${root}node_modules/.bin/${runtime}`;
+  const args = runtime === "deno"
+    ? ["run", "-A", fixture, mode]
+    : runtime === "bun"
+    ? ["run", fixture, mode]
+    : [fixture, mode];
+  const proc = spawn(bin, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout!.on("data", (b) => (out += b));
+  proc.stderr!.on("data", (b) => (out += b));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    proc.on("exit", (code, signal) => resolve({ code, signal }));
+  });
+  const primary = { proc, port: 0, out: () => out, exited, pids: new Set<number>() };
+  if (mode === "crash") return primary;
+  const end = Date.now() + 20_000;
+  while (!/^ready (\d+)$/m.test(out)) {
+    if (Date.now() > end || proc.exitCode !== null) {
+      stop(primary);
+      throw new Error(`fixture did not start: ${out}`);
+    }
+    await sleep(20);
+  }
+  primary.port = Number(/^ready (\d+)$/m.exec(out)![1]);
+  return primary;
+}
+
+/** Kills the primary and every worker seen, by PID, if still running. */
+function stop(p: Primary): void {
+  for (const pid of [p.proc.pid, ...p.pids]) {
+    if (pid === undefined || !alive(pid)) continue;
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch { /* already gone */ }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One connection: sends `line`, returns the reply as [worker index, pid]. */
+async function ask(p: Primary, line = "hi"): Promise<[number, number]> {
+  const c = await connect({ hostname: "127.0.0.1", port: p.port, framer: lines(), timeout: 5000 });
+  try {
+    await c.send(line);
+    return parse(p, await within(c.next(), 5000, "reply"), line);
+  } finally {
+    c.close();
+  }
+}
+
+function parse(p: Primary, reply: string | undefined, line: string): [number, number] {
+  const m = /^(\d+) (\d+) (.*)$/.exec(reply ?? "");
+  assert.ok(m, `reply ${reply}`);
+  assert.equal(m[3], line);
+  p.pids.add(Number(m[2]));
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** The JSON the primary printed on the line that starts with `key`. */
+function printed(p: Primary, key: string): unknown {
+  const m = new RegExp(`^${key} (.*)$`, "m").exec(p.out());
+  assert.ok(m, `no "${key}" line in: ${p.out()}`);
+  return JSON.parse(m[1]);
+}
+
+test(`[${runtime}] workers: 2 both serve, and the primary's stats and metrics sum theirs`, async () => {
+  const p = await start("serve");
+  try {
+    const seen = new Map<number, number>();
+    let bytesOut = 0;
+    for (let i = 0; i < 50; i++) {
+      const [index, pid] = await ask(p);
+      seen.set(index, (seen.get(index) ?? 0) + 1);
+      bytesOut += `${index} ${pid} hi\n`.length;
+    }
+    assert.deepEqual([...seen.keys()].sort(), [0, 1], `split ${[...seen]}`);
+    process.kill(p.proc.pid!, "SIGTERM");
+    assert.deepEqual(await within(p.exited, 15_000, "primary exit"), { code: 0, signal: null });
+    const stats = printed(p, "stats") as Record<string, number>;
+    // Each client sent "hi\n" (3 bytes) and got "<index> <pid> hi\n".
+    assert.equal(stats.accepted, 50);
+    assert.equal(stats.messagesIn, 50);
+    assert.equal(stats.messagesOut, 50);
+    assert.equal(stats.bytesIn, 150);
+    assert.equal(stats.bytesOut, bytesOut);
+    assert.equal(stats.active, 0);
+    const metrics = printed(p, "metrics") as string;
+    for (const [index, count] of seen) {
+      assert.match(
+        metrics,
+        new RegExp(`^tcpkit_connections_accepted_total\\{worker="${index}"\\} ${count}$`, "m"),
+      );
+    }
+    assert.equal(metrics.match(/^# TYPE tcpkit_connections_accepted_total counter$/gm)?.length, 1);
+  } finally {
+    stop(p);
+  }
+});
+
+test(`[${runtime}] workers: a worker killed with SIGKILL comes back, and the port keeps answering`, async () => {
+  const p = await start("serve");
+  try {
+    const [index, pid] = await ask(p);
+    process.kill(pid, "SIGKILL");
+    let back = false;
+    const end = Date.now() + 15_000;
+    let answered = 0;
+    while (!back && Date.now() < end) {
+      // The other worker answers meanwhile. A connection the kernel had queued for the
+      // killed worker is reset (a listener's accept queue dies with it): retried.
+      const reply = await ask(p).catch(() => undefined);
+      if (reply) answered++;
+      back = reply !== undefined && reply[0] === index && reply[1] !== pid;
+      if (!back) await sleep(20);
+    }
+    assert.ok(answered > 0);
+    assert.ok(back, `worker ${index} did not come back: ${p.out()}`);
+    assert.match(p.out(), new RegExp(`worker ${index} exited with signal SIGKILL`));
+  } finally {
+    stop(p);
+  }
+});
+
+test(`[${runtime}] workers: SIGTERM drains every worker: an open request is served, all exit`, async () => {
+  const p = await start("serve");
+  let c: Connection<string, string> | undefined;
+  try {
+    // Both workers' PIDs, so that their exit can be checked.
+    for (let i = 0; i < 200 && p.pids.size < 2; i++) await ask(p);
+    assert.equal(p.pids.size, 2);
+    c = await connect({ hostname: "127.0.0.1", port: p.port, framer: lines() });
+    await c.send("slow 800");
+    await sleep(200); // the worker is in the handler
+    process.kill(p.proc.pid!, "SIGTERM");
+    parse(p, await within(c.next(), 10_000, "the slow reply"), "slow 800");
+    assert.equal(await within(c.next().catch(() => undefined), 10_000, "end"), undefined);
+    assert.deepEqual(await within(p.exited, 15_000, "primary exit"), { code: 0, signal: null });
+    const end = Date.now() + 5_000;
+    while ([...p.pids].some(alive) && Date.now() < end) await sleep(20);
+    assert.deepEqual([...p.pids].filter(alive), [], "every worker has exited");
+    const stats = printed(p, "stats") as Record<string, number>;
+    assert.deepEqual([stats.messagesIn, stats.messagesOut, stats.active], [
+      stats.accepted,
+      stats.accepted,
+      0,
+    ]);
+  } finally {
+    c?.close();
+    stop(p);
+  }
+});
+
+test(`[${runtime}] workers: a worker that throws at start is a crash loop, reported, and ready rejects`, async () => {
+  const p = await start("crash");
+  try {
+    const { code } = await within(p.exited, 15_000, "primary exit");
+    assert.equal(code, 3, p.out());
+    assert.match(p.out(), /^error tcpkit: worker 0 crashed 5 times in 60 s/m);
+    assert.match(p.out(), /^ready rejected: tcpkit: every worker is in a crash loop/m);
+    assert.equal(p.out().match(/restarting in/g)?.length, 4);
+  } finally {
+    stop(p);
+  }
+});
