@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { connect, type Connection, lines } from "../mod.ts";
+import { connect, type Connection, lines, serve } from "../mod.ts";
 import { nativeAdapter, sleep, within } from "./_helpers.ts";
+import { get, parse as parseMetrics } from "./_prometheus.ts";
 
 const runtime = nativeAdapter();
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -117,14 +118,12 @@ test(`[${runtime}] workers: 2 both serve, and the primary's stats and metrics su
     assert.equal(stats.bytesIn, 150);
     assert.equal(stats.bytesOut, bytesOut);
     assert.equal(stats.active, 0);
-    const metrics = printed(p, "metrics") as string;
+    const metrics = parseMetrics(printed(p, "metrics") as string); // one family, one block
     for (const [index, count] of seen) {
-      assert.match(
-        metrics,
-        new RegExp(`^tcpkit_connections_accepted_total\\{worker="${index}"\\} ${count}$`, "m"),
-      );
+      const worker = String(index);
+      assert.equal(get(metrics, "tcpkit_connections_accepted_total", { worker }), count);
+      assert.equal(get(metrics, "tcpkit_received_messages_total", { worker }), count);
     }
-    assert.equal(metrics.match(/^# TYPE tcpkit_connections_accepted_total counter$/gm)?.length, 1);
   } finally {
     stop(p);
   }
@@ -194,4 +193,18 @@ test(`[${runtime}] workers: a worker that throws at start is a crash loop, repor
   } finally {
     stop(p);
   }
+});
+
+test(`[${runtime}] workers: a count that is not allowed, or a Unix socket, is a TypeError`, () => {
+  const handler = () => {};
+  for (const workers of [0, -1, 1.5, "all", 2000]) {
+    assert.throws(
+      () => serve({ hostname: "127.0.0.1", port: 0, workers: workers as number, handler }),
+      (e) => e instanceof TypeError && /workers must be an integer from 1 to 1024/.test(e.message),
+    );
+  }
+  assert.throws(
+    () => serve({ path: "/tmp/tcpkit-workers-test.sock", workers: 2, handler }),
+    (e) => e instanceof TypeError && /Unix socket listener cannot be shared/.test(e.message),
+  );
 });
