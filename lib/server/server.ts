@@ -31,7 +31,8 @@ import { shutdown } from "./_shutdown.ts";
 import { newCounters, snapshot } from "./_stats.ts";
 import { formatMetrics } from "./_metrics.ts";
 import { type Conn, report, type ServerState } from "./_state.ts";
-import { Primary, workerRole } from "./_workers.ts";
+import { Primary } from "./_workers.ts";
+import { workerRole } from "./_worker_role.ts";
 import { linkWorker } from "./_worker_link.ts";
 
 export type {
