@@ -182,6 +182,45 @@ test(`[${runtime}] workers: SIGTERM drains every worker: an open request is serv
   }
 });
 
+test(`[${runtime}] workers: SIGHUP restarts every worker in turn; an open request is served`, async () => {
+  const p = await start("serve");
+  let c: Connection<string, string> | undefined;
+  try {
+    for (let i = 0; i < 200 && p.pids.size < 2; i++) await ask(p);
+    const old = new Set(p.pids);
+    assert.equal(old.size, 2);
+    c = await connect({ hostname: "127.0.0.1", port: p.port, framer: lines() });
+    await c.send("slow 1500");
+    await sleep(200); // the worker is in the handler
+    const slow = c.next();
+    process.kill(p.proc.pid!, "SIGHUP");
+    const renewed = new Set<number>();
+    let failed = 0;
+    const end = Date.now() + 20_000;
+    while (renewed.size < 2 && Date.now() < end) {
+      // A connection the kernel had queued on a closing listener may be reset (unless
+      // net.ipv4.tcp_migrate_req is 1): counted, not retried.
+      const reply = await ask(p).catch(() => void failed++);
+      if (reply && !old.has(reply[1])) renewed.add(reply[0]);
+      await sleep(10);
+    }
+    assert.equal(renewed.size, 2, `both indices have new processes: ${p.out()}`);
+    assert.ok(failed <= 3, `${failed} failed connections`);
+    parse(p, await within(slow, 10_000, "the slow reply"), "slow 1500");
+    const gone = Date.now() + 10_000;
+    while ([...old].some(alive) && Date.now() < gone) await sleep(20);
+    assert.deepEqual([...old].filter(alive), [], "the old workers have exited");
+    process.kill(p.proc.pid!, "SIGTERM");
+    assert.deepEqual(await within(p.exited, 15_000, "primary exit"), { code: 0, signal: null });
+    const stats = printed(p, "stats") as Record<string, number>;
+    assert.equal(stats.messagesOut, stats.messagesIn); // the old workers' counts are kept
+    assert.ok(stats.accepted >= 3, `accepted ${stats.accepted}`);
+  } finally {
+    c?.close();
+    stop(p);
+  }
+});
+
 test(`[${runtime}] workers: a worker that throws at start is a crash loop, reported, and ready rejects`, async () => {
   const p = await start("crash");
   try {

@@ -20,11 +20,14 @@ import type { AdapterName } from "../transport.ts";
 const WORKER = "TCPKIT_WORKER";
 const CONTROL = "TCPKIT_WORKER_CONTROL";
 const PORTS = "TCPKIT_WORKER_PORTS";
+const ID = "TCPKIT_WORKER_ID";
 
 /** What a worker is told by the primary that started it. */
 export interface WorkerEnv {
   /** The worker's index, 0 to workers - 1. */
   index: number;
+  /** The process's number, unique among those the primary started. */
+  id: number;
   /** The primary's control socket. */
   control: string;
   /** The port of each listener, in order (0 where worker 0 has not bound yet). */
@@ -40,7 +43,7 @@ export function workerEnv(): WorkerEnv | undefined {
   try {
     ports = JSON.parse(process.env[PORTS] ?? "[]");
   } catch { /* no ports: bind as asked */ }
-  return { index: Number(index), control, ports };
+  return { index: Number(index), id: Number(process.env[ID] ?? index), control, ports };
 }
 
 /** A worker process, as the supervisor sees it. */
@@ -78,6 +81,7 @@ export function spawnSelf(env: WorkerEnv): WorkerProcess {
       ...process.env,
       [WORKER]: String(env.index),
       [CONTROL]: env.control,
+      [ID]: String(env.id),
       [PORTS]: JSON.stringify(env.ports),
     },
   });

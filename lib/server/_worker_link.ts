@@ -24,8 +24,8 @@ export const MAX_CONTROL_LINE = 1024 * 1024;
 
 /** A worker's message to the primary. */
 export type WorkerMessage =
-  | { t: "ready"; index: number; addrs: { name: string; addr: Addr }[] }
-  | { t: "stats" | "bye"; index: number; stats: ServerStats; connections: number };
+  | { t: "ready"; index: number; id: number; addrs: { name: string; addr: Addr }[] }
+  | { t: "stats" | "bye"; index: number; id: number; stats: ServerStats; connections: number };
 
 /** The primary's message to a worker. */
 export type PrimaryMessage =
@@ -47,8 +47,8 @@ export interface LinkedServer {
 }
 
 /**
- * Connects worker `index` to the primary at `control` once `server` is bound, and keeps
- * the link until the server has finished.
+ * Connects worker `index` (process `id`) to the primary at `control` once `server` is
+ * bound, and keeps the link until the server has finished.
  *
  * @param isShuttingDown Whether the server has begun its shutdown (a signal the terminal
  *   sent to the whole process group and the primary's drain are one request, not two).
@@ -56,8 +56,7 @@ export interface LinkedServer {
  */
 export async function linkWorker(
   server: LinkedServer,
-  index: number,
-  control: string,
+  { index, id, control }: { index: number; id: number; control: string },
   isShuttingDown: () => boolean,
   shutdownTimeout: number,
 ): Promise<void> {
@@ -72,8 +71,8 @@ export async function linkWorker(
   }
   const send = (m: WorkerMessage) => conn.send(JSON.stringify(m)).catch(() => {});
   const report = (t: "stats" | "bye") =>
-    send({ t, index, stats: server.stats(), connections: server.connections });
-  await send({ t: "ready", index, addrs: server.addrs });
+    send({ t, index, id, stats: server.stats(), connections: server.connections });
+  await send({ t: "ready", index, id, addrs: server.addrs });
   const timer = setInterval(() => report("stats"), REPORT_EVERY);
   server.finished.then(async () => {
     clearInterval(timer);

@@ -17,6 +17,7 @@ export type WorkerRole =
   | {
     role: "worker";
     index: number;
+    id: number;
     control: string;
     options: ServeOptions<unknown, unknown, unknown>;
   }
@@ -49,7 +50,7 @@ export function workerRole(options: ServeOptions<unknown, unknown, unknown>): Wo
       ? options.listen.map((l, i) => ({ ...l, reusePort: true, port: port(l, i) }))
       : undefined;
     const worker = { ...options, adapter, listen, reusePort: true, port: port(options, 0) };
-    return { role: "worker", index: env.index, control: env.control, options: worker };
+    return { role: "worker", index: env.index, id: env.id, control: env.control, options: worker };
   }
   if (!support.ok) {
     console.warn("tcpkit: reusePort is not available here: serving with one process, no workers");

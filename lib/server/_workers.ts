@@ -2,21 +2,22 @@
  * The primary of `serve({ workers })`: it never binds the public port; it starts this
  * same script as N worker processes (which bind it with `reusePort`, so the kernel spreads
  * connections), listens on a control socket for their reports, restarts a crashed worker
- * with backoff, gives up on a crash loop, drains every worker on `shutdown()`, and sums
- * their stats. Runtime-free: the processes come from `adapters/mod.ts`. The worker's end
+ * with backoff, gives up on a crash loop, drains every worker on `shutdown()`, restarts
+ * them one by one on SIGHUP, and sums their stats. Runtime-free: the processes come from `adapters/mod.ts`. The worker's end
  * is `_worker_link.ts`.
  * @internal
  * @module
  */
 
 import { privateDir, spawnSelf, type WorkerProcess } from "../adapters/mod.ts";
+import { addSignalListener } from "../adapters/signals.ts";
 import type { Connection } from "../connection/connection.ts";
 import { lines } from "../framers/lines.ts";
 import type { AdapterName } from "../transport.ts";
 import type { Addr } from "../types.ts";
 import type { ServeOptions, ServerStats, ShutdownOptions } from "./options.ts";
 import { formatMetricsOf, type MetricLabels } from "./_metrics.ts";
-import { newCounters } from "./_stats.ts";
+import { addInto, zeroStats } from "./_worker_stats.ts";
 import { MAX_CONTROL_LINE, type PrimaryMessage, type WorkerMessage } from "./_worker_link.ts";
 
 /** The first restart delay, doubled after each crash up to {@linkcode MAX_BACKOFF}. */
@@ -29,6 +30,8 @@ const LOOP_CRASHES = 5;
 const LOOP_WINDOW = 60_000;
 /** After the drain deadline, the time a worker has to exit before it is killed. */
 const KILL_GRACE = 5_000;
+/** How long a rolling restart waits for a new worker to be bound. */
+const ROLL_WAIT = 10_000;
 
 type Control = Connection<string, string, unknown>;
 type ControlOptions = ServeOptions<string, string, unknown>;
@@ -39,44 +42,41 @@ export interface ControlServer {
   shutdown(options?: ShutdownOptions): Promise<void>;
 }
 
-/** One worker index: its present process, and the totals of its ended ones. */
-interface Slot {
-  readonly index: number;
-  proc: WorkerProcess | undefined;
+/** A worker process and what it said. */
+interface Proc {
+  readonly id: number;
+  readonly proc: WorkerProcess;
+  readonly startedAt: number;
   link: Control | undefined;
   bye: boolean;
+  /** Its last report. */
+  last: { stats: ServerStats; connections: number } | undefined;
+  /** Resolves with true once it is bound, with false if it ends first. */
+  readonly bound: Promise<boolean>;
+  resolveBound(ok: boolean): void;
+}
+
+/** One worker index: its processes (one, or two during a rolling restart), and the totals of its ended ones. */
+interface Slot {
+  readonly index: number;
+  /** The process that is restarted when it crashes. */
+  current: Proc | undefined;
+  /** Every live process of this index: the current one, and one starting or draining in a rolling restart. */
+  procs: Proc[];
   /** A process of this index has been bound once. */
   bound: boolean;
-  /** The present process's last report. */
-  last: { stats: ServerStats; connections: number } | undefined;
+  /** Its current process ended by itself, saying bye: it is not restarted. */
+  ended: boolean;
   /** The counters of the ended processes of this index (so totals never go down). */
   base: ServerStats;
-  startedAt: number;
   crashes: number[];
   backoff: number;
   looped: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-/** Every counter and gauge at zero. */
-function zeroStats(): ServerStats {
-  return { ...newCounters(), active: 0, queued: 0, acceptErrors: { aborted: 0, exhausted: 0 } };
-}
-
-/** Adds `b` to `a`, number by number (records of counts key by key). */
-function addInto(a: ServerStats, b: ServerStats): ServerStats {
-  const t = a as unknown as Record<string, number | Record<string, number>>;
-  for (const [k, v] of Object.entries(b)) {
-    if (typeof v === "number") t[k] = ((t[k] as number) ?? 0) + v;
-    else {
-      const rec = ((t[k] as Record<string, number>) ??= {});
-      for (const [kk, n] of Object.entries(v as Record<string, number>)) {
-        rec[kk] = (rec[kk] ?? 0) + n;
-      }
-    }
-  }
-  return a;
-}
+/** Sockets held by the processes of `s`, as they last reported. */
+const held = (s: Slot) => s.procs.reduce((n, p) => n + (p.last?.connections ?? 0), 0);
 
 /** The supervisor of `workers` processes; `Server` forwards its methods here in the primary. */
 export class Primary {
@@ -87,6 +87,7 @@ export class Primary {
   readonly adapter: AdapterName | undefined;
   #slots: Slot[];
   #dir = privateDir();
+  #controlPath = `${this.#dir.path}/control.sock`;
   #control: ControlServer;
   #opts: ServeOptions<unknown, unknown, unknown>;
   #ports: number[] = [];
@@ -97,6 +98,9 @@ export class Primary {
   #rejectReady!: (e: Error) => void;
   #resolveFinished!: () => void;
   #killTimer: ReturnType<typeof setTimeout> | undefined;
+  #nextId = 0;
+  #rolling = false;
+  #offHup: () => void;
 
   constructor(
     role: { workers: number; adapter: AdapterName | undefined },
@@ -113,21 +117,18 @@ export class Primary {
     this.finished = new Promise((r) => (this.#resolveFinished = r));
     this.#slots = Array.from({ length: workers }, (_, index) => ({
       index,
-      proc: undefined,
-      link: undefined,
-      bye: false,
+      current: undefined,
+      procs: [],
       bound: false,
-      last: undefined,
+      ended: false,
       base: zeroStats(),
-      startedAt: 0,
       crashes: [],
       backoff: FIRST_BACKOFF,
       looped: false,
       timer: undefined,
     }));
-    const path = `${this.#dir.path}/control.sock`;
     this.#control = serveControl({
-      path,
+      path: this.#controlPath,
       framer: lines({ maxLength: MAX_CONTROL_LINE }),
       handler: async (conn) => {
         for await (const line of conn) this.#onMessage(conn, JSON.parse(line) as WorkerMessage);
@@ -138,6 +139,7 @@ export class Primary {
       () => this.#start(this.#slots[0]), // the others once it is bound: see #onMessage
       (e) => this.#fail(e),
     );
+    this.#offHup = addSignalListener("SIGHUP", () => void this.restart());
   }
 
   /** The first listener's address, once a worker has bound it (until then, as asked). */
@@ -154,13 +156,13 @@ export class Primary {
 
   /** Sockets held by the workers, as they last reported. */
   get connections(): number {
-    return this.#slots.reduce((n, s) => n + (s.last?.connections ?? 0), 0);
+    return this.#slots.reduce((n, s) => n + held(s), 0);
   }
 
   /** One sample per worker and metric, labelled `worker="<index>"`. */
   metrics(labels?: MetricLabels): string {
     return formatMetricsOf(this.#slots.map((s) => ({
-      input: { stats: this.#slotStats(s), connections: s.last?.connections ?? 0 },
+      input: { stats: this.#slotStats(s), connections: held(s) },
       labels: { ...labels, worker: String(s.index) },
     })));
   }
@@ -190,40 +192,101 @@ export class Primary {
     const timeout = this.#drainTimeout = options.timeout ?? 10_000;
     for (const s of this.#slots) {
       clearTimeout(s.timer);
-      if (s.link) this.#send(s.link, { t: "drain", timeout });
-      else s.proc?.kill("SIGTERM"); // not linked yet: its own signal handling decides
+      s.timer = undefined;
+      for (const p of s.procs) {
+        if (p.link) this.#send(p.link, { t: "drain", timeout });
+        else p.proc.kill("SIGTERM"); // not linked yet: its own signal handling decides
+      }
     }
     this.#killTimer = setTimeout(() => {
-      for (const s of this.#slots) s.proc?.kill("SIGKILL");
+      for (const s of this.#slots) for (const p of s.procs) p.proc.kill("SIGKILL");
     }, timeout + KILL_GRACE);
     this.#maybeDone();
     return this.finished;
   }
 
-  #slotStats(s: Slot): ServerStats {
-    const sum = addInto(zeroStats(), s.base);
-    return s.last ? addInto(sum, s.last.stats) : sum;
+  /**
+   * A rolling restart (SIGHUP): for each worker index in turn, a new process is started
+   * and, once it is bound, the old one drains (with `shutdownTimeout`). A new process that
+   * is not bound within 10 s stops the roll, and the old ones keep serving.
+   */
+  async restart(): Promise<void> {
+    if (this.#rolling || this.#stopping) return;
+    this.#rolling = true;
+    try {
+      for (const s of this.#slots) {
+        const old = s.current;
+        if (this.#stopping || !old?.link) continue;
+        const fresh = this.#spawn(s);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ROLL_WAIT)));
+        const ok = await Promise.race([fresh.bound, late]);
+        clearTimeout(timer);
+        if (!ok || this.#stopping) {
+          if (fresh.link) this.#send(fresh.link, { t: "drain", timeout: 0 });
+          else fresh.proc.kill("SIGTERM");
+          if (!this.#stopping) {
+            this.#report(
+              new Error(
+                `tcpkit: rolling restart stopped: the new worker ${s.index} was not bound within ` +
+                  `${ROLL_WAIT / 1000} s; the other workers keep serving`,
+              ),
+            );
+          }
+          return;
+        }
+        clearTimeout(s.timer); // the old one may have crashed meanwhile
+        s.timer = undefined;
+        s.current = fresh;
+        const timeout = this.#opts.shutdownTimeout ?? 10_000;
+        if (old.link) this.#send(old.link, { t: "drain", timeout });
+        else old.proc.kill("SIGTERM");
+      }
+    } finally {
+      this.#rolling = false;
+    }
   }
 
+  #slotStats(s: Slot): ServerStats {
+    const sum = addInto(zeroStats(), s.base);
+    for (const p of s.procs) if (p.last) addInto(sum, p.last.stats);
+    return sum;
+  }
+
+  /** Starts the current process of `s` (at first, or after a crash). */
   #start(s: Slot): void {
     s.timer = undefined;
     if (this.#stopping) return;
-    s.bye = false;
-    s.startedAt = Date.now();
-    const proc = spawnSelf({ index: s.index, control: this.#controlPath(), ports: this.#ports });
-    s.proc = proc;
-    proc.exited.then((end) => this.#onExit(s, proc, end));
+    s.current = this.#spawn(s);
   }
 
-  #controlPath(): string {
-    return `${this.#dir.path}/control.sock`;
+  #spawn(s: Slot): Proc {
+    const id = this.#nextId++;
+    const env = { index: s.index, id, control: this.#controlPath, ports: this.#ports };
+    let resolveBound!: (ok: boolean) => void;
+    const bound = new Promise<boolean>((r) => (resolveBound = r));
+    const p: Proc = {
+      id,
+      proc: spawnSelf(env),
+      startedAt: Date.now(),
+      link: undefined,
+      bye: false,
+      last: undefined,
+      bound,
+      resolveBound,
+    };
+    s.procs.push(p);
+    p.proc.exited.then((end) => this.#onExit(s, p, end));
+    return p;
   }
 
   #onMessage(conn: Control, m: WorkerMessage): void {
     const s = this.#slots[m.index];
-    if (!s) return;
+    const p = s?.procs.find((p) => p.id === m.id);
+    if (!p) return;
     if (m.t === "ready") {
-      s.link = conn;
+      p.link = conn;
+      p.resolveBound(true);
       if (this.#max !== undefined) {
         this.#send(conn, { t: "max", n: this.#max === Infinity ? null : this.#max });
       }
@@ -232,24 +295,27 @@ export class Primary {
       if (this.addrs.length === 0) {
         this.addrs = m.addrs;
         this.#ports = m.addrs.map(({ addr }) => (addr.transport === "tcp" ? addr.port : 0));
-        for (const other of this.#slots) if (other !== s && !other.proc) this.#start(other);
+        for (const other of this.#slots) if (other !== s && !other.current) this.#start(other);
       }
       this.#checkReady();
       return;
     }
-    s.last = { stats: m.stats, connections: m.connections };
-    if (m.t === "bye") s.bye = true;
+    p.last = { stats: m.stats, connections: m.connections };
+    if (m.t === "bye") p.bye = true;
   }
 
-  #onExit(s: Slot, proc: WorkerProcess, end: { code: number | null; signal: string | null }) {
-    if (s.proc !== proc) return;
-    if (s.last) addInto(s.base, { ...s.last.stats, active: 0, queued: 0 });
-    s.last = undefined;
-    s.link = undefined;
-    s.proc = undefined;
-    if (this.#stopping || s.bye) return this.#maybeDone();
+  #onExit(s: Slot, p: Proc, end: { code: number | null; signal: string | null }) {
+    s.procs.splice(s.procs.indexOf(p), 1);
+    if (p.last) addInto(s.base, { ...p.last.stats, active: 0, queued: 0 });
+    p.resolveBound(false);
+    if (s.current !== p) return this.#maybeDone(); // drained after a rolling restart
+    s.current = undefined;
+    if (this.#stopping || p.bye) {
+      s.ended = p.bye;
+      return this.#maybeDone();
+    }
     const now = Date.now();
-    if (now - s.startedAt >= STABLE_AFTER) s.backoff = FIRST_BACKOFF;
+    if (now - p.startedAt >= STABLE_AFTER) s.backoff = FIRST_BACKOFF;
     s.crashes = s.crashes.filter((t) => now - t < LOOP_WINDOW);
     s.crashes.push(now);
     const how = end.signal ? `signal ${end.signal}` : `code ${end.code}`;
@@ -263,7 +329,7 @@ export class Primary {
         ),
       );
       // Without a bound worker the port cannot be known: every other index fails with it.
-      if (this.#slots.every((o) => o.looped || (!o.proc && this.addrs.length === 0))) {
+      if (this.#slots.every((o) => o.looped || (!o.current && this.addrs.length === 0))) {
         this.#fail(new Error(`tcpkit: every worker is in a crash loop (last: ${how})`));
       }
       this.#checkReady();
@@ -301,16 +367,18 @@ export class Primary {
     this.#stopping = true;
     for (const s of this.#slots) {
       clearTimeout(s.timer);
-      s.proc?.kill("SIGTERM");
+      s.timer = undefined;
+      for (const p of s.procs) p.proc.kill("SIGTERM");
     }
     this.#maybeDone();
   }
 
   /** Once every worker process has ended while stopping: closes the control socket. */
   #maybeDone(): void {
-    const running = this.#slots.some((s) => s.proc || s.timer);
-    if (running || !(this.#stopping || this.#slots.every((s) => s.bye || s.looped))) return;
+    const running = this.#slots.some((s) => s.procs.length || s.timer);
+    if (running || !(this.#stopping || this.#slots.every((s) => s.ended || s.looped))) return;
     clearTimeout(this.#killTimer);
+    this.#offHup();
     this.#stopping = true;
     this.#control.shutdown({ timeout: 0 }).catch(() => {}).finally(() => {
       this.#dir.remove();
@@ -319,7 +387,7 @@ export class Primary {
   }
 
   #broadcast(m: PrimaryMessage): void {
-    for (const s of this.#slots) if (s.link) this.#send(s.link, m);
+    for (const s of this.#slots) for (const p of s.procs) if (p.link) this.#send(p.link, m);
   }
 
   #send(conn: Control, m: PrimaryMessage): void {

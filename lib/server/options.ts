@@ -135,6 +135,8 @@ export interface ServeOptions<In = Uint8Array, Out = In, Data = unknown>
    * crash loop, reported as an `Error` through `onError`, and that worker is not started
    * again (when no worker is left, `ready` rejects). `shutdown()` (so `shutdownOnSignals()`
    * and `signal`) drains every worker with the deadline; a second call forces them.
+   * SIGHUP to the primary is a rolling restart: for each worker in turn a new process is
+   * started and, once it is bound, the old one drains (with `shutdownTimeout`).
    * `stats()` sums the workers' reports (sent twice a second and when a worker ends;
    * an ended worker's counts are kept, so counters never go down), `metrics()` gives one
    * sample per worker with a `worker` label, and `setMaxConnections()` and

@@ -149,7 +149,7 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     this.#watch(options.signal, options.shutdownTimeout);
     if (role?.role === "worker") {
       const timeout = options.shutdownTimeout ?? 10_000;
-      linkWorker(this, role.index, role.control, () => s.shutdownStarted, timeout).catch(noop);
+      linkWorker(this, role, () => s.shutdownStarted, timeout).catch(noop);
     }
   }
 
