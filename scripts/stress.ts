@@ -1,4 +1,4 @@
-// The reliability ("stress") suite of issue 14: misbehaving peers against a real server
+// The reliability ("stress") suite: misbehaving peers against a real server
 // process on Deno, Bun and Node, with Python clients in separate processes, on
 // 127.0.0.1 only. `npm run stress` (the long form, soak included),
 // `node scripts/stress.ts --short` (CI), `--soak 10m`, `--runtimes`, `--scenarios`:

@@ -1,6 +1,6 @@
 // A handler that returns closes its connection and releases its slot at once, whether or
 // not the peer ever closes its side, on TLS and plain listeners alike; and
-// shutdown({ timeout }) force-closes what is left by its deadline (issue 12, item 5).
+// shutdown({ timeout }) force-closes what is left by its deadline.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Connection, type Handler, lines, serve, TimeoutError } from "../mod.ts";

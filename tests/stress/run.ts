@@ -1,5 +1,5 @@
 /**
- * The stress suite's runner (issue 14): `node scripts/stress.ts [options]`, or
+ * The stress suite's runner: `node scripts/stress.ts [options]`, or
  * `npm run stress -- [options]`.
  *
  *   --short                 the CI form: every scenario on every runtime, scaled down

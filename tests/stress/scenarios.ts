@@ -1,5 +1,5 @@
 /**
- * The nine scenarios of the stress suite (issue 14), each run against a real server
+ * The nine scenarios of the stress suite, each run against a real server
  * process (tests/stress/server.ts) on one runtime, with its clients in separate processes
  * (tests/stress/clients/*.py), on 127.0.0.1 only. Each returns its figures and the checks the
  * issue states; `scripts/stress.ts` runs them and reports.
