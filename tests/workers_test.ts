@@ -182,6 +182,26 @@ test(`[${runtime}] workers: SIGTERM drains every worker: an open request is serv
   }
 });
 
+test(`[${runtime}] workers: a second SIGTERM forces the workers before the deadline`, async () => {
+  const p = await start("serve");
+  let c: Connection<string, string> | undefined;
+  try {
+    c = await connect({ hostname: "127.0.0.1", port: p.port, framer: lines() });
+    await c.send("hang");
+    await sleep(200); // the worker is in the handler, which ignores the shutdown
+    const t0 = Date.now();
+    process.kill(p.proc.pid!, "SIGTERM");
+    await sleep(300);
+    process.kill(p.proc.pid!, "SIGTERM");
+    assert.equal(await within(c.next().catch(() => undefined), 10_000, "end"), undefined);
+    assert.deepEqual(await within(p.exited, 15_000, "primary exit"), { code: 0, signal: null });
+    assert.ok(Date.now() - t0 < 4_000, `forced after ${Date.now() - t0} ms (the deadline is 5 s)`);
+  } finally {
+    c?.close();
+    stop(p);
+  }
+});
+
 test(`[${runtime}] workers: SIGHUP restarts every worker in turn; an open request is served`, async () => {
   const p = await start("serve");
   let c: Connection<string, string> | undefined;
