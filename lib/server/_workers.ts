@@ -9,15 +9,23 @@
  * @module
  */
 
-import { privateDir, spawnSelf, type WorkerProcess } from "../adapters/mod.ts";
+import { privateDir, spawnSelf } from "../adapters/mod.ts";
 import { addSignalListener } from "../adapters/signals.ts";
-import type { Connection } from "../connection/connection.ts";
 import { lines } from "../framers/lines.ts";
 import type { AdapterName } from "../transport.ts";
 import type { Addr } from "../types.ts";
 import type { ServeOptions, ServerStats, ShutdownOptions } from "./options.ts";
 import { formatMetricsOf, type MetricLabels } from "./_metrics.ts";
-import { addInto, zeroStats } from "./_worker_stats.ts";
+import {
+  addInto,
+  type Control,
+  held,
+  newSlot,
+  type Proc,
+  type Slot,
+  slotStats,
+  zeroStats,
+} from "./_worker_slots.ts";
 import { MAX_CONTROL_LINE, type PrimaryMessage, type WorkerMessage } from "./_worker_link.ts";
 
 /** The first restart delay, doubled after each crash up to {@linkcode MAX_BACKOFF}. */
@@ -33,7 +41,6 @@ const KILL_GRACE = 5_000;
 /** How long a rolling restart waits for a new worker to be bound. */
 const ROLL_WAIT = 10_000;
 
-type Control = Connection<string, string, unknown>;
 type ControlOptions = ServeOptions<string, string, unknown>;
 
 /** The control server: a tcpkit server on a Unix socket (made by `server.ts`). */
@@ -41,42 +48,6 @@ export interface ControlServer {
   readonly ready: Promise<unknown>;
   shutdown(options?: ShutdownOptions): Promise<void>;
 }
-
-/** A worker process and what it said. */
-interface Proc {
-  readonly id: number;
-  readonly proc: WorkerProcess;
-  readonly startedAt: number;
-  link: Control | undefined;
-  bye: boolean;
-  /** Its last report. */
-  last: { stats: ServerStats; connections: number } | undefined;
-  /** Resolves with true once it is bound, with false if it ends first. */
-  readonly bound: Promise<boolean>;
-  resolveBound(ok: boolean): void;
-}
-
-/** One worker index: its processes (one, or two during a rolling restart), and the totals of its ended ones. */
-interface Slot {
-  readonly index: number;
-  /** The process that is restarted when it crashes. */
-  current: Proc | undefined;
-  /** Every live process of this index: the current one, and one starting or draining in a rolling restart. */
-  procs: Proc[];
-  /** A process of this index has been bound once. */
-  bound: boolean;
-  /** Its current process ended by itself, saying bye: it is not restarted. */
-  ended: boolean;
-  /** The counters of the ended processes of this index (so totals never go down). */
-  base: ServerStats;
-  crashes: number[];
-  backoff: number;
-  looped: boolean;
-  timer: ReturnType<typeof setTimeout> | undefined;
-}
-
-/** Sockets held by the processes of `s`, as they last reported. */
-const held = (s: Slot) => s.procs.reduce((n, p) => n + (p.last?.connections ?? 0), 0);
 
 /** The supervisor of `workers` processes; `Server` forwards its methods here in the primary. */
 export class Primary {
@@ -100,6 +71,7 @@ export class Primary {
   #killTimer: ReturnType<typeof setTimeout> | undefined;
   #nextId = 0;
   #rolling = false;
+  #done = false;
   #offHup: () => void;
 
   constructor(
@@ -107,7 +79,6 @@ export class Primary {
     opts: ServeOptions<unknown, unknown, unknown>,
     serveControl: (o: ControlOptions) => ControlServer,
   ) {
-    const workers = role.workers;
     this.adapter = role.adapter;
     this.#opts = opts;
     this.ready = new Promise((res, rej) => {
@@ -115,26 +86,17 @@ export class Primary {
       this.#rejectReady = rej;
     });
     this.finished = new Promise((r) => (this.#resolveFinished = r));
-    this.#slots = Array.from({ length: workers }, (_, index) => ({
-      index,
-      current: undefined,
-      procs: [],
-      bound: false,
-      ended: false,
-      base: zeroStats(),
-      crashes: [],
-      backoff: FIRST_BACKOFF,
-      looped: false,
-      timer: undefined,
-    }));
-    this.#control = serveControl({
-      path: this.#controlPath,
-      framer: lines({ maxLength: MAX_CONTROL_LINE }),
-      handler: async (conn) => {
-        for await (const line of conn) this.#onMessage(conn, JSON.parse(line) as WorkerMessage);
-      },
-      onError: () => {}, // a worker that breaks its link is seen by its exit
-    });
+    this.#slots = Array.from({ length: role.workers }, (_, i) => newSlot(i, FIRST_BACKOFF));
+    this.#control = this.#guard(() =>
+      serveControl({
+        path: this.#controlPath,
+        framer: lines({ maxLength: MAX_CONTROL_LINE }),
+        handler: async (conn) => {
+          for await (const line of conn) this.#onMessage(conn, JSON.parse(line) as WorkerMessage);
+        },
+        onError: () => {}, // a worker that breaks its link is seen by its exit
+      })
+    );
     this.#control.ready.then(
       () => this.#start(this.#slots[0]), // the others once it is bound: see #onMessage
       (e) => this.#fail(e),
@@ -151,7 +113,7 @@ export class Primary {
 
   /** The sum of every worker's last report and of the ended workers' totals. */
   stats(): ServerStats {
-    return this.#slots.reduce((sum, s) => addInto(sum, this.#slotStats(s)), zeroStats());
+    return this.#slots.reduce((sum, s) => addInto(sum, slotStats(s)), zeroStats());
   }
 
   /** Sockets held by the workers, as they last reported. */
@@ -162,7 +124,7 @@ export class Primary {
   /** One sample per worker and metric, labelled `worker="<index>"`. */
   metrics(labels?: MetricLabels): string {
     return formatMetricsOf(this.#slots.map((s) => ({
-      input: { stats: this.#slotStats(s), connections: held(s) },
+      input: { stats: slotStats(s), connections: held(s) },
       labels: { ...labels, worker: String(s.index) },
     })));
   }
@@ -245,12 +207,6 @@ export class Primary {
     } finally {
       this.#rolling = false;
     }
-  }
-
-  #slotStats(s: Slot): ServerStats {
-    const sum = addInto(zeroStats(), s.base);
-    for (const p of s.procs) if (p.last) addInto(sum, p.last.stats);
-    return sum;
   }
 
   /** Starts the current process of `s` (at first, or after a crash). */
@@ -349,14 +305,21 @@ export class Primary {
     }
   }
 
+  /** Runs `f`; if it throws, removes the private directory first. */
+  #guard<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      this.#dir.remove();
+      throw e;
+    }
+  }
+
   #report(e: Error): void {
-    const onError = this.#opts.onError;
-    if (onError) {
-      try {
-        return onError(e);
-      } catch (thrown) {
-        e = thrown as Error;
-      }
+    try {
+      if (this.#opts.onError) return this.#opts.onError(e);
+    } catch (thrown) {
+      e = thrown as Error;
     }
     console.error(e);
   }
@@ -377,9 +340,11 @@ export class Primary {
   #maybeDone(): void {
     const running = this.#slots.some((s) => s.procs.length || s.timer);
     if (running || !(this.#stopping || this.#slots.every((s) => s.ended || s.looped))) return;
+    if (this.#done) return;
+    this.#done = this.#stopping = true;
     clearTimeout(this.#killTimer);
     this.#offHup();
-    this.#stopping = true;
+    this.#rejectReady(new Error("tcpkit: the server was shut down before its workers were bound"));
     this.#control.shutdown({ timeout: 0 }).catch(() => {}).finally(() => {
       this.#dir.remove();
       this.#resolveFinished();
