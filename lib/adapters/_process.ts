@@ -150,3 +150,16 @@ export function reusePortSupport(
   }
   return { ok: true };
 }
+
+/**
+ * `net.ipv4.tcp_migrate_req` (Linux 5.14+): when it is `"1"`, connections queued on a
+ * closing `reusePort` listener move to another listener of the group instead of being
+ * reset. `undefined` where it cannot be read.
+ */
+export function tcpMigrateReq(): string | undefined {
+  try {
+    return readFileSync("/proc/sys/net/ipv4/tcp_migrate_req", "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}

@@ -21,6 +21,7 @@ export {
   privateDir,
   reusePortSupport,
   spawnSelf,
+  tcpMigrateReq,
   type WorkerEnv,
   workerEnv,
   type WorkerProcess,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { privateDir, spawnSelf } from "../adapters/mod.ts";
+import { privateDir, spawnSelf, tcpMigrateReq } from "../adapters/mod.ts";
 import { addSignalListener } from "../adapters/signals.ts";
 import { lines } from "../framers/lines.ts";
 import type { AdapterName } from "../transport.ts";
@@ -72,6 +72,7 @@ export class Primary {
   #nextId = 0;
   #rolling = false;
   #done = false;
+  #warned = false;
   #offHup: () => void;
 
   constructor(
@@ -175,6 +176,13 @@ export class Primary {
   async restart(): Promise<void> {
     if (this.#rolling || this.#stopping) return;
     this.#rolling = true;
+    if (!this.#warned && tcpMigrateReq() === "0") {
+      this.#warned = true;
+      console.warn(
+        "tcpkit: net.ipv4.tcp_migrate_req is 0: connections queued on a worker that stops " +
+          "may be reset (set it to 1 to move them to another worker)",
+      );
+    }
     try {
       for (const s of this.#slots) {
         const old = s.current;
