@@ -148,6 +148,9 @@ test(`[${runtime}] workers: a worker killed with SIGKILL comes back, and the por
     assert.ok(answered > 0);
     assert.ok(back, `worker ${index} did not come back: ${p.out()}`);
     assert.match(p.out(), new RegExp(`worker ${index} exited with signal SIGKILL`));
+    // A clean end, so that the primary removes its private directory.
+    process.kill(p.proc.pid!, "SIGTERM");
+    assert.deepEqual(await within(p.exited, 15_000, "primary exit"), { code: 0, signal: null });
   } finally {
     stop(p);
   }
