@@ -8,10 +8,10 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { connect, type Connection, lines, serve } from "../mod.ts";
 import { nativeAdapter, sleep, within } from "./_helpers.ts";
+import { ROOT, runCommand } from "./_examples.ts";
 import { get, parse as parseMetrics } from "./_prometheus.ts";
 
 const runtime = nativeAdapter();
-const root = fileURLToPath(new URL("..", import.meta.url));
 const fixture = fileURLToPath(new URL("./fixtures/workers_server.ts", import.meta.url));
 
 interface Primary {
@@ -25,13 +25,11 @@ interface Primary {
 
 /** Starts the fixture under this runtime; in "serve" mode waits for "ready <port>". */
 async function start(mode: "serve" | "crash"): Promise<Primary> {
-  const bin = `${root}node_modules/.bin/${runtime}`;
-  const args = runtime === "deno"
-    ? ["run", "-A", fixture, mode]
-    : runtime === "bun"
-    ? ["run", fixture, mode]
-    : [fixture, mode];
-  const proc = spawn(bin, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  const [bin, ...flags] = runCommand();
+  const proc = spawn(bin, [...flags, fixture, mode], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   proc.stdout!.on("data", (b) => (out += b));
   proc.stderr!.on("data", (b) => (out += b));
