@@ -3,9 +3,9 @@
  * costs little CPU and is never what differs between two runs. Compiled by
  * scripts/bench.ts with `cc -O2`; Linux only (epoll, /proc).
  *
- *   load --mode pipelined|reqresp|pingpong|bulk|conns --port P --framer raw|lines|length
- *        [--conns N] [--depth D] [--size S] [--warmup SEC] [--secs SEC] [--pid SERVER_PID]
- *        [--max-msgs N] [--concurrency K]
+ *   load --mode pipelined|reqresp|pingpong|bulk|conns|restart --port P
+ *        --framer raw|lines|length [--conns N] [--depth D] [--size S] [--warmup SEC]
+ *        [--secs SEC] [--pid SERVER_PID[,PID...]] [--max-msgs N] [--concurrency K]
  *
  * Every connection sends a stream that is a pure function of (connection, offset): each
  * message is a template with the message number written into it, framed for the server
@@ -15,13 +15,17 @@
  *
  * The measured window starts after `--warmup` seconds and lasts `--secs` seconds; then
  * sending stops and the replies in flight are drained. The server's CPU time in the
- * window is read from /proc/<pid>/stat (utime + stime, all threads).
+ * window is read from /proc/<pid>/stat (utime + stime, all threads); with several pids (a
+ * primary and its workers), summed. The client's own CPU time in the window is given too.
  *
  * conns mode: opens --conns connections, at most --concurrency connecting or waiting for
  * their echo at once; each sends one message and waits for its echo; all stay open.
  * It prints "warm" after a warm-up round and "held" once all are open, and after each
  * waits for a line on stdin (the runner measures the server's memory meanwhile); then
  * every connection echoes a second message, and all are closed.
+ *
+ * restart mode: request/response (one message in flight per connection) that survives
+ * the server closing connections, for bench/workers.ts (see run_restart below).
  *
  * Output: one JSON object on stdout. Exit status 0 when every byte came back, else 1.
  */
@@ -43,7 +47,7 @@
 #include <unistd.h>
 
 enum { RAW, LINES, LENGTH };
-enum { PIPELINED, REQRESP, PINGPONG, BULK, CONNS };
+enum { PIPELINED, REQRESP, PINGPONG, BULK, CONNS, RESTART };
 enum { CONNECTING, OPEN, CLOSED };
 
 typedef struct {
@@ -56,7 +60,7 @@ typedef struct {
 } conn_t;
 
 static int mode = PIPELINED, framer = RAW, port = 0, nconns = 50, depth = 32, size = 32;
-static int concurrency = 100, server_pid = 0;
+static int concurrency = 100, server_pids[16], n_server_pids = 0;
 static double warmup = 0.5, secs = 2.0;
 static uint64_t max_msgs = 200000000ULL;
 static conn_t *conns;
@@ -67,6 +71,7 @@ static size_t wbuf_size;
 static int ctr_at, ctr_len;  /* where the message number goes in a message */
 static char error_text[256];
 static int failed;
+static int lenient; /* restart mode: a connection that ends or is refused is not a failure */
 static double *lat;
 static size_t nlat, cap_lat;
 
@@ -81,11 +86,17 @@ static void fail(const char *fmt, long a, long b) {
   failed = 1;
 }
 
-/* Server CPU time in clock ticks (utime + stime), or -1. */
-static long server_ticks(void) {
-  if (server_pid <= 0) return -1;
+/* The client's own CPU time in seconds. */
+static double self_cpu(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CPU time of one process in clock ticks (utime + stime), or -1. */
+static long pid_ticks(int pid) {
   char path[64], buf[2048];
-  snprintf(path, sizeof path, "/proc/%d/stat", server_pid);
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
   FILE *f = fopen(path, "r");
   if (!f) return -1;
   size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -99,6 +110,18 @@ static long server_ticks(void) {
   if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
     return -1;
   return ut + st;
+}
+
+/* Server CPU time in clock ticks, summed over the --pid list, or -1. */
+static long server_ticks(void) {
+  if (n_server_pids == 0) return -1;
+  long sum = 0;
+  for (int i = 0; i < n_server_pids; i++) {
+    long t = pid_ticks(server_pids[i]);
+    if (t < 0) return -1;
+    sum += t;
+  }
+  return sum;
 }
 
 /* The message number as it appears in a message of connection c. */
@@ -164,7 +187,7 @@ static int flush(int idx) {
     if (w < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
       if (errno == EINTR) continue;
-      fail("write failed on connection %ld: errno %ld", idx, errno);
+      if (!lenient) fail("write failed on connection %ld: errno %ld", idx, errno);
       close_conn(c);
       return -1;
     }
@@ -182,12 +205,12 @@ static long drain_in(int idx) {
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return total;
       if (errno == EINTR) continue;
-      fail("read failed on connection %ld: errno %ld", idx, errno);
+      if (!lenient) fail("read failed on connection %ld: errno %ld", idx, errno);
       close_conn(c);
       return -1;
     }
     if (r == 0) {
-      fail("connection %ld closed by the server after %ld bytes", idx, (long)c->recvd);
+      if (!lenient) fail("connection %ld closed by the server after %ld bytes", idx, (long)c->recvd);
       close_conn(c);
       return -1;
     }
@@ -242,7 +265,7 @@ static int open_socket(int idx) {
   c->fd = fd;
   c->state = CONNECTING;
   if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
-    fail("connect failed for connection %ld: errno %ld", idx, errno);
+    if (!lenient) fail("connect failed for connection %ld: errno %ld", idx, errno);
     close(fd);
     c->state = CLOSED;
     return -1;
@@ -260,7 +283,7 @@ static int check_connected(int idx) {
   socklen_t len = sizeof err;
   getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
   if (err != 0) {
-    fail("connect failed for connection %ld: errno %ld", idx, err);
+    if (!lenient) fail("connect failed for connection %ld: errno %ld", idx, err);
     close_conn(c);
     return -1;
   }
@@ -268,22 +291,25 @@ static int check_connected(int idx) {
   return 1;
 }
 
+static double client_cpu = -1; /* the client's CPU seconds in the window */
+
 static void print_json(double window, uint64_t msgs, uint64_t bytes, long ticks, int ok,
                        const char *extra) {
   long hz = sysconf(_SC_CLK_TCK);
   double cpu = ticks >= 0 ? (double)ticks / hz : -1;
-  static const char *modes[] = {"pipelined", "reqresp", "pingpong", "bulk", "conns"};
+  static const char *modes[] = {"pipelined", "reqresp", "pingpong", "bulk", "conns", "restart"};
   static const char *framers[] = {"raw", "lines", "length"};
   qsort(lat, nlat, sizeof *lat, cmp_double);
   printf("{\"mode\":\"%s\",\"framer\":\"%s\",\"conns\":%d,\"depth\":%d,\"size\":%d,"
          "\"secs\":%.4f,\"msgs\":%llu,\"bytes\":%llu,\"cpuTicks\":%ld,\"hz\":%ld,"
          "\"cpuSecs\":%.4f,\"msgsPerSec\":%.1f,\"mbPerSec\":%.3f,\"cpuUsPerMsg\":%.4f,"
-         "\"p50Us\":%.2f,\"p99Us\":%.2f,\"latencySamples\":%zu%s,\"ok\":%s,\"error\":\"%s\"}\n",
+         "\"p50Us\":%.2f,\"p99Us\":%.2f,\"latencySamples\":%zu,\"clientCpuSecs\":%.4f%s,"
+         "\"ok\":%s,\"error\":\"%s\"}\n",
          modes[mode], framers[framer], nconns, depth, size, window, (unsigned long long)msgs,
          (unsigned long long)bytes, ticks, hz, cpu, window > 0 ? msgs / window : 0,
          window > 0 ? bytes / window / 1e6 : 0,
          ticks >= 0 && msgs > 0 ? cpu * 1e6 / msgs : -1, percentile(0.5), percentile(0.99), nlat,
-         extra ? extra : "", ok ? "true" : "false", error_text);
+         client_cpu, extra ? extra : "", ok ? "true" : "false", error_text);
   fflush(stdout);
 }
 
@@ -298,13 +324,14 @@ static int run_stream(void) {
   int measuring = 0, sending = 1;
   uint64_t done_at_start = 0, bytes_at_start = 0, total_done = 0, total_bytes = 0;
   long ticks0 = -1, ticks1 = -1;
-  double window = 0;
+  double window = 0, cpu0 = 0;
   uint64_t done_at_end = 0, bytes_at_end = 0;
   for (;;) {
     double t = now();
     if (!measuring && sending && t >= t_measure) {
       measuring = 1;
       ticks0 = server_ticks();
+      cpu0 = self_cpu();
       done_at_start = total_done;
       bytes_at_start = total_bytes;
       nlat = 0;
@@ -312,6 +339,7 @@ static int run_stream(void) {
     }
     if (sending && (t >= t_end || total_done >= max_msgs)) {
       ticks1 = server_ticks();
+      client_cpu = self_cpu() - cpu0;
       window = t - t_measure;
       done_at_end = total_done;
       bytes_at_end = total_bytes;
@@ -456,10 +484,11 @@ static int run_conns(void) {
   }
   wait_stdin("warm");
   long ticks0 = server_ticks();
-  double t0 = now();
+  double t0 = now(), cpu0 = self_cpu();
   int done = open_and_echo(0, nconns, t0 + 60);
   double t1 = now();
   long ticks1 = server_ticks();
+  client_cpu = self_cpu() - cpu0;
   int held = 0;
   for (int i = 0; i < nconns; i++) held += conns[i].state == OPEN;
   wait_stdin("held");
@@ -477,6 +506,187 @@ static int run_conns(void) {
   return ok ? 0 : 1;
 }
 
+/* ---------------------------------------------------------------- restart mode */
+
+/*
+ * Every connection keeps one message in flight, for at most --warmup + --secs seconds, and
+ * survives the server closing it (a draining worker): a connection that ends (end of
+ * stream, reset, refused connect) is opened again at once (a refused one after 1 ms), and
+ * a request whose whole reply had not come is sent again on the new connection
+ * ("resent"), its latency still counted from its first send. Every reply byte is checked
+ * as in the other modes. Lines on stdin: "mark" notes the time (at most 8 marks), "stop"
+ * ends the run. Each request completed after the warm-up is kept (time, latency; at most
+ * 4 M); the output gives the latency percentiles between consecutive marks and a timeline
+ * of 100 ms buckets (count, p99, max).
+ */
+static float *done_t, *done_us;
+static size_t ndone, cap_done = 4u << 20;
+static double marks[8];
+static int nmarks;
+
+/* Latency figures of the requests completed in [from, to); t0: what done_t counts from. */
+static void phase_json(double from, double to, double t0, double t_base, int last) {
+  nlat = 0;
+  double mx = 0;
+  for (size_t i = 0; i < ndone; i++) {
+    double t = t0 + done_t[i];
+    if (t >= from && t < to) {
+      add_latency(done_us[i]);
+      if (done_us[i] > mx) mx = done_us[i];
+    }
+  }
+  qsort(lat, nlat, sizeof *lat, cmp_double);
+  printf("{\"fromSec\":%.3f,\"toSec\":%.3f,\"count\":%zu,\"p50Us\":%.1f,\"p99Us\":%.1f,"
+         "\"p999Us\":%.1f,\"maxUs\":%.1f}%s", from - t_base, to - t_base, nlat, percentile(0.5),
+         percentile(0.99), percentile(0.999), mx, last ? "" : ",");
+}
+
+static int run_restart(void) {
+  lenient = 1;
+  done_t = malloc(cap_done * sizeof *done_t);
+  done_us = malloc(cap_done * sizeof *done_us);
+  double *retry_at = calloc(nconns, sizeof *retry_at);
+  uint64_t reconnects = 0, resent = 0, connect_errors = 0, total = 0;
+  double t0 = now(), t_measure = t0 + warmup, t_end = t_measure + secs, t_stop = 0;
+  double t_drain_end = 0, cpu0 = self_cpu();
+  for (int i = 0; i < nconns; i++) {
+    open_socket(i);
+    conns[i].sent = size;
+    conns[i].sent_at = t0;
+  }
+  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+  struct epoll_event in_ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+  epoll_ctl(ep, EPOLL_CTL_ADD, 0, &in_ev);
+  char cmd[256];
+  size_t ncmd = 0;
+  int sending = 1, stop = 0;
+  struct epoll_event evs[512];
+  while (!failed) {
+    double t = now();
+    if (sending && (t >= t_end || stop)) {
+      sending = 0;
+      t_stop = t;
+      t_drain_end = t + 15.0;
+    }
+    int pending = 0, retrying = 0;
+    for (int i = 0; i < nconns; i++) {
+      conn_t *c = &conns[i];
+      int outstanding = c->recvd < c->sent;
+      pending += outstanding;
+      if (c->state != CLOSED || !(sending || outstanding)) continue;
+      if (retry_at[i] > t) {
+        retrying = 1;
+        continue;
+      }
+      /* reopen: the stream goes on from the last whole reply, on a new connection */
+      uint64_t base = c->recvd - c->recvd % size;
+      double sent_at = c->sent_at;
+      if (open_socket(i) < 0) {
+        connect_errors++;
+        retry_at[i] = t + 0.001;
+        retrying = 1;
+      }
+      if (failed) break;
+      c->recvd = c->wrote = base;
+      c->sent = base + size;
+      c->sent_at = outstanding ? sent_at : t;
+    }
+    if (!sending && (pending == 0 || t >= t_drain_end)) {
+      if (pending) fail("%ld requests without a reply %ld s after the end", pending, 15);
+      break;
+    }
+    int n = epoll_wait(ep, evs, 512, retrying ? 1 : 5);
+    for (int e = 0; e < n && !failed; e++) {
+      uint32_t idx = evs[e].data.u32;
+      if (idx == UINT32_MAX) { /* a command from the runner */
+        ssize_t r = read(0, cmd + ncmd, sizeof cmd - 1 - ncmd);
+        if (r == 0) { /* runner gone */
+          stop = 1;
+          epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
+        }
+        if (r <= 0) continue;
+        ncmd += r;
+        char *nl;
+        while ((nl = memchr(cmd, '\n', ncmd))) {
+          *nl = 0;
+          if (!strcmp(cmd, "mark") && nmarks < 8) marks[nmarks++] = now();
+          if (!strcmp(cmd, "stop")) stop = 1;
+          ncmd -= nl + 1 - cmd;
+          memmove(cmd, nl + 1, ncmd);
+        }
+        if (ncmd == sizeof cmd - 1) ncmd = 0;
+        continue;
+      }
+      conn_t *c = &conns[idx];
+      if (c->state == CLOSED) continue;
+      int r = check_connected(idx);
+      if (r < 0) {
+        connect_errors++;
+        retry_at[idx] = now() + 0.001;
+        continue;
+      }
+      if (r == 0) continue;
+      uint64_t before = c->recvd;
+      if (evs[e].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) drain_in(idx);
+      if (failed) break;
+      if (before < c->sent && c->recvd == c->sent) { /* a whole reply */
+        double tn = now();
+        if (tn >= t_measure && ndone < cap_done) {
+          done_t[ndone] = (float)(tn - t0);
+          done_us[ndone++] = (float)((tn - c->sent_at) * 1e6);
+        }
+        total++;
+        if (sending) {
+          c->sent += size;
+          c->sent_at = tn;
+        }
+      }
+      if (c->state != CLOSED) flush(idx);
+      if (c->state == CLOSED) { /* ended by the server: reopened at the top of the loop */
+        reconnects++;
+        resent += c->recvd < c->sent;
+        retry_at[idx] = 0;
+      }
+    }
+  }
+  double client = self_cpu() - cpu0;
+  for (int i = 0; i < nconns; i++) close_conn(&conns[i]);
+  if (t_stop == 0) t_stop = now();
+  printf("{\"mode\":\"restart\",\"framer\":\"%s\",\"conns\":%d,\"size\":%d,\"secs\":%.3f,"
+         "\"msgs\":%llu,\"kept\":%zu,\"reconnects\":%llu,\"resent\":%llu,\"connectErrors\":%llu,"
+         "\"clientCpuSecs\":%.4f,\"marksSec\":[",
+         framer == RAW ? "raw" : framer == LINES ? "lines" : "length", nconns, size,
+         t_stop - t_measure, (unsigned long long)total, ndone, (unsigned long long)reconnects,
+         (unsigned long long)resent, (unsigned long long)connect_errors, client);
+  for (int i = 0; i < nmarks; i++) printf("%s%.3f", i ? "," : "", marks[i] - t_measure);
+  printf("],\"phases\":[");
+  double bounds[10];
+  int nb = 0;
+  bounds[nb++] = t_measure;
+  for (int i = 0; i < nmarks; i++) bounds[nb++] = marks[i];
+  bounds[nb++] = t_stop + 1e-9;
+  for (int i = 0; i + 1 < nb; i++) phase_json(bounds[i], bounds[i + 1], t0, t_measure, i + 2 == nb);
+  printf("],\"timeline\":{\"bucketMs\":100,\"buckets\":[");
+  int nbuckets = (int)((t_stop - t_measure) / 0.1) + 1;
+  for (int b = 0; b < nbuckets; b++) {
+    double from = t_measure + b * 0.1;
+    nlat = 0;
+    double mx = 0;
+    for (size_t i = 0; i < ndone; i++) {
+      double t = t0 + done_t[i];
+      if (t >= from && t < from + 0.1) {
+        add_latency(done_us[i]);
+        if (done_us[i] > mx) mx = done_us[i];
+      }
+    }
+    qsort(lat, nlat, sizeof *lat, cmp_double);
+    printf("%s[%zu,%.0f,%.0f]", b ? "," : "", nlat, percentile(0.99), mx);
+  }
+  printf("]},\"ok\":%s,\"error\":\"%s\"}\n", failed ? "false" : "true", error_text);
+  fflush(stdout);
+  return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
@@ -486,6 +696,7 @@ int main(int argc, char **argv) {
              : !strcmp(v, "pingpong") ? PINGPONG
              : !strcmp(v, "bulk")     ? BULK
              : !strcmp(v, "conns")    ? CONNS
+             : !strcmp(v, "restart")  ? RESTART
                                       : -1;
       if (mode < 0) { fprintf(stderr, "unknown mode %s\n", v); return 2; }
     } else if (!strcmp(k, "--framer")) {
@@ -497,7 +708,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--size")) size = atoi(v);
     else if (!strcmp(k, "--warmup")) warmup = atof(v);
     else if (!strcmp(k, "--secs")) secs = atof(v);
-    else if (!strcmp(k, "--pid")) server_pid = atoi(v);
+    else if (!strcmp(k, "--pid")) {
+      for (const char *q = v; *q && n_server_pids < 16; q = strchr(q, ',') ? strchr(q, ',') + 1 : "")
+        server_pids[n_server_pids++] = atoi(q);
+    }
     else if (!strcmp(k, "--max-msgs")) max_msgs = strtoull(v, NULL, 10);
     else if (!strcmp(k, "--concurrency")) concurrency = atoi(v);
     else { fprintf(stderr, "unknown flag %s\n", k); return 2; }
@@ -525,5 +739,5 @@ int main(int argc, char **argv) {
   cap_lat = 2000000;
   lat = malloc(cap_lat * sizeof *lat);
   ep = epoll_create1(0);
-  return mode == CONNS ? run_conns() : run_stream();
+  return mode == CONNS ? run_conns() : mode == RESTART ? run_restart() : run_stream();
 }

@@ -15,15 +15,29 @@
  * framework, not its limits: 20 000 connections, no idle or write-stall timeout.
  * Prints `ready <port>` once listening; see `_harness.ts` for the signals.
  *
+ * `--workers N` (with `iterator` or `hooks`) serves with `serve({ workers: N })`: the
+ * process is the primary and prints `ready <port>` once every worker is bound; SIGTERM
+ * drains the workers. Its handlers close a connection after a reply once the server is
+ * draining (`conn.signal` aborted), so a rolling restart (SIGHUP) moves clients to the new
+ * workers between two requests (bench/workers.ts).
+ *
  * @module
  */
 
 import { type Framer, lengthPrefixed, lines, raw, serve, type ServeOptions } from "../mod.ts";
 import { Connection, type ConnectionHooks } from "../lib/connection/connection.ts";
 import { getTransport } from "../lib/adapters/mod.ts";
+import process from "node:process";
 import { BACKLOG, benchFlags, MAX_CONNECTIONS, MAX_FRAME, MAX_LINE, ready } from "./_harness.ts";
 
 const { port, framer: kind, style } = benchFlags();
+const workersAt = process.argv.indexOf("--workers");
+const workers = workersAt > 0 ? Number(process.argv[workersAt + 1]) : 0;
+if (
+  !Number.isInteger(workers) || workers < 0 || (workers > 0 && !/^(hooks|iterator)$/.test(style))
+) {
+  throw new RangeError("--workers must be a count >= 1, with --style hooks or iterator");
+}
 
 // raw(): frames up to 1 MiB, so that a large read (Bun's reach 512 KiB) is echoed with one
 // write, as the native controls do; the 64 KiB default would cut it into 64 KiB sends.
@@ -33,7 +47,22 @@ const framer: Framer<Uint8Array, Uint8Array> = kind === "raw"
   ? lines({ encoding: null, maxLength: MAX_LINE })
   : lengthPrefixed({ size: 4, maxLength: MAX_FRAME });
 
-const handler: ServeOptions<Uint8Array>["handler"] = style === "iterator"
+const handler: ServeOptions<Uint8Array>["handler"] = workers > 0
+  // With workers: the same echo, and a draining server closes the connection after a reply.
+  ? style === "iterator"
+    ? async (conn) => {
+      for await (const msg of conn) {
+        await conn.send(msg);
+        if (conn.signal.aborted) return conn.close();
+      }
+    }
+    : {
+      message(conn, msg) {
+        conn.send(msg);
+        if (conn.signal.aborted) conn.close();
+      },
+    }
+  : style === "iterator"
   ? async (conn) => {
     for await (const msg of conn) await conn.send(msg);
   }
@@ -75,8 +104,11 @@ if (style === "adapter" || style === "connection") {
     backlog: BACKLOG,
     timeouts: { idle: 0, writeStall: 0, firstMessage: 0 },
     onError() {}, // resets from the load client closing are not news
+    ...(workers > 0 ? { workers, shutdownTimeout: 2000 } : {}),
   });
   await server.ready;
   const addr = server.addr;
-  ready(addr.transport === "tcp" ? addr.port : 0, () => server.shutdown({ timeout: 500 }));
+  if (server.worker === undefined) { // alone, or the primary (workers print nothing)
+    ready(addr.transport === "tcp" ? addr.port : 0, () => server.shutdown({ timeout: 500 }));
+  }
 }

@@ -1,0 +1,642 @@
+// serve({ workers }) measured: messages per second and server CPU per message with one
+// and two worker processes (and the single-process server for reference), then the
+// latency a rolling restart (SIGHUP to the primary) adds. Every runtime, the same C load
+// client as the echo benchmark (bench/load.c, compiled with `cc -O2`).
+//
+//   node bench/workers.ts                  the whole run, about 4 minutes
+//   node bench/workers.ts --quick          1 repetition, 1 s windows, written under results/tmp/
+//   node bench/workers.ts --runtimes bun --reps 5 --restart-reps 3 --secs 2
+//
+// Scaling: for each repetition and runtime, `alone` (serve() without workers), `1w` and
+// `2w` (`--workers 1|2`) run back to back, in an order that rotates, each against the
+// lines echo (hooks) in two loads: pipelined (50 connections x 32 messages of 32 B in
+// flight) and reqresp (100 connections, 1 in flight). Server CPU is the sum over the
+// primary and every worker (/proc/<pid>/stat), read by load.c at both ends of its window;
+// the load client's own CPU in the window is given too. Ratios are medians over
+// repetitions of the ratio within one repetition.
+//
+// Restart: 100 connections with 1 request in flight each against `--workers 2`; after
+// RESTART_BEFORE seconds the primary gets SIGHUP; the window "during" lasts until both old
+// workers have exited. The client reconnects and sends again a request whose connection
+// ended before its reply (bench/load.c --mode restart).
+//
+// Writes bench/results/workers.json and workers.md. Linux only (/proc, reusePort). Every
+// process started here is ended by its PID, workers included (checked).
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+
+type Runtime = "deno" | "bun" | "node";
+type Config = "alone" | "1w" | "2w";
+type Mode = "pipelined" | "reqresp";
+
+const argv = process.argv.slice(2);
+const opt = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = argv.includes("--quick");
+const RUNTIMES = (opt("runtimes") ?? "deno,bun,node").split(",") as Runtime[];
+const CONFIGS = (opt("configs") ?? "alone,1w,2w").split(",") as Config[];
+const MODES = (opt("modes") ?? "pipelined,reqresp").split(",") as Mode[];
+const REPS = Number(opt("reps") ?? (quick ? 1 : 3));
+const RESTART_REPS = Number(opt("restart-reps") ?? (quick ? 1 : 2));
+const SECS = Number(opt("secs") ?? (quick ? 1 : 1.5));
+const WARMUP = 0.5;
+const RESTART_BEFORE = 2; // seconds of steady load (after the warm-up) before SIGHUP
+const RESTART_AFTER = 1.5; // seconds of load after the old workers are gone
+const LOAD: Record<Mode, { conns: number; depth: number; size: number }> = {
+  pipelined: { conns: 50, depth: 32, size: 32 },
+  reqresp: { conns: 100, depth: 1, size: 32 },
+};
+
+const root = join(import.meta.dirname ?? ".", "..");
+const bin = (name: string) => join(root, "node_modules", ".bin", name);
+const out = join(root, "bench", "results");
+const tmp = join(out, "tmp");
+mkdirSync(tmp, { recursive: true });
+const loadBin = join(tmp, "load_workers");
+
+const children = new Set<ChildProcess>();
+const serverPids = new Set<number>(); // primaries and workers, for the last-resort cleanup
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+function killAll(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  for (const pid of serverPids) {
+    if (alive(pid)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+  }
+}
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const load1 = () => Number(loadavg()[0].toFixed(2));
+const median = (xs: number[]) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Every process below `pid` (the workers of a primary), from /proc. */
+function descendants(pid: number): number[] {
+  const kids = new Map<number, number[]>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(name)]);
+    } catch { /* gone meanwhile */ }
+  }
+  const found: number[] = [];
+  const todo = [pid];
+  while (todo.length) for (const k of kids.get(todo.pop()!) ?? []) found.push(k), todo.push(k);
+  return found.filter(alive);
+}
+
+interface Server {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  workers: number[];
+  stderr: string[];
+}
+
+function serverCommand(rt: Runtime, config: Config): [string, string[]] {
+  const flags = ["bench/server.ts", "--port", "0", "--framer", "lines", "--style", "hooks"];
+  if (config !== "alone") flags.push("--workers", config === "1w" ? "1" : "2");
+  // --unstable-net: Deno's own listener with reusePort (else the workers use node:net).
+  if (rt === "deno") return [bin("deno"), ["run", "-A", "--unstable-net", ...flags]];
+  if (rt === "bun") return [bin("bun"), ["run", ...flags]];
+  return [bin("node"), flags];
+}
+
+async function startServer(rt: Runtime, config: Config): Promise<Server> {
+  const [cmd, args] = serverCommand(rt, config);
+  const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  serverPids.add(child.pid!);
+  const stderr: string[] = [];
+  child.stderr!.on("data", (d: Buffer) => stderr.length < 50 && stderr.push(String(d).trim()));
+  const port = await new Promise<number>((resolve) => {
+    let text = "";
+    const timer = setTimeout(() => resolve(0), 30_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      text += d;
+      const m = /^ready (\d+)$/m.exec(text);
+      if (m) clearTimeout(timer), resolve(Number(m[1]));
+    });
+    child.once("exit", () => (clearTimeout(timer), resolve(0)));
+  });
+  const s: Server = { child, pid: child.pid!, port, workers: [], stderr };
+  const want = config === "2w" ? 2 : config === "1w" ? 1 : 0;
+  for (let i = 0; i < 100 && s.workers.length < want; i++) {
+    s.workers = descendants(s.pid);
+    if (s.workers.length < want) await sleep(20);
+  }
+  s.workers.forEach((p) => serverPids.add(p));
+  if (!port || s.workers.length !== want) {
+    await stopServer(s);
+    throw new Error(
+      `${rt} ${config}: not ready (${stderr.join(" ") || `${s.workers.length} workers`})`,
+    );
+  }
+  return s;
+}
+
+/** SIGTERM to the primary (it drains its workers), then checks that every worker is gone. */
+async function stopServer(s: Server): Promise<number> {
+  const all = new Set([...s.workers, ...descendants(s.pid)]);
+  if (s.child.exitCode === null && s.child.signalCode === null) {
+    const exited = new Promise<void>((r) => s.child.once("exit", () => r()));
+    s.child.kill("SIGTERM");
+    const timer = setTimeout(() => s.child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  let left = [...all].filter(alive);
+  for (let i = 0; i < 150 && left.length; i++) await sleep(20), left = left.filter(alive);
+  for (const pid of left) process.kill(pid, "SIGKILL"); // counted as a failure below
+  children.delete(s.child);
+  return left.length;
+}
+
+/** Runs load.c to the end; its JSON line. */
+function runLoad(args: string[], cpuList: number[], input?: (c: ChildProcess) => void) {
+  const child = spawn(loadBin, [...args, "--pid", cpuList.join(",")], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  children.add(child);
+  let text = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => (text += d));
+  child.stderr!.on("data", (d: Buffer) => (err += d));
+  input?.(child);
+  return new Promise<Record<string, unknown>>((resolve) => {
+    child.once("exit", () => {
+      children.delete(child);
+      try {
+        resolve(JSON.parse(text.trim().split("\n").at(-1)!));
+      } catch {
+        resolve({ ok: false, error: `load client: ${err || text || "no output"}` });
+      }
+    });
+  });
+}
+
+interface ScaleRun {
+  rep: number;
+  runtime: Runtime;
+  config: Config;
+  mode: Mode;
+  ok: boolean;
+  error?: string;
+  msgsPerSec?: number;
+  cpuUsPerMsg?: number;
+  serverCores?: number;
+  clientCores?: number;
+  workers?: number;
+  load1: number;
+}
+
+async function scaling(started: number): Promise<ScaleRun[]> {
+  const runs: ScaleRun[] = [];
+  const rotate = <T>(xs: T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]);
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const rt of RUNTIMES) {
+      for (const config of rotate(CONFIGS, rep)) {
+        let s: Server | undefined;
+        try {
+          s = await startServer(rt, config);
+          for (const mode of MODES) {
+            const l = LOAD[mode];
+            const r = await runLoad([
+              "--mode",
+              mode,
+              "--framer",
+              "lines",
+              "--port",
+              String(s.port),
+              ...["--conns", String(l.conns), "--depth", String(l.depth), "--size", String(l.size)],
+              ...["--warmup", String(WARMUP), "--secs", String(SECS)],
+            ], [s.pid, ...s.workers]);
+            const secs = Number(r.secs);
+            const run: ScaleRun = {
+              rep,
+              runtime: rt,
+              config,
+              mode,
+              ok: r.ok === true,
+              ...(r.ok ? {} : { error: String(r.error) }),
+              msgsPerSec: Number(r.msgsPerSec),
+              cpuUsPerMsg: Number(r.cpuUsPerMsg),
+              serverCores: Number(r.cpuSecs) / secs,
+              clientCores: Number(r.clientCpuSecs) / secs,
+              workers: s.workers.length,
+              load1: load1(),
+            };
+            runs.push(run);
+            console.log(
+              `[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] rep ${
+                rep + 1
+              }/${REPS} ${rt.padEnd(4)} ${config.padEnd(5)} ${mode.padEnd(9)} ${
+                run.ok
+                  ? `${(run.msgsPerSec! / 1e3).toFixed(0)} k msg/s, ${
+                    run.cpuUsPerMsg!.toFixed(3)
+                  } us/msg, server ${run.serverCores!.toFixed(2)} cores, client ${
+                    run.clientCores!.toFixed(2)
+                  }, load ${run.load1}`
+                  : `FAILED: ${run.error}`
+              }`,
+            );
+          }
+        } catch (e) {
+          console.log(`${rt} ${config}: ${(e as Error).message}`);
+          for (const mode of MODES) {
+            runs.push({
+              rep,
+              runtime: rt,
+              config,
+              mode,
+              ok: false,
+              error: String(e),
+              load1: load1(),
+            });
+          }
+        } finally {
+          if (s && (await stopServer(s)) > 0) {
+            runs.push({
+              rep,
+              runtime: rt,
+              config,
+              mode: "reqresp",
+              ok: false,
+              error: "workers left after SIGTERM",
+              load1: load1(),
+            });
+          }
+        }
+      }
+    }
+  }
+  return runs;
+}
+
+interface Phase {
+  fromSec: number;
+  toSec: number;
+  count: number;
+  p50Us: number;
+  p99Us: number;
+  p999Us: number;
+  maxUs: number;
+}
+interface RestartRun {
+  rep: number;
+  runtime: Runtime;
+  ok: boolean;
+  error?: string;
+  restartMs?: number;
+  newWorkersMs?: number[];
+  oldGoneMs?: number[];
+  phases?: Phase[];
+  reconnects?: number;
+  resent?: number;
+  connectErrors?: number;
+  clientCores?: number;
+  timeline?: number[][];
+  marksSec?: number[];
+  load1: number;
+  warnings?: string[];
+}
+
+async function restartOnce(rt: Runtime, rep: number): Promise<RestartRun> {
+  const s = await startServer(rt, "2w");
+  const run: RestartRun = { rep, runtime: rt, ok: false, load1: load1() };
+  try {
+    const old = [...s.workers];
+    const hupAt: number[] = [];
+    const newSeen: number[] = [];
+    const oldGone = new Map<number, number>();
+    const r = await runLoad(
+      [
+        "--mode",
+        "restart",
+        "--framer",
+        "lines",
+        "--port",
+        String(s.port),
+        ...["--conns", "100", "--size", "32", "--warmup", String(WARMUP), "--secs", "30"],
+      ],
+      [s.pid],
+      (client) => {
+        void (async () => {
+          await sleep((WARMUP + RESTART_BEFORE) * 1000);
+          client.stdin!.write("mark\n");
+          const t0 = performance.now();
+          hupAt.push(t0);
+          process.kill(s.pid, "SIGHUP");
+          // Until both old workers have exited (at most 20 s): polled every 5 ms.
+          for (let i = 0; i < 4000 && oldGone.size < old.length; i++) {
+            await sleep(5);
+            const now = performance.now() - t0;
+            for (const p of old) if (!oldGone.has(p) && !alive(p)) oldGone.set(p, now);
+            if (newSeen.length < old.length) { // when each new process appears
+              for (const p of descendants(s.pid)) {
+                if (old.includes(p) || newSeen.includes(p)) continue;
+                newSeen.push(p);
+                serverPids.add(p);
+                (run.newWorkersMs ??= []).push(Math.round(now));
+              }
+            }
+          }
+          run.restartMs = performance.now() - t0;
+          client.stdin!.write("mark\n");
+          await sleep(RESTART_AFTER * 1000);
+          client.stdin!.end("stop\n");
+        })();
+      },
+    );
+    run.oldGoneMs = old.map((p) => Math.round(oldGone.get(p) ?? NaN));
+    run.phases = r.phases as Phase[];
+    run.timeline = (r.timeline as { buckets: number[][] } | undefined)?.buckets;
+    run.marksSec = r.marksSec as number[];
+    run.reconnects = Number(r.reconnects);
+    run.resent = Number(r.resent);
+    run.connectErrors = Number(r.connectErrors);
+    run.clientCores = Number(r.clientCpuSecs) / Number(r.secs);
+    run.ok = r.ok === true && oldGone.size === old.length && newSeen.length >= old.length;
+    if (!run.ok) {
+      run.error = String(r.error || `old workers gone ${oldGone.size}, new ${newSeen.length}`);
+    }
+    s.workers = [...old, ...newSeen];
+  } finally {
+    const left = await stopServer(s);
+    if (left) run.ok = false, run.error = `${left} workers left after SIGTERM`;
+    run.warnings = s.stderr;
+  }
+  return run;
+}
+
+async function restarts(started: number): Promise<RestartRun[]> {
+  const runs: RestartRun[] = [];
+  for (let rep = 0; rep < RESTART_REPS; rep++) {
+    for (const rt of RUNTIMES) {
+      let run: RestartRun;
+      try {
+        run = await restartOnce(rt, rep);
+      } catch (e) {
+        run = { rep, runtime: rt, ok: false, error: String(e), load1: load1() };
+      }
+      runs.push(run);
+      const [before, during] = run.phases ?? [];
+      console.log(
+        `[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] restart ${
+          rep + 1
+        }/${RESTART_REPS} ${rt.padEnd(4)} ${
+          run.ok
+            ? `p99 before ${(before.p99Us / 1000).toFixed(2)} ms, during ${
+              (during.p99Us / 1000).toFixed(2)
+            } ms (max ${(during.maxUs / 1000).toFixed(1)} ms), restart ${
+              run.restartMs!.toFixed(0)
+            } ms, ${run.resent} resent, ${run.connectErrors} connect errors, load ${run.load1}`
+            : `FAILED: ${run.error}`
+        }`,
+      );
+    }
+  }
+  return runs;
+}
+
+function versions(): Record<string, string> {
+  const v = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0].trim();
+    } catch {
+      return "?";
+    }
+  };
+  return {
+    deno: v(bin("deno"), ["--version"]),
+    bun: v(bin("bun"), ["--version"]),
+    node: v(bin("node"), ["--version"]),
+    cpus: String((readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm) ?? []).length),
+    kernel: v("uname", ["-r"]),
+  };
+}
+
+function migrateReq(): string {
+  const p = "/proc/sys/net/ipv4/tcp_migrate_req";
+  return existsSync(p) ? readFileSync(p, "utf8").trim() : "absent";
+}
+
+// ---------------------------------------------------------------- report
+
+const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "–");
+const k = (x: number) => (Number.isFinite(x) ? `${(x / 1000).toFixed(0)} k` : "–");
+const NAMES: Record<Config, string> = {
+  alone: "alone (no workers)",
+  "1w": "1 worker",
+  "2w": "2 workers",
+};
+const RT: Record<Runtime, string> = { deno: "Deno", bun: "Bun", node: "Node" };
+
+/** Per repetition, a / b of one figure; the median over repetitions. */
+function ratio(
+  runs: ScaleRun[],
+  rt: Runtime,
+  mode: Mode,
+  a: Config,
+  b: Config,
+  key: keyof ScaleRun,
+) {
+  const rs: number[] = [];
+  for (let rep = 0; rep < REPS; rep++) {
+    const pick = (c: Config) =>
+      runs.find((r) =>
+        r.ok && r.rep === rep && r.runtime === rt && r.mode === mode && r.config === c
+      )?.[key] as
+        | number
+        | undefined;
+    const x = pick(a), y = pick(b);
+    if (x !== undefined && y !== undefined) rs.push(x / y);
+  }
+  return { median: median(rs), all: rs };
+}
+
+function renderMd(report: Report): string {
+  const { scale, restart } = report;
+  const L: string[] = [];
+  const loads = [...scale.map((r) => r.load1), ...restart.map((r) => r.load1)];
+  L.push(`# serve({ workers }): scaling and rolling restart`, "");
+  L.push("Reproduce: `node bench/workers.ts` (from the repository root; about 4 minutes).", "");
+  L.push(
+    `${report.date}; ${report.versions.deno}, Bun ${report.versions.bun}, Node ${report.versions.node}; ` +
+      `${report.versions.cpus} cores, kernel ${report.versions.kernel}; ` +
+      `net.ipv4.tcp_migrate_req = ${report.tcpMigrateReq}. Load average (1 min) during the runs: ` +
+      `${f(Math.min(...loads), 1)} to ${f(Math.max(...loads), 1)}. ${REPS} repetitions of ` +
+      `${SECS} s windows (after ${WARMUP} s of warm-up), medians; ${RESTART_REPS} restart run(s) per runtime.`,
+    "",
+  );
+  L.push("## Scaling: lines echo (hooks), the load client on the same 2 cores", "");
+  L.push(
+    "Server cores: CPU seconds of the primary and every worker per second of the window. CPU/msg: " +
+      "those CPU seconds per message echoed. msg per server core-s: messages per CPU second of the " +
+      "server (1 / CPU per message), the figure that carries to a machine with free cores.",
+    "",
+  );
+  for (const mode of MODES) {
+    const l = LOAD[mode];
+    L.push(`### ${mode}: ${l.conns} connections x ${l.depth} in flight x ${l.size} B`, "");
+    L.push(
+      "| runtime | server | msg/s | server cores | CPU µs/msg | msg per server core-s | client cores | load |",
+    );
+    L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (const rt of RUNTIMES) {
+      for (const c of CONFIGS) {
+        const rs = scale.filter((r) =>
+          r.ok && r.runtime === rt && r.mode === mode && r.config === c
+        );
+        const m = (key: keyof ScaleRun) => median(rs.map((r) => r[key] as number));
+        L.push(
+          `| ${RT[rt]} | ${NAMES[c]} | ${k(m("msgsPerSec"))} | ${f(m("serverCores"))} | ${
+            f(m("cpuUsPerMsg"), 3)
+          } | ${k(1e6 / m("cpuUsPerMsg"))} | ${f(m("clientCores"))} | ${f(m("load1"), 1)} |`,
+        );
+      }
+    }
+    L.push("");
+  }
+  if (CONFIGS.includes("1w") && CONFIGS.includes("2w")) {
+    L.push("### Ratios, 2 workers ÷ 1 worker (median of the per-repetition ratios)", "");
+    L.push(
+      "Efficiency: CPU per message with 2 workers ÷ with 1 (target ≤ 1.05). Scaling: msg/s with 2 " +
+        "workers ÷ with 1, measured here with the client sharing the 2 cores. On N free cores: N ÷ " +
+        "efficiency, what N workers would give if each had a core of its own (target ≥ 0.9 × N).",
+      "",
+    );
+    L.push(
+      "| runtime | load | efficiency (≤ 1.05) | scaling measured (2 cores, client included) | on N free cores | 1 worker: server cores |",
+    );
+    L.push("| --- | --- | ---: | ---: | ---: | ---: |");
+    for (const rt of RUNTIMES) {
+      for (const mode of MODES) {
+        const eff = ratio(scale, rt, mode, "2w", "1w", "cpuUsPerMsg");
+        const sc = ratio(scale, rt, mode, "2w", "1w", "msgsPerSec");
+        const cores1 = median(
+          scale.filter((r) => r.ok && r.runtime === rt && r.mode === mode && r.config === "1w").map(
+            (r) => r.serverCores!,
+          ),
+        );
+        L.push(
+          `| ${RT[rt]} | ${mode} | ${f(eff.median)} ${eff.median <= 1.05 ? "✓" : "✗"} (${
+            eff.all.map((x) => f(x)).join(", ")
+          }) | ${f(sc.median)} (${sc.all.map((x) => f(x)).join(", ")}) | ${f(1 / eff.median)} × N ${
+            1 / eff.median >= 0.9 ? "✓" : "✗"
+          } | ${f(cores1)} |`,
+        );
+      }
+    }
+    L.push("");
+  }
+  L.push("## Rolling restart: latency while SIGHUP replaces both workers", "");
+  L.push(
+    "100 connections, 1 request (32 B line) in flight each, against 2 workers. before: the " +
+      `${RESTART_BEFORE} s before SIGHUP; during: from SIGHUP until both old workers have exited; after: ` +
+      `the ${RESTART_AFTER} s after. A request whose connection ended before its reply is sent again on a ` +
+      "new connection (resent); its latency counts from its first send.",
+    "",
+  );
+  L.push(
+    "| runtime | run | restart (ms) | p50 before / during (ms) | p99 before / during / after (ms) | p99 during ÷ before | max before / during (ms) | reconnects | resent | connect errors | load |",
+  );
+  L.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const rt of RUNTIMES) {
+    for (const r of restart.filter((x) => x.runtime === rt)) {
+      if (!r.ok || !r.phases) {
+        L.push(`| ${RT[rt]} | ${r.rep + 1} | failed: ${r.error} | | | | | | | | |`);
+        continue;
+      }
+      const [b, d, a] = r.phases;
+      const ms = (x: number, dd = 2) => f(x / 1000, dd);
+      L.push(
+        `| ${RT[rt]} | ${r.rep + 1} | ${f(r.restartMs!, 0)} | ${ms(b.p50Us)} / ${ms(d.p50Us)} | ${
+          ms(b.p99Us)
+        } / ${ms(d.p99Us)} / ${a ? ms(a.p99Us) : "–"} | ${f(d.p99Us / b.p99Us, 1)} | ${
+          ms(b.maxUs, 1)
+        } / ${ms(d.maxUs, 1)} | ${r.reconnects} | ${r.resent} | ${r.connectErrors} | ${
+          f(r.load1, 1)
+        } |`,
+      );
+    }
+  }
+  L.push("");
+  return L.join("\n");
+}
+
+interface Report {
+  date: string;
+  versions: Record<string, string>;
+  tcpMigrateReq: string;
+  reps: number;
+  secs: number;
+  warmup: number;
+  load: typeof LOAD;
+  scale: ScaleRun[];
+  restart: RestartRun[];
+}
+
+async function main(): Promise<void> {
+  execFileSync("cc", ["-O2", "-o", loadBin, join(root, "bench", "load.c")], { stdio: "inherit" });
+  const started = Date.now();
+  const scale = argv.includes("--no-scaling") ? [] : await scaling(started);
+  const restart = argv.includes("--no-restart") ? [] : await restarts(started);
+  const report: Report = {
+    date: new Date().toISOString(),
+    versions: versions(),
+    tcpMigrateReq: migrateReq(),
+    reps: REPS,
+    secs: SECS,
+    warmup: WARMUP,
+    load: LOAD,
+    scale,
+    restart,
+  };
+  const dir = quick ? tmp : out;
+  const rows = (xs: unknown[]) =>
+    `[\n${xs.map((x) => `    ${JSON.stringify(x)}`).join(",\n")}\n  ]`;
+  const json = JSON.stringify({ ...report, scale: 0, restart: 0 }, null, 2)
+    .replace('"scale": 0', `"scale": ${rows(scale)}`)
+    .replace('"restart": 0', `"restart": ${rows(restart)}`);
+  writeFileSync(join(dir, "workers.json"), json + "\n");
+  const md = renderMd(report);
+  writeFileSync(join(dir, "workers.md"), md);
+  console.log("\n" + md);
+  console.log(
+    `wrote ${join(dir, "workers.json")} and workers.md in ${
+      ((Date.now() - started) / 1000).toFixed(0)
+    } s`,
+  );
+}
+
+try {
+  await main();
+} finally {
+  killAll();
+}
