@@ -1,9 +1,11 @@
 /**
- * The benchmark report: medians of paired runs, the Markdown tables and the SVG chart
- * (written here, no dependencies). Used by scripts/bench.ts.
+ * The benchmark report: medians of paired runs and the Markdown tables (the SVG chart is
+ * in _chart.ts). Used by scripts/bench.ts.
  *
- * Every ratio is tcpkit ÷ native, computed within one repetition (the two ran back to
- * back) and then the median taken over the repetitions.
+ * Every ratio is computed within one repetition (the two servers ran back to back) and
+ * then the median taken over the repetitions: tcpkit ÷ the native control of the same
+ * runtime, and tcpkit or the native control ÷ the Go standard library peer
+ * (bench/native/go/), which runs in every runtime's rotation.
  *
  * @module
  */
@@ -29,15 +31,20 @@ export interface BenchRun {
   [key: string]: unknown;
 }
 
-/** One figure for one runtime and style, against its native control. */
+/** One figure for one runtime and server, against a control. */
 export interface SummaryRow {
   runtime: string;
-  variant: "hooks" | "iterator";
+  /** The server measured: a tcpkit style, or (against Go) the runtime's native control. */
+  variant: "hooks" | "iterator" | "native";
+  /** The control: the runtime's native control, or the Go peer run in its rotation. */
+  against: "native" | "go";
   /** e.g. `raw pipelined cpu`. */
   figure: string;
-  native: number;
-  tcpkit: number;
-  /** tcpkit ÷ native: the median over repetitions of the per-repetition ratio. */
+  /** The control's median. */
+  control: number;
+  /** The measured server's median. */
+  value: number;
+  /** value ÷ control: the median over repetitions of the per-repetition ratio. */
   ratio: number;
   /** `<=` or `>=` the ratio `target`. */
   better: "lower" | "higher";
@@ -68,7 +75,12 @@ interface FigureSpec {
   key: keyof BenchRun;
   better: "lower" | "higher";
   target(variant: string): number | undefined;
+  /** The target against Go, for a runtime and a variant. */
+  goTarget?(runtime: string, variant: string): number | undefined;
 }
+
+/** tcpkit with hooks ÷ Go's bufio line echo, pipelined: the ratio allowed per runtime. */
+export const GO_TARGETS: Record<string, number> = { bun: 1.0, node: 1.1, deno: 1.3 };
 
 /** The figures of the report, in order, with their targets (design: issue 6). */
 export const FIGURES: FigureSpec[] = [
@@ -108,6 +120,9 @@ export const FIGURES: FigureSpec[] = [
       key: "cpuUsPerMsg",
       better: "lower",
       target: (v) => (v === "hooks" ? 1.15 : 1.4),
+      goTarget: framer === "lines" && mode === "pipelined"
+        ? (rt, v) => (v === "hooks" ? GO_TARGETS[rt] : undefined)
+        : undefined,
     }))
   ),
   {
@@ -140,53 +155,96 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Pairs every tcpkit run with the native run of the same repetition; medians. */
+/** What each control is compared with. */
+const COMPARED: Record<SummaryRow["against"], SummaryRow["variant"][]> = {
+  native: ["hooks", "iterator"],
+  go: ["native", "hooks", "iterator"],
+};
+
+/**
+ * Pairs every run with its control's run of the same repetition and runtime (the Go peer
+ * runs once in every runtime's rotation); medians.
+ */
 export function summarize(runs: BenchRun[]): SummaryRow[] {
   const rows: SummaryRow[] = [];
   const runtimes = [...new Set(runs.map((r) => r.runtime))];
   for (const rt of runtimes) {
     for (const f of FIGURES) {
-      for (const variant of ["hooks", "iterator"] as const) {
-        const pick = (v: string) =>
-          runs.filter((r) =>
-            r.runtime === rt && r.variant === v && r.framer === f.framer && r.mode === f.mode &&
-            r.ok && typeof r[f.key] === "number"
-          );
-        const nat = pick("native");
-        const ours = pick(variant);
-        if (nat.length === 0 || ours.length === 0) continue;
-        const ratios: number[] = [];
-        for (const o of ours) {
-          const n = nat.find((x) => x.rep === o.rep);
-          if (n) ratios.push((o[f.key] as number) / (n[f.key] as number));
+      const pick = (v: string) =>
+        runs.filter((r) =>
+          r.runtime === rt && r.variant === v && r.framer === f.framer && r.mode === f.mode &&
+          r.ok && typeof r[f.key] === "number"
+        );
+      for (const against of ["native", "go"] as const) {
+        const controls = pick(against);
+        for (const variant of COMPARED[against]) {
+          const ours = pick(variant);
+          if (controls.length === 0 || ours.length === 0) continue;
+          const ratios: number[] = [];
+          for (const o of ours) {
+            const c = controls.find((x) => x.rep === o.rep);
+            if (c) ratios.push((o[f.key] as number) / (c[f.key] as number));
+          }
+          const row: SummaryRow = {
+            runtime: rt,
+            variant,
+            against,
+            figure: f.id,
+            control: median(controls.map((r) => r[f.key] as number)),
+            value: median(ours.map((r) => r[f.key] as number)),
+            ratio: median(ratios),
+            better: f.better,
+            target: against === "go" ? f.goTarget?.(rt, variant) : f.target(variant),
+            runs: ratios.length,
+          };
+          if (f.id === "conns rss" && against === "native") {
+            // Absolute limit per runtime, and never above native.
+            row.pass = row.value / 1024 <= (RSS_LIMIT_KIB[rt] ?? Infinity) &&
+              row.value <= row.control;
+          } else if (row.target !== undefined && Number.isFinite(row.ratio)) {
+            row.pass = f.better === "lower" ? row.ratio <= row.target : row.ratio >= row.target;
+          }
+          rows.push(row);
         }
-        const row: SummaryRow = {
-          runtime: rt,
-          variant,
-          figure: f.id,
-          native: median(nat.map((r) => r[f.key] as number)),
-          tcpkit: median(ours.map((r) => r[f.key] as number)),
-          ratio: median(ratios),
-          better: f.better,
-          target: f.target(variant),
-          runs: ratios.length,
-        };
-        if (f.id === "conns rss") {
-          // Absolute limit per runtime, and never above native.
-          row.pass = row.tcpkit / 1024 <= (RSS_LIMIT_KIB[rt] ?? Infinity) &&
-            row.tcpkit <= row.native;
-        } else if (row.target !== undefined && Number.isFinite(row.ratio)) {
-          row.pass = f.better === "lower" ? row.ratio <= row.target : row.ratio >= row.target;
-        }
-        rows.push(row);
       }
     }
   }
   return rows;
 }
 
-const RUNTIME_NAMES: Record<string, string> = { deno: "Deno", bun: "Bun", node: "Node" };
+export const RUNTIME_NAMES: Record<string, string> = { deno: "Deno", bun: "Bun", node: "Node" };
 const mark = (pass: boolean | undefined) => (pass === undefined ? "" : pass ? " ✓" : " ✗");
+
+/** The summary row of one runtime, server, control and figure. */
+export function findRow(
+  report: BenchReport,
+  runtime: string,
+  variant: string,
+  against: SummaryRow["against"],
+  figure: string,
+): SummaryRow | undefined {
+  return report.summary.find((r) =>
+    r.runtime === runtime && r.variant === variant && r.against === against &&
+    r.figure === figure
+  );
+}
+
+/** The median of `key` over the successful runs of one server (all runtimes' rotations). */
+export function medianOf(
+  report: BenchReport,
+  variant: string,
+  framer: string,
+  mode: string,
+  key: keyof BenchRun,
+  runtime?: string,
+): number {
+  return median(
+    report.runs.filter((r) =>
+      r.variant === variant && r.framer === framer && r.mode === mode && r.ok &&
+      (runtime === undefined || r.runtime === runtime) && typeof r[key] === "number"
+    ).map((r) => r[key] as number),
+  );
+}
 
 function held(report: BenchReport, rt: string, variant: string): boolean | undefined {
   const rs = report.runs.filter((r) =>
@@ -198,9 +256,10 @@ function held(report: BenchReport, rt: string, variant: string): boolean | undef
   );
 }
 
-/** The Markdown tables: ratios with targets, then absolute medians. */
+/** The Markdown tables: ratios with targets, ratios against Go, then absolute medians. */
 export function renderMarkdown(report: BenchReport): string {
   const runtimes = [...new Set(report.summary.map((r) => r.runtime))];
+  const name = (rt: string) => RUNTIME_NAMES[rt] ?? rt;
   const cols = runtimes.flatMap((rt) => [[rt, "hooks"], [rt, "iterator"]] as const);
   const out: string[] = [];
   out.push(
@@ -209,18 +268,14 @@ export function renderMarkdown(report: BenchReport): string {
       "✓ meets the target, ✗ misses it.",
     "",
   );
-  out.push(
-    `| figure | target | ${cols.map(([rt, v]) => `${RUNTIME_NAMES[rt] ?? rt} ${v}`).join(" | ")} |`,
-  );
+  out.push(`| figure | target | ${cols.map(([rt, v]) => `${name(rt)} ${v}`).join(" | ")} |`);
   out.push(`|---|---|${cols.map(() => "---:").join("|")}|`);
   for (const f of FIGURES) {
     const cells = cols.map(([rt, v]) => {
-      const row = report.summary.find((r) =>
-        r.runtime === rt && r.variant === v && r.figure === f.id
-      );
+      const row = findRow(report, rt, v, "native", f.id);
       if (!row) return "–";
       if (f.id === "conns rss") {
-        return `${(row.tcpkit / 1024).toFixed(1)} KiB (native ${(row.native / 1024).toFixed(1)})${
+        return `${(row.value / 1024).toFixed(1)} KiB (native ${(row.control / 1024).toFixed(1)})${
           mark(row.pass)
         }`;
       }
@@ -241,9 +296,18 @@ export function renderMarkdown(report: BenchReport): string {
   if (heldCells.some((c) => c !== "–")) {
     out.push(`| ${report.conns} connections held and echoed | yes | ${heldCells.join(" | ")} |`);
   }
-  out.push("", "Absolute medians (native / tcpkit hooks / tcpkit iterator):", "");
-  out.push(`| figure | ${runtimes.map((rt) => RUNTIME_NAMES[rt] ?? rt).join(" | ")} |`);
-  out.push(`|---|${runtimes.map(() => "---:").join("|")}|`);
+  out.push(...renderGoRatios(report, runtimes));
+  const hasGo = report.runs.some((r) => r.variant === "go" && r.ok);
+  out.push(
+    "",
+    `Absolute medians (native / tcpkit hooks / tcpkit iterator${
+      hasGo ? "; Go: every runtime's rotation" : ""
+    }):`,
+    "",
+  );
+  const absCols = [...runtimes.map(name), ...(hasGo ? ["Go"] : [])];
+  out.push(`| figure | ${absCols.join(" | ")} |`);
+  out.push(`|---|${absCols.map(() => "---:").join("|")}|`);
   const unit: Record<string, [string, number, number]> = {
     cpuUsPerMsg: ["µs/msg", 1, 3],
     mbPerSec: ["MB/s", 1, 0],
@@ -253,37 +317,60 @@ export function renderMarkdown(report: BenchReport): string {
   };
   for (const f of FIGURES) {
     const [u, scale, digits] = unit[f.key as string];
+    const fmt = (x: number | undefined) =>
+      x === undefined || !Number.isFinite(x) ? "–" : (x * scale).toFixed(digits);
     const cells = runtimes.map((rt) => {
-      const h = report.summary.find((r) =>
-        r.runtime === rt && r.variant === "hooks" && r.figure === f.id
-      );
-      const i = report.summary.find((r) =>
-        r.runtime === rt && r.variant === "iterator" && r.figure === f.id
-      );
-      const nat = h?.native ?? i?.native;
+      const h = findRow(report, rt, "hooks", "native", f.id);
+      const i = findRow(report, rt, "iterator", "native", f.id);
+      const nat = h?.control ?? i?.control;
       if (nat === undefined) return "–";
-      const fmt = (x: number | undefined) => (x === undefined ? "–" : (x * scale).toFixed(digits));
-      return `${fmt(nat)} / ${fmt(h?.tcpkit)} / ${fmt(i?.tcpkit)}`;
+      return `${fmt(nat)} / ${fmt(h?.value)} / ${fmt(i?.value)}`;
     });
+    if (hasGo) cells.push(fmt(medianOf(report, "go", f.framer, f.mode, f.key)));
     if (cells.every((c) => c === "–")) continue;
     out.push(`| ${f.label} (${u}) | ${cells.join(" | ")} |`);
   }
+  const mps = (v: string, rt?: string) =>
+    medianOf(report, v, "raw", "pipelined", "msgsPerSec", rt) / 1e6;
   const pipe = runtimes.map((rt) => {
-    const xs = ["native", "hooks", "iterator"].map((v) =>
-      median(
-        report.runs.filter((r) =>
-          r.runtime === rt && r.variant === v && r.framer === "raw" && r.mode === "pipelined" &&
-          r.ok
-        ).map((r) => r.msgsPerSec as number),
-      )
-    );
-    return xs.some(Number.isFinite) ? xs.map((x) => (x / 1e6).toFixed(2)).join(" / ") : "–";
+    const xs = ["native", "hooks", "iterator"].map((v) => mps(v, rt));
+    return xs.some(Number.isFinite) ? xs.map((x) => x.toFixed(2)).join(" / ") : "–";
   });
+  if (hasGo) pipe.push(Number.isFinite(mps("go")) ? mps("go").toFixed(2) : "–");
   if (pipe.some((c) => c !== "–")) {
     out.push(`| raw pipelined (million msg/s) | ${pipe.join(" | ")} |`);
   }
   out.push(...renderLayers(report, runtimes), "");
   return out.join("\n");
+}
+
+/** The table against Go: each runtime's native control and tcpkit styles ÷ the Go peer. */
+function renderGoRatios(report: BenchReport, runtimes: string[]): string[] {
+  if (!report.summary.some((r) => r.against === "go")) return [];
+  const cols = runtimes.flatMap((rt) => COMPARED.go.map((v) => [rt, v] as const));
+  const goal = (rt: string) => `${RUNTIME_NAMES[rt] ?? rt} ≤ ${GO_TARGETS[rt]?.toFixed(1)}`;
+  const out = [
+    "",
+    "÷ Go (the Go standard library peer, bench/native/go/, run in the same rotation as each " +
+    "runtime's servers): median of the paired ratios. The native control ÷ Go is how far the " +
+    "runtime itself is from Go.",
+    "",
+    `| figure | target | ${
+      cols.map(([rt, v]) => `${RUNTIME_NAMES[rt] ?? rt} ${v}`)
+        .join(" | ")
+    } |`,
+    `|---|---|${cols.map(() => "---:").join("|")}|`,
+  ];
+  for (const f of FIGURES) {
+    const cells = cols.map(([rt, v]) => {
+      const row = findRow(report, rt, v, "go", f.id);
+      return row && Number.isFinite(row.ratio) ? `${row.ratio.toFixed(2)}${mark(row.pass)}` : "–";
+    });
+    if (cells.every((c) => c === "–")) continue;
+    const target = f.goTarget ? `hooks: ${runtimes.map(goal).join(", ")}` : "";
+    out.push(`| ${f.label} ÷ Go | ${target} | ${cells.join(" | ")} |`);
+  }
+  return out;
 }
 
 /** The layers below serve() (`--variants native,adapter,connection,hooks`): what each costs. */
@@ -337,192 +424,4 @@ function renderLayers(report: BenchReport, runtimes: string[]): string[] {
     }
   }
   return out;
-}
-
-// ------------------------------------------------------------------ SVG
-
-const COLORS: Record<string, string> = { deno: "#2f7d6d", bun: "#c77c2a", node: "#4a6fb5" };
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-
-function text(x: number, y: number, s: string, attrs = ""): string {
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${esc(s)}</text>`;
-}
-
-/**
- * The chart: grouped bars of tcpkit ÷ native for every figure, runtime and style (with
- * the target marked), and below it the absolute pipelined msg/s of every server.
- */
-export function renderSvg(report: BenchReport): string {
-  const runtimes = [...new Set(report.summary.map((r) => r.runtime))];
-  const series = runtimes.flatMap((rt) => [[rt, "hooks"], [rt, "iterator"]] as const);
-  const figures = FIGURES.filter((f) => report.summary.some((r) => r.figure === f.id));
-  const W = 1200, left = 60, right = 20;
-  const bar = 11, gap = 22;
-  const groupW = series.length * bar + gap;
-  const plotW = Math.max(W - left - right, figures.length * groupW);
-  const width = plotW + left + right;
-  const h1 = 300, top1 = 60, yMax = 3;
-  const parts: string[] = [];
-  const y1 = (v: number) => top1 + h1 - (Math.min(v, yMax) / yMax) * h1;
-  parts.push(
-    text(
-      left,
-      24,
-      "tcpkit ÷ native control (same runtime, same session)",
-      'font-size="16" font-weight="bold"',
-    ),
-  );
-  parts.push(
-    text(
-      left,
-      42,
-      "CPU/msg and latency: lower is better (target ≤); MB/s and connections/s: higher is better (target ≥). RSS: tcpkit ÷ native.",
-      'font-size="11" fill="#555"',
-    ),
-  );
-  for (const v of [0, 0.5, 1, 1.5, 2, 2.5, 3]) {
-    const y = y1(v);
-    parts.push(
-      `<line x1="${left}" x2="${left + plotW}" y1="${y}" y2="${y}" stroke="${
-        v === 1 ? "#222" : "#ddd"
-      }" stroke-width="${v === 1 ? 1.5 : 1}"/>`,
-    );
-    parts.push(text(left - 8, y + 4, v.toFixed(1), 'font-size="11" text-anchor="end"'));
-  }
-  figures.forEach((f, gi) => {
-    const gx = left + gi * groupW + gap / 2;
-    series.forEach(([rt, v], si) => {
-      const row = report.summary.find((r) =>
-        r.runtime === rt && r.variant === v && r.figure === f.id
-      );
-      if (!row || !Number.isFinite(row.ratio)) return;
-      const x = gx + si * bar;
-      const y = y1(row.ratio);
-      const fill = COLORS[rt] ?? "#888";
-      const op = v === "hooks" ? 1 : 0.55;
-      parts.push(
-        `<rect x="${x}" y="${y.toFixed(1)}" width="${bar - 2}" height="${
-          (top1 + h1 - y).toFixed(1)
-        }" fill="${fill}" fill-opacity="${op}" stroke="${
-          row.pass === false ? "#c00" : "none"
-        }"><title>${esc(`${rt} ${v} ${f.label}: ${row.ratio.toFixed(2)}`)}</title></rect>`,
-      );
-      if (row.ratio > yMax) {
-        parts.push(
-          text(x + 4, top1 - 4, row.ratio.toFixed(1), 'font-size="9" text-anchor="middle"'),
-        );
-      }
-      const t = f.id === "conns rss" ? 1 : row.target;
-      if (t !== undefined) {
-        parts.push(
-          `<line x1="${x - 1}" x2="${x + bar - 1}" y1="${y1(t)}" y2="${
-            y1(t)
-          }" stroke="#c00" stroke-width="2"/>`,
-        );
-      }
-    });
-    const lx = gx + (series.length * bar) / 2;
-    const label = `${f.label}${f.better === "lower" ? " ↓" : " ↑"}`;
-    parts.push(
-      text(lx, top1 + h1 + 14, label.split(":")[0], 'font-size="10" text-anchor="middle"'),
-    );
-    if (label.includes(":")) {
-      parts.push(
-        text(lx, top1 + h1 + 26, label.split(":")[1].trim(), 'font-size="10" text-anchor="middle"'),
-      );
-    }
-  });
-  // legend
-  let lx = left;
-  const ly = top1 + h1 + 44;
-  for (const [rt, v] of series) {
-    parts.push(
-      `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${
-        COLORS[rt] ?? "#888"
-      }" fill-opacity="${v === "hooks" ? 1 : 0.55}"/>`,
-    );
-    parts.push(text(lx + 14, ly, `${RUNTIME_NAMES[rt] ?? rt} ${v}`, 'font-size="11"'));
-    lx += 120;
-  }
-  parts.push(
-    `<line x1="${lx}" x2="${lx + 12}" y1="${ly - 4}" y2="${
-      ly - 4
-    }" stroke="#c00" stroke-width="2"/>`,
-  );
-  parts.push(text(lx + 16, ly, "target (red outline: missed)", 'font-size="11"'));
-
-  // Panel 2: absolute msg/s, pipelined, per runtime and framer.
-  const top2 = ly + 50, h2 = 200;
-  const framers = ["raw", "lines", "length"].filter((fr) =>
-    report.runs.some((r) => r.framer === fr && r.mode === "pipelined")
-  );
-  const groups = runtimes.flatMap((rt) => framers.map((fr) => [rt, fr] as const));
-  const variants = ["native", "hooks", "iterator"];
-  const vals = groups.map(([rt, fr]) =>
-    variants.map((v) =>
-      median(
-        report.runs.filter((r) =>
-          r.runtime === rt && r.framer === fr && r.variant === v && r.mode === "pipelined" && r.ok
-        ).map((r) => r.msgsPerSec as number),
-      )
-    )
-  );
-  const maxV = Math.max(1, ...vals.flat().filter(Number.isFinite));
-  const step = Math.pow(10, Math.floor(Math.log10(maxV)));
-  const top = Math.ceil(maxV / step) * step;
-  parts.push(
-    text(
-      left,
-      top2 - 20,
-      "Pipelined echo, messages per second (absolute; the machine is shared, so these drift)",
-      'font-size="14" font-weight="bold"',
-    ),
-  );
-  const y2 = (v: number) => top2 + h2 - (v / top) * h2;
-  for (let k = 0; k <= 4; k++) {
-    const v = (top * k) / 4;
-    parts.push(
-      `<line x1="${left}" x2="${left + plotW}" y1="${y2(v)}" y2="${y2(v)}" stroke="#ddd"/>`,
-    );
-    parts.push(
-      text(left - 8, y2(v) + 4, `${(v / 1e6).toFixed(1)}M`, 'font-size="11" text-anchor="end"'),
-    );
-  }
-  const gw = plotW / Math.max(1, groups.length);
-  const bw = Math.min(30, (gw - 16) / 3);
-  groups.forEach(([rt, fr], gi) => {
-    const gx = left + gi * gw + (gw - 3 * bw) / 2;
-    vals[gi].forEach((v, vi) => {
-      if (!Number.isFinite(v)) return;
-      const fill = vi === 0 ? "#999" : COLORS[rt] ?? "#888";
-      const op = vi === 2 ? 0.55 : 1;
-      parts.push(
-        `<rect x="${gx + vi * bw}" y="${y2(v).toFixed(1)}" width="${bw - 2}" height="${
-          (top2 + h2 - y2(v)).toFixed(1)
-        }" fill="${fill}" fill-opacity="${op}"><title>${
-          esc(`${rt} ${fr} ${variants[vi]}: ${Math.round(v)} msg/s`)
-        }</title></rect>`,
-      );
-    });
-    parts.push(
-      text(
-        gx + 1.5 * bw,
-        top2 + h2 + 14,
-        `${RUNTIME_NAMES[rt] ?? rt} ${fr}`,
-        'font-size="10" text-anchor="middle"',
-      ),
-    );
-  });
-  parts.push(
-    text(
-      left,
-      top2 + h2 + 34,
-      "bars: native control (grey), tcpkit hooks, tcpkit iterator (light)",
-      'font-size="11" fill="#555"',
-    ),
-  );
-  const height = top2 + h2 + 50;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="#fff"/>\n${
-    parts.join("\n")
-  }\n</svg>\n`;
 }

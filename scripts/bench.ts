@@ -1,34 +1,39 @@
-// The benchmark matrix: runtimes x {tcpkit hooks, tcpkit iterator, native control} x
-// framers x load modes, interleaved (tcpkit and its native control run back to back) and
+// The benchmark matrix: runtimes x {tcpkit hooks, tcpkit iterator, native control, Go} x
+// framers x load modes, interleaved (tcpkit and its controls run back to back) and
 // repeated; the report takes medians. Every figure is a ratio against the native control
-// of the same runtime in the same session (design.md section 6).
+// of the same runtime in the same session (design.md section 6), and against the Go
+// standard library peer (bench/native/go/). Go does not depend on the runtime, but it runs
+// in every runtime's rotation, next to that runtime's servers: each runtime's ratio to Go
+// pairs runs made a few seconds apart, as its ratio to its native control does.
 //
 //   node scripts/bench.ts              the whole matrix, about 10 minutes (npm run bench)
 //   node scripts/bench.ts --quick      a small subset in about a minute (or BENCH_QUICK=1)
 //   node scripts/bench.ts --runtimes bun,node --framers lines --modes pipelined --reps 1
 //   node scripts/bench.ts --quick --variants native,adapter,connection,hooks --modes conns
 //                                      what each layer below serve() costs
+//   node scripts/bench.ts --modes pipelined --out bench/results/tmp
+//                                      a subset, written where it replaces no result
 //
-// Writes bench/results/latest.json, latest.md and chart.svg (a quick run writes them
-// under bench/results/tmp/ instead). Needs Linux (/proc) and a C compiler (`cc`) for the
-// load client bench/load.c. Traffic goes to 127.0.0.1 only; every run is bounded in time,
+// Writes bench/results/latest.json, latest.md and chart.svg (a quick run writes
+// quick.json, quick.md and quick.svg under bench/results/tmp/; --out DIR writes the
+// latest.* files to DIR). Needs Linux (/proc) and a C compiler (`cc`) for the load client
+// bench/load.c. The Go peer is built with `go build` when `go` is on the PATH (Debian:
+// apt-get install golang-go), and skipped, saying so, when it is not. Traffic goes to 127.0.0.1 only; every run is bounded in time,
 // and every child process is killed by its PID before this script ends.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
+import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
-import {
-  type BenchReport,
-  type BenchRun,
-  renderMarkdown,
-  renderSvg,
-  summarize,
-} from "../bench/_report.ts";
+import { type BenchReport, type BenchRun, renderMarkdown, summarize } from "../bench/_report.ts";
+import { renderSvg } from "../bench/_chart.ts";
 
 type Runtime = "deno" | "bun" | "node";
-/** `adapter` and `connection` are layers below serve(), for the breakdown (bench/server.ts). */
-type Variant = "hooks" | "iterator" | "native" | "connection" | "adapter";
+/**
+ * `adapter` and `connection` are layers below serve(), for the breakdown (bench/server.ts);
+ * `go` is the Go standard library peer.
+ */
+type Variant = "hooks" | "iterator" | "native" | "go" | "connection" | "adapter";
 type Mode = "pipelined" | "reqresp" | "pingpong" | "bulk" | "conns";
 
 const argv = process.argv.slice(2);
@@ -43,10 +48,9 @@ const quick = argv.includes("--quick") || process.env.BENCH_QUICK === "1";
 const RUNTIMES = list<Runtime>("runtimes", ["deno", "bun", "node"]);
 const FRAMERS = list("framers", quick ? ["raw", "lines"] : ["raw", "lines", "length"]);
 const MODES = list<Mode>("modes", ["pipelined", "reqresp", "pingpong", "bulk", "conns"]);
-const VARIANTS = list<Variant>("variants", ["native", "hooks", "iterator", "connection", "adapter"])
-  .filter((v) =>
-    opt("variants") !== undefined || v === "native" || v === "hooks" || v === "iterator"
-  );
+const ALL_VARIANTS: Variant[] = ["native", "go", "hooks", "iterator", "connection", "adapter"];
+const VARIANTS = list<Variant>("variants", ALL_VARIANTS)
+  .filter((v) => opt("variants") !== undefined || !["connection", "adapter"].includes(v));
 const REPS = Number(opt("reps") ?? (quick ? 1 : 3));
 const SECS = Number(opt("secs") ?? (quick ? 0.75 : 1.5));
 const WARMUP = quick ? 0.25 : 0.5;
@@ -67,6 +71,8 @@ const bin = (name: string) => join(root, "node_modules", ".bin", name);
 const out = join(root, "bench", "results");
 const tmp = join(out, "tmp");
 mkdirSync(tmp, { recursive: true });
+const outDir = opt("out");
+if (outDir !== undefined) mkdirSync(outDir, { recursive: true });
 
 const children = new Set<ChildProcess>();
 function killAll(): void {
@@ -140,6 +146,7 @@ interface Server {
 }
 
 function serverCommand(rt: Runtime, variant: Variant, framer: string): [string, string[]] {
+  if (variant === "go") return [goBin, ["--port", "0", "--framer", framer]];
   const script = variant === "native"
     ? join("bench", "native", `${rt}.ts`)
     : join("bench", "server.ts");
@@ -201,6 +208,45 @@ async function rssAfterGc(s: Server): Promise<[number, number]> {
 const loadBin = join(tmp, "load");
 function compileLoad(): void {
   execFileSync("cc", ["-O2", "-o", loadBin, join(root, "bench", "load.c")], { stdio: "inherit" });
+}
+
+const goBin = join(tmp, "echo-go");
+/**
+ * Builds the Go peer; its `go version`, or undefined (said why) when `go` is missing or the
+ * build fails. The build needs no network; without a writable HOME, Go's caches go under
+ * bench/results/tmp/.
+ */
+function buildGo(): string | undefined {
+  let version: string;
+  try {
+    version = execFileSync("go", ["version"], { encoding: "utf8" }).trim();
+  } catch {
+    console.log("go not found: the Go peer is skipped (apt-get install golang-go)");
+    return undefined;
+  }
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    GOTOOLCHAIN: "local",
+    GOPROXY: "off",
+  };
+  try {
+    accessSync(process.env.HOME ?? "/nonexistent", constants.W_OK);
+  } catch {
+    env.GOCACHE ??= join(tmp, "go-cache");
+    env.GOPATH ??= join(tmp, "go-path");
+  }
+  try {
+    execFileSync("go", ["build", "-o", goBin, "."], {
+      cwd: join(root, "bench", "native", "go"),
+      env,
+      stdio: "inherit",
+    });
+  } catch (e) {
+    console.log(`go build failed: the Go peer is skipped (${(e as Error).message})`);
+    return undefined;
+  }
+  // Go's default GOMAXPROCS is the number of CPUs this process may run on.
+  return `${version}, GOMAXPROCS ${process.env.GOMAXPROCS ?? availableParallelism()}`;
 }
 
 async function runLoad(s: Server, mode: Mode, framer: string): Promise<Record<string, unknown>> {
@@ -270,6 +316,8 @@ function versions(): Record<string, string> {
 
 async function main(): Promise<void> {
   compileLoad();
+  const go = VARIANTS.includes("go") ? buildGo() : undefined;
+  const variants = VARIANTS.filter((v) => v !== "go" || go !== undefined);
   const runs: BenchRun[] = [];
   const started = Date.now();
   const loadBefore = loadavg()[0];
@@ -280,7 +328,7 @@ async function main(): Promise<void> {
       if (MODES.includes("conns")) jobs.push(["lines", ["conns"]]);
       for (const [framer, modes] of jobs) {
         if (modes.length === 0) continue;
-        for (const variant of rotate(VARIANTS, rep)) {
+        for (const variant of rotate(variants, rep)) {
           let server: Server | undefined;
           try {
             server = await startServer(rt, variant, framer);
@@ -324,13 +372,17 @@ async function main(): Promise<void> {
     warmup: WARMUP,
     conns: CONNS,
     load: LOAD,
-    versions: { ...versions(), load: `${loadBefore.toFixed(1)} -> ${loadavg()[0].toFixed(1)}` },
+    versions: {
+      ...versions(),
+      ...(go ? { go } : {}),
+      load: `${loadBefore.toFixed(1)} -> ${loadavg()[0].toFixed(1)}`,
+    },
     runs,
     summary: [],
   };
   report.summary = summarize(runs);
-  const dir = quick ? tmp : out;
-  const prefix = quick ? "quick" : "latest";
+  const dir = outDir ?? (quick ? tmp : out);
+  const prefix = quick && outDir === undefined ? "quick" : "latest";
   // One run or summary row per line: readable, and small diffs between runs.
   const rows = (xs: unknown[]) =>
     `[\n${xs.map((x) => `    ${JSON.stringify(x)}`).join(",\n")}\n  ]`;
@@ -340,10 +392,11 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, `${prefix}.json`), json + "\n");
   const md = renderMarkdown(report);
   writeFileSync(join(dir, `${prefix}.md`), md);
-  writeFileSync(join(dir, quick ? "quick.svg" : "chart.svg"), renderSvg(report));
+  const svg = prefix === "quick" ? "quick.svg" : "chart.svg";
+  writeFileSync(join(dir, svg), renderSvg(report));
   console.log("\n" + md);
   console.log(
-    `wrote ${join(dir, `${prefix}.json`)}, ${prefix}.md, ${quick ? "quick.svg" : "chart.svg"} in ${
+    `wrote ${join(dir, `${prefix}.json`)}, ${prefix}.md, ${svg} in ${
       ((Date.now() - started) / 1000).toFixed(0)
     } s`,
   );

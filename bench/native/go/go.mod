@@ -1,0 +1,3 @@
+module tcpkit.bench/echo
+
+go 1.19
