@@ -62,6 +62,34 @@ test("ReadBuffer: a probe that grew has its own memory, and shrinks back into a 
   other.dispose();
 });
 
+test("ReadBuffer: bursts of one size settle on a buffer they do not fill", () => {
+  // A read that fills its buffer leaves the socket marked readable, and the next read
+  // then mostly finds nothing: bursts of exactly the probe's size must not keep doing it.
+  const rb = new ReadBuffer(SIZES);
+  /** One burst of `size` bytes, read as the socket does: again while reads fill the buffer. */
+  const burst = (size: number) => {
+    const reads: [number, number][] = [];
+    for (let left = size; left > 0 && reads.length < 20;) {
+      const room = rb.buf.length;
+      const n = Math.min(left, room);
+      rb.take(n);
+      reads.push([n, room]);
+      left -= n;
+    }
+    return reads;
+  };
+  for (let i = 0; i < 4; i++) burst(1024);
+  for (const size of [1024, 1024, 700, 1024]) {
+    const reads = burst(size);
+    assert.equal(reads.length, 1, `a burst of ${size} bytes is one read`);
+    assert.ok(reads[0][0] < reads[0][1], `a burst of ${size} bytes leaves room in its buffer`);
+  }
+  assert.ok(rb.buf.length <= 2 * SIZES.min, "the probe grows to twice the minimum at most");
+  for (let i = 0; i < 6; i++) burst(10);
+  assert.equal(rb.buf.length, SIZES.idle, "small reads shrink it back to the idle probe");
+  rb.dispose();
+});
+
 test("ReadBuffer: chunks taken from a probe are copies, not views of the slot", () => {
   const rb = new ReadBuffer(SIZES);
   rb.buf.fill(7, 0, 20);

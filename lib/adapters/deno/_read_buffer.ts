@@ -28,7 +28,10 @@ export const DEFAULT_SIZES: ReadBufferSizes = { idle: 128, min: 1024, max: 64 * 
  * kernel had nothing more: the next read will likely wait, so it waits on a small
  * probe (`idle` bytes) instead of pinning a big buffer. A read that fills its buffer
  * means more is waiting: the next read uses the data buffer, which starts at `min`,
- * doubles each time a read fills it (up to `max`) and shrinks to fit small reads.
+ * doubles each time a read fills it (up to `max`) and shrinks to fit small reads. A
+ * grown probe (`min` bytes) that a read fills doubles too, up to twice `min`, and halves back to `idle`
+ * while reads use a quarter of it or less: a busy connection whose bursts are about one
+ * size waits on a buffer they fill only partly (see {@linkcode ReadBuffer.take}).
  *
  * Chunks handed out are never reused: a read of more than 2 KiB that fills more than
  * half of the data buffer is handed out as a view and the buffer replaced; a smaller
@@ -41,8 +44,8 @@ export const DEFAULT_SIZES: ReadBufferSizes = { idle: 128, min: 1024, max: 64 * 
 export class ReadBuffer {
   #probe: Uint8Array | undefined;
   #idle = 0;
-  /** The last read filled the probe: the burst it began may fit a bigger probe. */
-  #spilled = false;
+  /** The size of the probe the last read filled, else 0: its burst may fit a bigger probe. */
+  #spilled = 0;
   #data: Uint8Array | undefined;
   #size: number;
   #min: number;
@@ -76,10 +79,19 @@ export class ReadBuffer {
   take(n: number): Uint8Array {
     if (!this.#flowing) {
       const probe = this.#probe!;
-      this.#flowing = this.#spilled = n === probe.length;
+      const full = n === probe.length;
+      this.#flowing = full;
+      this.#spilled = full ? n : 0;
       const chunk = copyOut(probe, n);
-      // A probe that bursts use a quarter of or less halves, back down to `idle`.
-      if (n <= probe.length >>> 2 && probe.length > this.#idle) {
+      if (full && probe.length >= this.#min && probe.length < this.#min * 2) {
+        // A burst filled a grown probe: wait on twice that from now on. A read that fills
+        // its buffer leaves the socket marked readable, so the next read is a system call
+        // that mostly finds nothing (EAGAIN) when bursts are exactly the probe's size; a
+        // read that leaves room tells the runtime to wait for the poller instead.
+        releaseProbe(probe);
+        this.#probe = takeProbe(probe.length * 2);
+      } else if (n <= probe.length >>> 2 && probe.length > this.#idle) {
+        // A probe that bursts use a quarter of or less halves, back down to `idle`.
         releaseProbe(probe);
         this.#probe = takeProbe(probe.length >>> 1);
       }
@@ -87,14 +99,15 @@ export class ReadBuffer {
     }
     const buf = this.#data!;
     const size = buf.length;
-    if (this.#spilled) {
+    if (this.#spilled !== 0) {
       // A burst of a bit more than the probe took two reads (and its replies two writes):
       // grow the probe to hold the next one, up to `min`. Streams that fill the data
       // buffer leave it as it is.
-      this.#spilled = false;
+      const burst = this.#spilled + n;
+      this.#spilled = 0;
       const probe = this.#probe!;
       let next = probe.length;
-      while (next < probe.length + n && next < this.#min) next *= 2;
+      while (next < burst && next < this.#min) next *= 2;
       if (n < size && next > probe.length) {
         releaseProbe(probe);
         this.#probe = takeProbe(next);
