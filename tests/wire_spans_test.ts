@@ -16,6 +16,8 @@ import {
   serve,
 } from "../mod.ts";
 import { fixed } from "../lib/framers/fixed.ts";
+import type { Decoder } from "../lib/framers/framer.ts";
+import { FRAME_BUFFER, type FrameBufferSource } from "../lib/framers/_wire.ts";
 import { bytes, concat, encoded } from "./_framer_helpers.ts";
 import { nativeAdapter, portOf, within } from "./_helpers.ts";
 
@@ -256,6 +258,40 @@ test("echo through spans equals encode() for any input and any split (property)"
     ),
     { numRuns: 300 },
   );
+});
+
+test("a decoder's FRAME_BUFFER is its last frame's buffer, or undefined (property)", () => {
+  let known = 0;
+  const framers: [string, () => Framer<Uint8Array, Uint8Array>][] = [
+    ["lines", byteLines],
+    ["length", () => lengthPrefixed({ size: 1 })],
+    ["fixed", () => fixed(3)],
+  ];
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: framers.length - 1 }),
+      fc.uint8Array({ maxLength: 200 }),
+      fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 6 }),
+      (which, raw, cuts) => {
+        const decoder = framers[which][1]().decoder() as Decoder<Uint8Array> & FrameBufferSource;
+        const wire = raw.map((b) => (which === 0 && b % 5 === 0 ? 10 : which === 1 ? b % 9 : b));
+        for (let at = 0, i = 0; at < wire.length; i++) {
+          const n = cuts[i % cuts.length];
+          decoder.push(wire.slice(at, at + n));
+          at += n;
+          for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
+            const buf = decoder[FRAME_BUFFER];
+            if (buf !== undefined) {
+              assert.equal(buf, f.buffer);
+              known++;
+            }
+          }
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+  assert.ok(known > 100, `the buffer was known for ${known} frames`);
 });
 
 for (const style of ["hooks", "iterator"] as const) {

@@ -22,8 +22,8 @@
  * @module
  */
 
-import type { Span, WireFramer } from "../framers/_wire.ts";
-import { WIRE } from "../framers/_wire.ts";
+import type { FrameBufferSource, Span, WireFramer } from "../framers/_wire.ts";
+import { FRAME_BUFFER, WIRE } from "../framers/_wire.ts";
 import { afterTask, ConnectionCore } from "./_core.ts";
 
 /** Bytes of adjacent wire spans gathered before they are handed to the socket as one write. */
@@ -66,11 +66,15 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
    * when it cannot be (the caller then encodes).
    */
   protected _sendSpan(framer: WireFramer, msg: Out): Promise<void> | undefined {
-    if (!(msg instanceof Uint8Array) || msg.buffer !== this._rxBuf) return undefined;
-    const whole = this._rxWhole ??= new Uint8Array(this._rxBuf);
+    // The frame being handled: its decoder knows its buffer (`.buffer` is a call per frame).
     const trusted = msg === this._fresh;
+    const buf = trusted ? (this._decoder as FrameBufferSource)[FRAME_BUFFER] : undefined;
+    if (buf === undefined) {
+      if (!(msg instanceof Uint8Array) || msg.buffer !== this._rxBuf) return undefined;
+    } else if (buf !== this._rxBuf) return undefined;
+    const whole = this._rxWhole ??= new Uint8Array(this._rxBuf);
     if (
-      !framer[WIRE]!(msg, whole, trusted, SPAN) || SPAN.start < this._rxStart ||
+      !framer[WIRE]!(msg as Uint8Array, whole, trusted, SPAN) || SPAN.start < this._rxStart ||
       SPAN.end > this._rxEnd
     ) return undefined;
     const { start, end } = SPAN;

@@ -1,16 +1,14 @@
 /**
  * A queue of byte chunks that the built-in decoders share. Internal: not exported.
  *
- * - `push()` keeps the chunk itself (no copy), except that runs of small chunks
- *   (a trickle of 1-byte reads) are packed into an owned block, so a slow sender
- *   costs bytes, not one object per byte.
+ * - `push()` keeps the chunk itself (no copy), except that runs of small chunks (a
+ *   trickle of 1-byte reads) are packed into an owned block: a slow sender costs bytes,
+ *   not one object per byte.
  * - `indexOf()` searches across chunks with the native `Uint8Array.prototype.indexOf`
- *   and takes a start offset, so a decoder resumes where its last search ended. A
- *   cursor remembers the chunk the last search or peek stopped in: resuming costs
- *   nothing, even with thousands of chunks held.
- * - `take(n)` returns a view (a `Uint8Array` over the chunk's memory: no species lookup,
- *   unlike `subarray()`) when the bytes lie in one chunk and copies
- *   exactly once when they span chunks.
+ *   from a start offset (a decoder resumes where its last search ended); a cursor keeps
+ *   the chunk the last search or peek stopped in, so resuming is free with many chunks.
+ * - `take(n)` returns a view (`new Uint8Array(buffer, offset, n)`: no species lookup,
+ *   unlike `subarray()`) when the bytes lie in one chunk, else exactly one copy.
  *
  * Positions are relative to the front of the queue (the oldest byte held).
  *
@@ -27,10 +25,7 @@ const SCRATCH_MAX = 64 * 1024;
 
 /** A FIFO of byte chunks with cross-chunk search. */
 export class ByteQueue {
-  /**
-   * Total bytes examined by searches, plus chunks stepped over to find a position,
-   * over all queues. Tests read it to prove that decoding is linear.
-   */
+  /** Bytes examined by searches plus chunks stepped over, over all queues (tests: linear). */
   static work = 0;
 
   #chunks: Uint8Array[] = [];
@@ -43,6 +38,10 @@ export class ByteQueue {
   #scratch: Uint8Array | null = null; // owned block small chunks are packed into
   /** The last chunk when it is packed: `#scratch.subarray(0, bytes packed)`. */
   #scratchTail: Uint8Array | null = null;
+  // The buffer and byteOffset of `#viewOf`, the head chunk: read once per chunk, not per frame.
+  #viewOf: Uint8Array | null = null;
+  #viewBuf: ArrayBufferLike | undefined = undefined;
+  #viewBase = 0;
 
   /** Bytes held. */
   get length(): number {
@@ -133,10 +132,7 @@ export class ByteQueue {
     return this.#chunks[this.#curIdx][this.#consumed + i - this.#curStart];
   }
 
-  /**
-   * The unsigned integer in the `n` bytes (1 to 4) at position `at`, big-endian or
-   * `little`-endian, or -1 when they are not all held.
-   */
+  /** The unsigned integer in the `n` bytes (1 to 4) at `at`, or -1 when not all held. */
   readUint(at: number, n: number, little: boolean): number {
     const c = this.#chunks[this.#head];
     const j = this.#off + at;
@@ -226,10 +222,7 @@ export class ByteQueue {
     return -1;
   }
 
-  /**
-   * The position of the first byte at or after `from` whose entry in `table` (256
-   * entries) is not 0, or -1.
-   */
+  /** The position of the first byte at or after `from` with a non-zero `table` entry, or -1. */
   indexOfAny(table: Uint8Array, from = 0): number {
     if (from < 0) from = 0;
     if (from >= this.#len) return -1;
@@ -259,10 +252,7 @@ export class ByteQueue {
     return -1;
   }
 
-  /**
-   * Compares the bytes at position `at` with `seq`: 1 when they match, 0 when they
-   * differ, -1 when the bytes held run out before a difference (a partial match).
-   */
+  /** Compares the bytes at `at` with `seq`: 1 match, 0 differ, -1 ran out first (partial). */
   compare(seq: Uint8Array, at: number): 1 | 0 | -1 {
     const m = seq.length;
     if (at >= this.#len) return m === 0 ? 1 : -1;
@@ -282,10 +272,7 @@ export class ByteQueue {
     return 1;
   }
 
-  /**
-   * Removes and returns the first `n` bytes, then drops `drop` more (`n + drop <=
-   * length`): a view when the `n` bytes lie in one chunk, else one copy.
-   */
+  /** Removes and returns `n` bytes (a view inside one chunk, else a copy), then drops `drop`. */
   take(n: number, drop = 0): Uint8Array {
     const c = this.#chunks[this.#head];
     if (c !== undefined) {
@@ -296,10 +283,22 @@ export class ByteQueue {
         this.#off = end;
         this.#len -= n + drop;
         this.#consumed += n + drop;
-        return new Uint8Array(c.buffer, c.byteOffset + off, n); // faster than subarray()
+        if (c !== this.#viewOf) {
+          this.#viewOf = c;
+          this.#viewBuf = c.buffer;
+          this.#viewBase = c.byteOffset;
+        }
+        return new Uint8Array(this.#viewBuf!, this.#viewBase + off, n); // faster than subarray()
       }
     }
+    this.#viewOf = null;
+    this.#viewBuf = undefined;
     return this.#takeSlow(n, drop);
+  }
+
+  /** The last `take()`'s frame's buffer when its hot path cut a view, else `undefined`. */
+  get viewBuffer(): ArrayBufferLike | undefined {
+    return this.#viewBuf;
   }
 
   #takeSlow(n: number, drop: number): Uint8Array {
@@ -395,5 +394,7 @@ export class ByteQueue {
     this.#curIdx = -1;
     this.#scratch = null;
     this.#scratchTail = null;
+    this.#viewOf = null;
+    this.#viewBuf = undefined;
   }
 }

@@ -13,6 +13,7 @@
 import type { Decoder, EofPolicy, TooLongPolicy } from "./framer.ts";
 import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
+import { FRAME_BUFFER } from "./_wire.ts";
 
 /** What a search reports besides the position it returns. */
 export interface ScanResult {
@@ -151,6 +152,11 @@ export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
 
   get buffered(): number {
     return this.#q.length;
+  }
+
+  /** @internal See `FRAME_BUFFER` (_wire.ts). */
+  get [FRAME_BUFFER](): ArrayBufferLike | undefined {
+    return this.#q.viewBuffer;
   }
 
   push(chunk: Uint8Array): void {

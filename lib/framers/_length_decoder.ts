@@ -14,6 +14,7 @@ import {
   IncompleteFrameError,
 } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
+import { FRAME_BUFFER } from "./_wire.ts";
 import type { HeaderLayout } from "./_length_header.ts";
 
 /** The checked options of a `lengthPrefixed()` framer. */
@@ -55,6 +56,11 @@ export class LengthDecoder implements Decoder<Uint8Array> {
 
   get buffered(): number {
     return this.#q.length;
+  }
+
+  /** @internal See `FRAME_BUFFER` (_wire.ts). */
+  get [FRAME_BUFFER](): ArrayBufferLike | undefined {
+    return this.#q.viewBuffer;
   }
 
   push(chunk: Uint8Array): void {

@@ -7,7 +7,7 @@ import type { Decoder, EofPolicy, Framer } from "./framer.ts";
 import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { checkEof, checkInteger, checkOptions } from "./_common.ts";
-import { type Span, WIRE, type WireFramer } from "./_wire.ts";
+import { FRAME_BUFFER, type Span, WIRE, type WireFramer } from "./_wire.ts";
 import type { Keys } from "../_options.ts";
 
 /** Options of {@linkcode fixed}. */
@@ -92,6 +92,11 @@ class FixedDecoder implements Decoder<Uint8Array> {
 
   get buffered(): number {
     return this.#q.length;
+  }
+
+  /** @internal See `FRAME_BUFFER` (_wire.ts). */
+  get [FRAME_BUFFER](): ArrayBufferLike | undefined {
+    return this.#q.viewBuffer;
   }
 
   push(chunk: Uint8Array): void {
