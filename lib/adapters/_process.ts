@@ -10,7 +10,7 @@
  */
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -50,10 +50,16 @@ export function workerEnv(): WorkerEnv | undefined {
 export interface WorkerProcess {
   readonly pid: number | undefined;
   /** Sends `signal`; does nothing once the process is gone. */
-  kill(signal: "SIGTERM" | "SIGKILL"): void;
-  /** Resolves with how the process ended (`code` null when a signal ended it). */
+  kill(signal: "SIGTERM" | "SIGKILL" | "SIGUSR1" | "SIGUSR2"): void;
+  /** Resolves with how the process ended (`code` null when a signal ended it), once its stderr is read to the end. */
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  /** The last lines it wrote to stderr (at most {@linkcode TAIL_LINES} lines and {@linkcode TAIL_BYTES} characters). */
+  stderrTail(): string;
 }
+
+/** How much of a worker's stderr is kept for the crash-loop error: lines, and characters. */
+const TAIL_LINES = 20;
+const TAIL_BYTES = 4096;
 
 /**
  * The command line this process was started with: `/proc/self/cmdline` where it exists
@@ -70,13 +76,14 @@ function ownCommand(): string[] {
 }
 
 /**
- * Starts this script again as worker `env.index`, with stdin closed and stdout and stderr
- * shared with this process.
+ * Starts this script again as worker `env.index`, with stdin closed, stdout shared with
+ * this process, and stderr passed on to this process's stderr as it comes while its last
+ * lines are kept (a bounded tail: why a worker crashed).
  */
 export function spawnSelf(env: WorkerEnv): WorkerProcess {
   const [cmd, ...args] = ownCommand();
   const child = spawn(cmd, args, {
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", "inherit", "pipe"],
     env: {
       ...process.env,
       [WORKER]: String(env.index),
@@ -85,8 +92,17 @@ export function spawnSelf(env: WorkerEnv): WorkerProcess {
       [PORTS]: JSON.stringify(env.ports),
     },
   });
+  let tail = "";
+  const decoder = new TextDecoder();
+  child.stderr?.on("data", (chunk: Uint8Array) => {
+    try {
+      process.stderr.write(chunk);
+    } catch { /* this process's stderr is gone: the tail is still kept */ }
+    tail = (tail + decoder.decode(chunk, { stream: true })).slice(-TAIL_BYTES);
+  });
+  // "close": the process has exited and its stderr has been read to the end.
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-    child.once("exit", (code, signal) => resolve({ code, signal }));
+    child.once("close", (code, signal) => resolve({ code, signal }));
     child.once("error", () => resolve({ code: -1, signal: null })); // could not start
   });
   let gone = false;
@@ -101,12 +117,60 @@ export function spawnSelf(env: WorkerEnv): WorkerProcess {
       }
     },
     exited,
+    stderrTail: () => tail.split("\n").filter((l) => l !== "").slice(-TAIL_LINES).join("\n"),
   };
 }
 
-/** A new directory only this user can enter, and a function that removes it. */
+/** The private directories of primaries: `tcpkit-<pid>-<6 characters>` in the temporary directory. */
+const PRIVATE_DIR = /^tcpkit-(\d+)-[A-Za-z0-9]{6}$/;
+
+/** Whether process `pid` exists (one of another user counts: it cannot be signalled, but is there). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code !== "ESRCH";
+  }
+}
+
+/**
+ * Removes the private directories left by primaries that died without removing theirs
+ * (killed with SIGKILL): only directories named as {@linkcode privateDir} names them,
+ * owned by this user, whose primary process no longer exists.
+ * @returns The paths removed.
+ */
+export function removeStaleDirs(dir: string = tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  const uid = typeof process.getuid === "function" ? process.getuid() : undefined;
+  for (const name of names) {
+    const m = PRIVATE_DIR.exec(name);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    const path = join(dir, name);
+    try {
+      const st = statSync(path);
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      rmSync(path, { recursive: true, force: true });
+      removed.push(path);
+    } catch { /* gone meanwhile, or not ours to remove */ }
+  }
+  return removed;
+}
+
+/**
+ * A new directory only this user can enter (`tcpkit-<pid>-XXXXXX`, so that a later primary
+ * can tell it was left by a dead one), and a function that removes it. Stale directories
+ * of dead primaries are removed first.
+ */
 export function privateDir(): { path: string; remove(): void } {
-  const path = mkdtempSync(join(tmpdir(), "tcpkit-"));
+  removeStaleDirs();
+  const path = mkdtempSync(join(tmpdir(), `tcpkit-${process.pid}-`));
   return {
     path,
     remove: () => {

@@ -139,6 +139,18 @@ export class Primary {
     this.#broadcast({ t: "max", n: n === Infinity ? null : n });
   }
 
+  /** Sends `signal` to every worker process running now; returns how many. */
+  signalWorkers(signal: "SIGUSR1" | "SIGUSR2"): number {
+    let n = 0;
+    for (const s of this.#slots) {
+      for (const p of s.procs) {
+        p.proc.kill(signal);
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** Asks every worker to stop accepting. */
   closeListeners(): Promise<void> {
     this.#broadcast({ t: "close" });
@@ -289,7 +301,7 @@ export class Primary {
         new Error(
           `tcpkit: worker ${s.index} crashed ${LOOP_CRASHES} times in ${
             LOOP_WINDOW / 1000
-          } s (last: ${how}); it is not restarted`,
+          } s (last: ${how}); it is not restarted${tailOf(p)}`,
         ),
       );
       // Without a bound worker the port cannot be known: every other index fails with it.
@@ -366,4 +378,10 @@ export class Primary {
   #send(conn: Control, m: PrimaryMessage): void {
     conn.send(JSON.stringify(m)).catch(() => {});
   }
+}
+
+/** The last lines a worker wrote to stderr, to end an error message with; "" when none. */
+function tailOf(p: Proc): string {
+  const tail = p.proc.stderrTail();
+  return tail ? `; its last stderr lines:\n${tail}` : "";
 }

@@ -292,6 +292,31 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
     return formatMetrics({ stats: snapshot(this.#s), connections: this.#s.live.length }, labels);
   }
 
+  /**
+   * With `workers`, in the primary: sends `signal` to every worker process running now
+   * (what it means is up to the script, e.g. a lame duck before `shutdown()`); elsewhere
+   * it does nothing.
+   *
+   * @returns The number of processes signalled.
+   * @throws {TypeError} A signal other than `"SIGUSR1"` or `"SIGUSR2"`.
+   *
+   * @example Without workers there is no process to signal
+   * ```ts
+   * import { serve } from "@tcpkit/tcpkit";
+   * import assert from "node:assert/strict";
+   *
+   * const server = serve({ hostname: "127.0.0.1", port: 0, handler: (conn) => conn.close() });
+   * assert.equal(server.signalWorkers("SIGUSR2"), 0);
+   * await server.shutdown();
+   * ```
+   */
+  signalWorkers(signal: "SIGUSR1" | "SIGUSR2"): number {
+    if (signal !== "SIGUSR1" && signal !== "SIGUSR2") {
+      throw new TypeError(`signalWorkers(): the signal must be SIGUSR1 or SIGUSR2, got ${signal}`);
+    }
+    return this.#p ? this.#p.signalWorkers(signal) : 0;
+  }
+
   /** Stops accepting on every listener. Established connections keep working. */
   closeListeners(): Promise<void> {
     if (this.#p) return this.#p.closeListeners();
