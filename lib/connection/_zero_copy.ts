@@ -11,12 +11,12 @@
  *   for the replies to that chunk (the chunk is never written to meanwhile: see the
  *   transport contract). Uncorking forgets it: replies sent later may come after the
  *   next read.
- * - `_rxWhole`: a view of all of `_rxBuf`, made on first use (the framer's offsets are
- *   `byteOffset` based).
+ * - `_rxChunk`: that chunk, which the framer reads the bytes around a frame in (its
+ *   offsets are `_rxBuf` based: `_rxChunk[offset - _rxStart]`).
  * - `_fresh`: the frame being handled (a hook runs, or `next()` returned it). It is sent
  *   back as it came: the decoder has just checked it.
- * - `_run`, `_runStart`, `_runEnd`: the run of adjacent spans gathered while corked,
- *   handed to the socket as one view by `_flushRun()` (on uncork, before any other write,
+ * - `_run`, `_runStart`, `_runEnd`: the buffer and offsets of the run of adjacent spans
+ *   gathered while corked, handed to the socket as one view by `_flushRun()` (on uncork, before any other write,
  *   on end and close, or once it reaches `RUN_MAX`). Its bytes count in `bufferedAmount`.
  *
  * @module
@@ -34,11 +34,11 @@ const SPAN: Span = { start: 0, end: 0 };
 /** @internal The zero-copy reply path and the corking around replies. */
 export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, Out, Data> {
   protected _rxBuf: ArrayBufferLike | undefined = undefined;
-  protected _rxWhole: Uint8Array | undefined = undefined;
+  protected _rxChunk: Uint8Array | undefined = undefined;
   protected _rxStart = 0;
   protected _rxEnd = 0;
   protected _fresh: unknown = undefined;
-  protected _run: Uint8Array | undefined = undefined;
+  protected _run: ArrayBufferLike | undefined = undefined;
   protected _runStart = 0;
   protected _runEnd = 0;
 
@@ -51,10 +51,8 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
   protected _keepChunk(chunk: Uint8Array): void {
     if ((this._framer as WireFramer)[WIRE] !== undefined) {
       // (Only then: on Bun, a chunk's `.buffer` costs an ArrayBuffer object.)
-      if (this._rxBuf !== chunk.buffer) {
-        this._rxBuf = chunk.buffer;
-        this._rxWhole = undefined;
-      }
+      this._rxBuf = chunk.buffer;
+      this._rxChunk = chunk;
       this._rxStart = chunk.byteOffset;
       this._rxEnd = chunk.byteOffset + chunk.length;
     }
@@ -72,18 +70,18 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
     if (buf === undefined) {
       if (!(msg instanceof Uint8Array) || msg.buffer !== this._rxBuf) return undefined;
     } else if (buf !== this._rxBuf) return undefined;
-    const whole = this._rxWhole ??= new Uint8Array(this._rxBuf);
+    const base = this._rxStart;
     if (
-      !framer[WIRE]!(msg as Uint8Array, whole, trusted, SPAN) || SPAN.start < this._rxStart ||
-      SPAN.end > this._rxEnd
+      !framer[WIRE]!(msg as Uint8Array, this._rxChunk!, base, trusted, SPAN) ||
+      SPAN.start < base || SPAN.end > this._rxEnd
     ) return undefined;
     const { start, end } = SPAN;
     this.messagesOut++;
     this.bytesOut += end - start;
-    if (this._run === whole && this._runEnd === start) this._runEnd = end;
+    if (this._run === this._rxBuf && this._runEnd === start) this._runEnd = end;
     else {
       if (this._run !== undefined) this._flushRun();
-      this._run = whole;
+      this._run = this._rxBuf;
       this._runStart = start;
       this._runEnd = end;
     }
@@ -93,8 +91,7 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
 
   /** Hands the gathered run of spans to the socket as one view. */
   protected _flushRun(): boolean {
-    const run = this._run!;
-    const view = new Uint8Array(run.buffer, run.byteOffset + this._runStart, this._runBytes);
+    const view = new Uint8Array(this._run!, this._runStart, this._runBytes);
     this._run = undefined;
     this._runStart = this._runEnd = 0;
     return this._socket.write(view);
@@ -102,7 +99,7 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
 
   /** Forgets the chunk and drops the run unsent (the connection is aborted or gone). */
   protected _dropSpans(): void {
-    this._run = this._rxBuf = this._rxWhole = undefined;
+    this._run = this._rxBuf = this._rxChunk = undefined;
     this._runStart = this._runEnd = 0;
   }
 
@@ -144,7 +141,7 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
     this._corked = false;
     if (this._run !== undefined) this._flushRun();
     // Replies sent from now on may come after the next read: no spans of this chunk.
-    this._rxBuf = this._rxWhole = this._fresh = undefined;
+    this._rxBuf = this._rxChunk = this._fresh = undefined;
     this._socket.uncork?.();
   }
 

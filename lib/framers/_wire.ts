@@ -36,17 +36,20 @@ export interface Span {
  * Finds the wire form of `msg` around it in memory.
  *
  * @param msg The message to send.
- * @param whole A view of all of `msg.buffer` (offsets are `msg.byteOffset` based).
+ * @param chunk The chunk read that may hold it: a view of `msg.buffer` from `base`.
+ * @param base `chunk.byteOffset`: offsets are `msg.byteOffset` based, so the byte at
+ *   offset `i` is `chunk[i - base]` (`undefined` outside the chunk).
  * @param trusted `msg` is the frame the decoder just returned: the scan for a
  *   delimiter inside it may be skipped.
  * @param out Filled with the span when the method returns true.
- * @returns true when the bytes of `whole` in `[out.start, out.end)` are exactly what
+ * @returns true when the bytes at offsets `[out.start, out.end)` are exactly what
  *   `encode(msg)` would produce; false when the message must go through `encode()`
  *   (which also raises any error), and then `out` may hold anything.
  */
 export type WireSpan = (
   msg: Uint8Array,
-  whole: Uint8Array,
+  chunk: Uint8Array,
+  base: number,
   trusted: boolean,
   out: Span,
 ) => boolean;

@@ -69,7 +69,13 @@ export function fixed(size: number, options?: FixedOptions): Framer<Uint8Array> 
       return msg;
     },
     // A frame is its own wire form: adjacent frames of one read go out as one write.
-    [WIRE](msg: Uint8Array, _whole: Uint8Array, _trusted: boolean, out: Span): boolean {
+    [WIRE](
+      msg: Uint8Array,
+      _chunk: Uint8Array,
+      _base: number,
+      _trusted: boolean,
+      out: Span,
+    ): boolean {
       if (msg.length !== size) return false;
       out.start = msg.byteOffset;
       out.end = msg.byteOffset + size;

@@ -284,13 +284,20 @@ export function lengthPrefixed(options?: LengthPrefixedOptions): Framer<Uint8Arr
   };
   // The header and the payload, where the header encode() writes precedes it in memory.
   if (!includeHeader) {
-    framer[WIRE] = (msg: Uint8Array, whole: Uint8Array, _trusted: boolean, out: Span): boolean => {
+    framer[WIRE] = (
+      msg: Uint8Array,
+      chunk: Uint8Array,
+      base: number,
+      _trusted: boolean,
+      out: Span,
+    ): boolean => {
       const n = msg.length;
       const value = n - adjustment;
       if (n > maxLength || value < 0) return false;
-      const start = msg.byteOffset - headerLength(init, value);
-      return start >= 0 && headerMatches(init, whole, start, value) &&
-        setSpan(out, start, n + msg.byteOffset);
+      const at = msg.byteOffset;
+      const start = at - headerLength(init, value);
+      return start >= base && headerMatches(init, chunk, start - base, value) &&
+        setSpan(out, start, n + at);
     };
   }
   return framer;

@@ -203,19 +203,20 @@ export function lines(
       return [msg, delimiterBytes];
     },
     // The line and its delimiter, where the delimiter encode() appends follows it in memory.
-    [WIRE](msg: Uint8Array, whole: Uint8Array, trusted: boolean, out: Span): boolean {
+    [WIRE](msg: Uint8Array, chunk: Uint8Array, base: number, trusted: boolean, out: Span): boolean {
       const n = msg.length;
       if (n > maxLength) return false;
-      const end = msg.byteOffset + n;
+      const start = msg.byteOffset;
+      const after = start + n - base; // where the delimiter should be in the chunk
       if (strict) {
-        if (whole[end] !== 13 || whole[end + 1] !== 10 || (!trusted && containsCrLf(msg))) {
+        if (chunk[after] !== 13 || chunk[after + 1] !== 10 || (!trusted && containsCrLf(msg))) {
           return false;
         }
-      } else if (whole[end] !== 10 || msg[n - 1] === 13 || (!trusted && msg.includes(10))) {
+      } else if (chunk[after] !== 10 || msg[n - 1] === 13 || (!trusted && msg.includes(10))) {
         return false;
       }
-      out.start = msg.byteOffset;
-      out.end = end + delimiterBytes.length;
+      out.start = start;
+      out.end = start + n + delimiterBytes.length;
       return true;
     },
   };
