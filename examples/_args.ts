@@ -8,6 +8,8 @@ declare const process: {
   argv: string[];
   env: Record<string, string | undefined>;
   exitCode?: number;
+  pid: number;
+  on(signal: "SIGHUP" | "SIGUSR1" | "SIGUSR2", listener: () => void): void;
 };
 
 /** Reads an environment variable; `undefined` when it is unset or not permitted (Deno without --allow-env). */
@@ -41,9 +43,13 @@ export function has(name: string): boolean {
   return args().includes(`--${name}`);
 }
 
-/** The port: `--port P`, a bare numeric argument, or PORT; else `fallback`. */
+/**
+ * The port: `--port P`, a bare numeric argument (one that does not follow an option's
+ * name, as the 3000 of `--lame-duck 3000` does), or PORT; else `fallback`.
+ */
 export function port(fallback: number): number {
-  const text = flag("port") ?? args().find((a) => /^\d+$/.test(a)) ?? env("PORT");
+  const bare = args().find((a, i, all) => /^\d+$/.test(a) && !all[i - 1]?.startsWith("--"));
+  const text = flag("port") ?? bare ?? env("PORT");
   if (text === undefined) return fallback;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > 65535) {
@@ -56,4 +62,14 @@ export function port(fallback: number): number {
 export function fail(message: string): void {
   console.error(message);
   process.exitCode = 1;
+}
+
+/** This process's id. */
+export function pid(): number {
+  return process.pid;
+}
+
+/** Calls `listener` on each `signal` (`process.on`, which Deno, Bun and Node all have). */
+export function onSignal(signal: "SIGHUP" | "SIGUSR1" | "SIGUSR2", listener: () => void): void {
+  process.on(signal, listener);
 }

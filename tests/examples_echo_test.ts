@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, encodeProxyV2, lines } from "../mod.ts";
 import { missing, python, startExample } from "./_examples.ts";
-import { until, within } from "./_helpers.ts";
+import { sleep, until, within } from "./_helpers.ts";
 
 const PY_ECHO = `
 import socket, sys
@@ -111,11 +111,11 @@ test("echo.ts --proxy-protocol --who: the client from the header; SIGTERM: lame 
     const failing = await proxied(LOCAL, "ping\n");
     assert.equal(await read(failing, 1), "", "a health check gets no answer");
     failing.close();
-    // Then the listener closes; the open connection is still served, then it exits.
+    // Then the listener closes, and the open connection, idle between two requests, is
+    // closed (a client reconnects, to another server); then it exits.
     await until(() => /closing the listener/.test(ex.output()), 8000, "listener closing");
     await assert.rejects(connect({ port: ex.port }), "the listener is closed");
-    await held.write(new TextEncoder().encode("still\n"));
-    assert.equal(await read(held, 1), "still\n");
+    assert.equal(await read(held, 1), "", "closed between requests");
     held.close();
     await within(
       new Promise((r) => ex.child.exitCode !== null ? r(0) : ex.child.once("exit", r)),
@@ -128,3 +128,111 @@ test("echo.ts --proxy-protocol --who: the client from the header; SIGTERM: lame 
     await ex.stop();
   }
 });
+
+test(
+  "echo.ts --workers 2 --proxy-protocol: SIGHUP renews both workers; SIGTERM: lame duck in each, then drain",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    const ex = await startExample("echo.ts", [
+      "0",
+      "--framer",
+      "lines",
+      "--proxy-protocol",
+      "127.0.0.1/32",
+      "--lame-duck",
+      "3000",
+      "--workers",
+      "2",
+    ]);
+    const pids: number[] = [];
+    const readyPids = () =>
+      [...ex.output().matchAll(/^worker (\d) \(pid (\d+)\) ready$/gm)].map((m) => Number(m[2]));
+    const stoppedPids = () =>
+      [...ex.output().matchAll(/^worker \d \(pid (\d+)\) stopped after \d+ connections$/gm)]
+        .map((m) => Number(m[1]));
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const client = { transport: "tcp", hostname: "192.0.2.7", port: 4321, family: "IPv4" } as const;
+    const to = { transport: "tcp", hostname: "192.0.2.1", port: 7000, family: "IPv4" } as const;
+    const PROXY = encodeProxyV2({ source: client, destination: to });
+    const LOCAL = encodeProxyV2({ command: "local" });
+    /** A balancer's connection: the PROXY header, then lines. */
+    const proxied = async (header: Uint8Array) => {
+      const conn = await connect({ port: ex.port, framer: lines() });
+      await conn.write(header);
+      return conn;
+    };
+    /** One request on a new connection: the reply, or undefined when closed unanswered. */
+    const once = async (header: Uint8Array, line: string) => {
+      const conn = await proxied(header);
+      try {
+        await conn.send(line);
+        return await within(conn.next().catch(() => undefined), 5000, line);
+      } finally {
+        conn.close();
+      }
+    };
+    try {
+      assert.match(ex.output(), /with 2 workers \(primary pid \d+\)/);
+      pids.push(...readyPids());
+      assert.equal(pids.length, 2, ex.output());
+      const held = await proxied(PROXY);
+      await held.send("one");
+      assert.equal(await within(held.next(), 5000, "one"), "one");
+      assert.equal(await once(LOCAL, "ping"), "ping", "a health check is answered");
+
+      // SIGHUP: a new process for each worker; the old ones drain and exit. The held,
+      // idle connection is closed by its draining worker, with no request lost.
+      process.kill(ex.child.pid!, "SIGHUP");
+      await until(() => readyPids().length === 4, 20_000, "two new workers ready");
+      await until(
+        () => pids.every((p) => stoppedPids().includes(p)),
+        10_000,
+        "old workers stopped",
+      );
+      await until(() => !pids.some(alive), 5_000, "old workers exited");
+      assert.equal(await within(held.next(), 5000, "closed by the drain"), undefined);
+      held.close();
+      assert.equal(await once(PROXY, "two"), "two");
+      for (let i = 0; i < 4; i++) {
+        assert.equal(await once(LOCAL, "ping"), "ping", "no lame duck in a rolling restart");
+      }
+
+      // SIGTERM: every worker's lame duck (health checks unanswered, clients served), then
+      // every worker drains.
+      const busy = await proxied(PROXY);
+      await busy.send("three");
+      assert.equal(await within(busy.next(), 5000, "three"), "three");
+      process.kill(ex.child.pid!, "SIGTERM");
+      await until(() => /^SIGTERM: lame duck for 3000 ms/m.test(ex.output()), 5000, "lame duck");
+      await sleep(200); // the workers got SIGUSR2
+      for (let i = 0; i < 4; i++) {
+        assert.equal(await once(LOCAL, "ping"), undefined, "a health check gets no answer");
+      }
+      assert.equal(await once(PROXY, "four"), "four", "clients are still served");
+      await until(() => /^closing the listener/m.test(ex.output()), 8000, "listener closing");
+      // Idle between two requests: closed at once by the drain (its client reconnects).
+      assert.equal(await within(busy.next().catch(() => undefined), 5000, "closed"), undefined);
+      busy.close();
+      await within(
+        new Promise((r) => ex.child.exitCode !== null ? r(0) : ex.child.once("exit", r)),
+        8000,
+        "exit once drained",
+      );
+      assert.equal(ex.child.exitCode, 0, ex.output());
+      assert.match(ex.output(), /^stopped after \d+ connections$/m);
+      assert.doesNotMatch(ex.output(), /error/i);
+    } finally {
+      await ex.stop();
+      for (const pid of readyPids()) if (alive(pid)) process.kill(pid, "SIGKILL");
+    }
+  },
+);

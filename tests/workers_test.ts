@@ -3,7 +3,10 @@
 // names the worker's index and PID. Every process is stopped by PID at the end.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { connect, type Connection, lines, serve } from "../mod.ts";
@@ -24,11 +27,12 @@ interface Primary {
 }
 
 /** Starts the fixture under this runtime; in "serve" mode waits for "ready <port>". */
-async function start(mode: "serve" | "crash"): Promise<Primary> {
+async function start(mode: "serve" | "crash", env: Record<string, string> = {}): Promise<Primary> {
   const [bin, ...flags] = runCommand();
   const proc = spawn(bin, [...flags, fixture, mode], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
   });
   let out = "";
   proc.stdout!.on("data", (b) => (out += b));
@@ -247,7 +251,16 @@ test(`[${runtime}] workers: a worker that throws at start is a crash loop, repor
   try {
     const { code } = await within(p.exited, 15_000, "primary exit");
     assert.equal(code, 3, p.out());
-    assert.match(p.out(), /^error tcpkit: worker 0 crashed 5 times in 60 s/m);
+    const reported = /^error (".*")$/m.exec(p.out());
+    assert.ok(reported, p.out());
+    const message = JSON.parse(reported[1]) as string;
+    assert.match(message, /^tcpkit: worker 0 crashed 5 times in 60 s/);
+    // The error carries the worker's last stderr lines: why it crashed.
+    assert.match(message, /its last stderr lines:\n[^]*this worker fails at start/);
+    assert.ok(message.split("\n").length <= 21, message);
+    // The workers' stderr still reaches the primary's own.
+    const raw = p.out().split("\n").filter((l) => !l.startsWith("error "));
+    assert.ok(raw.some((l) => l.includes("this worker fails at start")), p.out());
     assert.match(p.out(), /^ready rejected: tcpkit: every worker is in a crash loop/m);
     assert.equal(p.out().match(/restarting in/g)?.length, 4);
   } finally {
@@ -267,4 +280,51 @@ test(`[${runtime}] workers: a count that is not allowed, or a Unix socket, is a 
     () => serve({ path: "/tmp/tcpkit-workers-test.sock", workers: 2, handler }),
     (e) => e instanceof TypeError && /Unix socket listener cannot be shared/.test(e.message),
   );
+});
+
+test(`[${runtime}] workers: a primary killed with SIGKILL leaves its directory; the next primary removes it, and nothing else`, async () => {
+  // A temporary directory of its own: another primary starting on this machine meanwhile
+  // would remove the dead primary's directory too.
+  const tmp = mkdtempSync(join(tmpdir(), "workers-test-"));
+  const env = { TMPDIR: tmp };
+  const dead = spawnSync("true").pid!; // a process that has exited
+  const keep = [
+    join(tmp, `tcpkit-${process.pid}-Keep01`), // its process is alive
+    join(tmp, `tcpkit-${dead}-Keep0002`), // not the pattern
+    join(tmp, `tcpkit-${dead}-Keep03`), // a file, not a directory
+  ];
+  mkdirSync(keep[0]);
+  mkdirSync(keep[1]);
+  writeFileSync(keep[2], "");
+  const dirsOf = (pid: number) =>
+    readdirSync(tmp).filter((n) => new RegExp(`^tcpkit-${pid}-[A-Za-z0-9]{6}$`).test(n));
+  const first = await start("serve", env);
+  let second: Primary | undefined;
+  try {
+    for (let i = 0; i < 200 && first.pids.size < 2; i++) await ask(first);
+    const left = dirsOf(first.proc.pid!);
+    assert.equal(left.length, 1, `the primary's directory: ${left}`);
+    process.kill(first.proc.pid!, "SIGKILL");
+    await within(first.exited, 10_000, "primary killed");
+    // Its workers see it gone and drain by themselves.
+    const end = Date.now() + 10_000;
+    while ([...first.pids].some(alive) && Date.now() < end) await sleep(20);
+    assert.deepEqual([...first.pids].filter(alive), [], "the workers have exited");
+    assert.ok(existsSync(join(tmp, left[0])), "left behind by SIGKILL");
+
+    second = await start("serve", env);
+    assert.ok(!existsSync(join(tmp, left[0])), "removed by the next primary");
+    for (const path of keep) assert.ok(existsSync(path), `kept: ${path}`);
+    assert.equal(dirsOf(second.proc.pid!).length, 1, "the new primary's own directory");
+    process.kill(second.proc.pid!, "SIGTERM");
+    assert.deepEqual(await within(second.exited, 15_000, "primary exit"), {
+      code: 0,
+      signal: null,
+    });
+    assert.deepEqual(dirsOf(second.proc.pid!), [], "removed at a clean exit");
+  } finally {
+    stop(first);
+    if (second) stop(second);
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
