@@ -3,16 +3,18 @@
 // latency a rolling restart (SIGHUP to the primary) adds. Every runtime, the same C load
 // client as the echo benchmark (bench/load.c, compiled with `cc -O2`).
 //
-//   node bench/workers.ts                  the whole run, about 4 minutes
+//   node bench/workers.ts                  the whole run, about 5 minutes
 //   node bench/workers.ts --quick          1 repetition, 1 s windows, written under results/tmp/
-//   node bench/workers.ts --runtimes bun --reps 5 --restart-reps 3 --secs 2
+//   node bench/workers.ts --runtimes bun --reps 8 --restart-reps 5 --secs 2 --pinned
 //
-// Scaling: for each repetition and runtime, `alone` (serve() without workers), `1w` and
-// `2w` (`--workers 1|2`) run back to back, in an order that rotates, each against the
-// lines echo (hooks) in two loads: pipelined (50 connections x 32 messages of 32 B in
-// flight) and reqresp (100 connections, 1 in flight). Server CPU is the sum over the
-// primary and every worker (/proc/<pid>/stat), read by load.c at both ends of its window;
-// the load client's own CPU in the window is given too. Ratios are medians over
+// Scaling: for each runtime, `alone` (serve() without workers), `1w` and `2w`
+// (`--workers 1|2`) are started once and stay up; each repetition then drives every one
+// of them back to back, in an order that rotates, with the lines echo (hooks): pipelined
+// (50 connections x 32 messages of 32 B in flight) and reqresp (100 connections, 1 in
+// flight). `--pinned` adds `1w@0` and `2w@0`: the server (primary and workers) pinned to
+// CPU 0 with taskset, the load client to CPU 1, pipelined only. Server CPU is the sum over
+// the primary and every worker (/proc/<pid>/stat), read by load.c at both ends of its
+// window; the load client's own CPU in the window is given too. Ratios are medians over
 // repetitions of the ratio within one repetition.
 //
 // Restart: 100 connections with 1 request in flight each against `--workers 2`; after
@@ -28,7 +30,8 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 
 type Runtime = "deno" | "bun" | "node";
-type Config = "alone" | "1w" | "2w";
+/** `@0`: the server (primary and workers) on CPU 0 only, the load client on CPU 1 only. */
+type Config = "alone" | "1w" | "2w" | "1w@0" | "2w@0";
 type Mode = "pipelined" | "reqresp";
 
 const argv = process.argv.slice(2);
@@ -38,12 +41,20 @@ const opt = (name: string) => {
 };
 const quick = argv.includes("--quick");
 const RUNTIMES = (opt("runtimes") ?? "deno,bun,node").split(",") as Runtime[];
-const CONFIGS = (opt("configs") ?? "alone,1w,2w").split(",") as Config[];
+const CONFIGS =
+  (opt("configs") ?? (argv.includes("--pinned") ? "alone,1w,2w,1w@0,2w@0" : "alone,1w,2w"))
+    .split(",") as Config[];
+const workerCount = (c: Config) => (c.startsWith("2") ? 2 : c.startsWith("1") ? 1 : 0);
+const pinned = (c: Config) => c.endsWith("@0");
+/** The pinned runs are a cross-check of one figure: pipelined only. */
+const modesOf = (c: Config) => (pinned(c) ? MODES.filter((m) => m === "pipelined") : MODES);
 const MODES = (opt("modes") ?? "pipelined,reqresp").split(",") as Mode[];
-const REPS = Number(opt("reps") ?? (quick ? 1 : 3));
-const RESTART_REPS = Number(opt("restart-reps") ?? (quick ? 1 : 2));
-const SECS = Number(opt("secs") ?? (quick ? 1 : 1.5));
+const REPS = Number(opt("reps") ?? (quick ? 1 : 6));
+const RESTART_REPS = Number(opt("restart-reps") ?? (quick ? 1 : 3));
+const SECS = Number(opt("secs") ?? (quick ? 0.5 : 1.25));
 const WARMUP = 0.5;
+/** Fewer server CPU ticks (10 ms each) in a window than this: not counted (see below). */
+const MIN_TICKS = 20;
 const RESTART_BEFORE = 2; // seconds of steady load (after the warm-up) before SIGHUP
 const RESTART_AFTER = 1.5; // seconds of load after the old workers are gone
 const LOAD: Record<Mode, { conns: number; depth: number; size: number }> = {
@@ -120,11 +131,15 @@ interface Server {
 
 function serverCommand(rt: Runtime, config: Config): [string, string[]] {
   const flags = ["bench/server.ts", "--port", "0", "--framer", "lines", "--style", "hooks"];
-  if (config !== "alone") flags.push("--workers", config === "1w" ? "1" : "2");
+  if (config !== "alone") flags.push("--workers", String(workerCount(config)));
   // --unstable-net: Deno's own listener with reusePort (else the workers use node:net).
-  if (rt === "deno") return [bin("deno"), ["run", "-A", "--unstable-net", ...flags]];
-  if (rt === "bun") return [bin("bun"), ["run", ...flags]];
-  return [bin("node"), flags];
+  const [cmd, args]: [string, string[]] = rt === "deno"
+    ? [bin("deno"), ["run", "-A", "--unstable-net", ...flags]]
+    : rt === "bun"
+    ? [bin("bun"), ["run", ...flags]]
+    : [bin("node"), flags];
+  // taskset execs the runtime (same pid); the workers inherit the CPU mask.
+  return pinned(config) ? ["taskset", ["-c", "0", cmd, ...args]] : [cmd, args];
 }
 
 async function startServer(rt: Runtime, config: Config): Promise<Server> {
@@ -145,7 +160,7 @@ async function startServer(rt: Runtime, config: Config): Promise<Server> {
     child.once("exit", () => (clearTimeout(timer), resolve(0)));
   });
   const s: Server = { child, pid: child.pid!, port, workers: [], stderr };
-  const want = config === "2w" ? 2 : config === "1w" ? 1 : 0;
+  const want = workerCount(config);
   for (let i = 0; i < 100 && s.workers.length < want; i++) {
     s.workers = descendants(s.pid);
     if (s.workers.length < want) await sleep(20);
@@ -178,10 +193,16 @@ async function stopServer(s: Server): Promise<number> {
 }
 
 /** Runs load.c to the end; its JSON line. */
-function runLoad(args: string[], cpuList: number[], input?: (c: ChildProcess) => void) {
-  const child = spawn(loadBin, [...args, "--pid", cpuList.join(",")], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+function runLoad(
+  args: string[],
+  cpuList: number[],
+  input?: (c: ChildProcess) => void,
+  cpu1 = false,
+) {
+  const all = [...args, "--pid", cpuList.join(",")];
+  const child = cpu1
+    ? spawn("taskset", ["-c", "1", loadBin, ...all], { stdio: ["pipe", "pipe", "pipe"] })
+    : spawn(loadBin, all, { stdio: ["pipe", "pipe", "pipe"] });
   children.add(child);
   let text = "";
   let err = "";
@@ -215,35 +236,72 @@ interface ScaleRun {
   load1: number;
 }
 
+/**
+ * For each runtime, one server per configuration is started and stays up (idle between
+ * its windows); then each repetition runs every configuration's windows back to back, in
+ * an order that rotates, so the pairs compared are seconds apart on this shared machine.
+ */
 async function scaling(started: number): Promise<ScaleRun[]> {
   const runs: ScaleRun[] = [];
   const rotate = <T>(xs: T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]);
-  for (let rep = 0; rep < REPS; rep++) {
-    for (const rt of RUNTIMES) {
-      for (const config of rotate(CONFIGS, rep)) {
-        let s: Server | undefined;
+  for (const rt of RUNTIMES) {
+    const servers = new Map<Config, Server>();
+    try {
+      for (const config of CONFIGS) {
         try {
-          s = await startServer(rt, config);
-          for (const mode of MODES) {
+          servers.set(config, await startServer(rt, config));
+        } catch (e) {
+          console.log((e as Error).message);
+          for (let rep = 0; rep < REPS; rep++) {
+            for (const mode of modesOf(config)) {
+              runs.push({
+                rep,
+                runtime: rt,
+                config,
+                mode,
+                ok: false,
+                error: String(e),
+                load1: load1(),
+              });
+            }
+          }
+        }
+      }
+      for (let rep = 0; rep < REPS; rep++) {
+        for (const config of rotate(CONFIGS, rep)) {
+          const s = servers.get(config);
+          if (!s) continue;
+          for (const mode of modesOf(config)) {
             const l = LOAD[mode];
-            const r = await runLoad([
-              "--mode",
-              mode,
-              "--framer",
-              "lines",
-              "--port",
-              String(s.port),
-              ...["--conns", String(l.conns), "--depth", String(l.depth), "--size", String(l.size)],
-              ...["--warmup", String(WARMUP), "--secs", String(SECS)],
-            ], [s.pid, ...s.workers]);
+            const r = await runLoad(
+              [
+                ...["--mode", mode, "--framer", "lines", "--port", String(s.port)],
+                ...[
+                  "--conns",
+                  String(l.conns),
+                  "--depth",
+                  String(l.depth),
+                  "--size",
+                  String(l.size),
+                ],
+                ...["--warmup", String(WARMUP), "--secs", String(SECS)],
+              ],
+              [s.pid, ...s.workers],
+              undefined,
+              pinned(config),
+            );
             const secs = Number(r.secs);
+            // CPU times come in 10 ms ticks: a window where the server got less than
+            // MIN_TICKS of them (the other jobs on the machine took the cores) says nothing.
+            const starved = r.ok === true && Number(r.cpuTicks) < MIN_TICKS;
             const run: ScaleRun = {
               rep,
               runtime: rt,
               config,
               mode,
-              ok: r.ok === true,
+              ok: r.ok === true && !starved,
               ...(r.ok ? {} : { error: String(r.error) }),
+              ...(starved ? { error: `starved: the server had ${r.cpuTicks} CPU ticks` } : {}),
               msgsPerSec: Number(r.msgsPerSec),
               cpuUsPerMsg: Number(r.cpuUsPerMsg),
               serverCores: Number(r.cpuSecs) / secs,
@@ -266,31 +324,23 @@ async function scaling(started: number): Promise<ScaleRun[]> {
               }`,
             );
           }
-        } catch (e) {
-          console.log(`${rt} ${config}: ${(e as Error).message}`);
-          for (const mode of MODES) {
-            runs.push({
-              rep,
-              runtime: rt,
-              config,
-              mode,
-              ok: false,
-              error: String(e),
-              load1: load1(),
-            });
-          }
-        } finally {
-          if (s && (await stopServer(s)) > 0) {
-            runs.push({
-              rep,
-              runtime: rt,
-              config,
-              mode: "reqresp",
-              ok: false,
-              error: "workers left after SIGTERM",
-              load1: load1(),
-            });
-          }
+        }
+      }
+    } finally {
+      for (const [config, s] of servers) {
+        const left = await stopServer(s);
+        if (left > 0) {
+          const error = `${left} workers left after SIGTERM`;
+          console.log(`${rt} ${config}: ${error}`);
+          runs.push({
+            rep: -1,
+            runtime: rt,
+            config,
+            mode: "pipelined",
+            ok: false,
+            error,
+            load1: load1(),
+          });
         }
       }
     }
@@ -454,6 +504,8 @@ const NAMES: Record<Config, string> = {
   alone: "alone (no workers)",
   "1w": "1 worker",
   "2w": "2 workers",
+  "1w@0": "1 worker on CPU 0, client on CPU 1",
+  "2w@0": "2 workers on CPU 0, client on CPU 1",
 };
 const RT: Record<Runtime, string> = { deno: "Deno", bun: "Bun", node: "Node" };
 
@@ -485,7 +537,7 @@ function renderMd(report: Report): string {
   const L: string[] = [];
   const loads = [...scale.map((r) => r.load1), ...restart.map((r) => r.load1)];
   L.push(`# serve({ workers }): scaling and rolling restart`, "");
-  L.push("Reproduce: `node bench/workers.ts` (from the repository root; about 4 minutes).", "");
+  L.push("Reproduce: `node bench/workers.ts` (from the repository root; about 5 minutes).", "");
   L.push(
     `${report.date}; ${report.versions.deno}, Bun ${report.versions.bun}, Node ${report.versions.node}; ` +
       `${report.versions.cpus} cores, kernel ${report.versions.kernel}; ` +
@@ -513,6 +565,7 @@ function renderMd(report: Report): string {
         const rs = scale.filter((r) =>
           r.ok && r.runtime === rt && r.mode === mode && r.config === c
         );
+        if (!modesOf(c).includes(mode)) continue;
         const m = (key: keyof ScaleRun) => median(rs.map((r) => r[key] as number));
         L.push(
           `| ${RT[rt]} | ${NAMES[c]} | ${k(m("msgsPerSec"))} | ${f(m("serverCores"))} | ${
@@ -535,17 +588,21 @@ function renderMd(report: Report): string {
       "| runtime | load | efficiency (≤ 1.05) | scaling measured (2 cores, client included) | on N free cores | 1 worker: server cores |",
     );
     L.push("| --- | --- | ---: | ---: | ---: | ---: |");
+    const pairs: [Config, Config, Mode, string][] = MODES.map((m) => ["2w", "1w", m, m]);
+    if (CONFIGS.includes("2w@0") && CONFIGS.includes("1w@0") && MODES.includes("pipelined")) {
+      pairs.push(["2w@0", "1w@0", "pipelined", "pipelined, server on CPU 0"]);
+    }
     for (const rt of RUNTIMES) {
-      for (const mode of MODES) {
-        const eff = ratio(scale, rt, mode, "2w", "1w", "cpuUsPerMsg");
-        const sc = ratio(scale, rt, mode, "2w", "1w", "msgsPerSec");
+      for (const [two, one, mode, label] of pairs) {
+        const eff = ratio(scale, rt, mode, two, one, "cpuUsPerMsg");
+        const sc = ratio(scale, rt, mode, two, one, "msgsPerSec");
         const cores1 = median(
-          scale.filter((r) => r.ok && r.runtime === rt && r.mode === mode && r.config === "1w").map(
+          scale.filter((r) => r.ok && r.runtime === rt && r.mode === mode && r.config === one).map(
             (r) => r.serverCores!,
           ),
         );
         L.push(
-          `| ${RT[rt]} | ${mode} | ${f(eff.median)} ${eff.median <= 1.05 ? "✓" : "✗"} (${
+          `| ${RT[rt]} | ${label} | ${f(eff.median)} ${eff.median <= 1.05 ? "✓" : "✗"} (${
             eff.all.map((x) => f(x)).join(", ")
           }) | ${f(sc.median)} (${sc.all.map((x) => f(x)).join(", ")}) | ${f(1 / eff.median)} × N ${
             1 / eff.median >= 0.9 ? "✓" : "✗"
@@ -564,7 +621,7 @@ function renderMd(report: Report): string {
     "",
   );
   L.push(
-    "| runtime | run | restart (ms) | p50 before / during (ms) | p99 before / during / after (ms) | p99 during ÷ before | max before / during (ms) | reconnects | resent | connect errors | load |",
+    "| runtime | run | old workers exited at (ms) | p50 before / during (ms) | p99 before / during / after (ms) | p99 during ÷ before | max before / during (ms) | reconnects | resent | connect errors | load |",
   );
   L.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const rt of RUNTIMES) {
@@ -576,13 +633,24 @@ function renderMd(report: Report): string {
       const [b, d, a] = r.phases;
       const ms = (x: number, dd = 2) => f(x / 1000, dd);
       L.push(
-        `| ${RT[rt]} | ${r.rep + 1} | ${f(r.restartMs!, 0)} | ${ms(b.p50Us)} / ${ms(d.p50Us)} | ${
-          ms(b.p99Us)
-        } / ${ms(d.p99Us)} / ${a ? ms(a.p99Us) : "–"} | ${f(d.p99Us / b.p99Us, 1)} | ${
-          ms(b.maxUs, 1)
-        } / ${ms(d.maxUs, 1)} | ${r.reconnects} | ${r.resent} | ${r.connectErrors} | ${
-          f(r.load1, 1)
-        } |`,
+        `| ${RT[rt]} | ${r.rep + 1} | ${r.oldGoneMs!.join(", ")} | ${ms(b.p50Us)} / ${
+          ms(d.p50Us)
+        } | ${ms(b.p99Us)} / ${ms(d.p99Us)} / ${a ? ms(a.p99Us) : "–"} | ${
+          f(d.p99Us / b.p99Us, 1)
+        } | ${ms(b.maxUs, 1)} / ${
+          ms(d.maxUs, 1)
+        } | ${r.reconnects} | ${r.resent} | ${r.connectErrors} | ${f(r.load1, 1)} |`,
+      );
+    }
+    const ok = restart.filter((x) => x.runtime === rt && x.ok && x.phases);
+    if (ok.length > 1) {
+      const med = (fn: (ph: Phase[]) => number) => median(ok.map((x) => fn(x.phases!)));
+      L.push(
+        `| ${RT[rt]} | median | | ${f(med((p) => p[0].p50Us) / 1000)} / ${
+          f(med((p) => p[1].p50Us) / 1000)
+        } | ${f(med((p) => p[0].p99Us) / 1000)} / ${f(med((p) => p[1].p99Us) / 1000)} / ${
+          f(med((p) => p[2]?.p99Us ?? NaN) / 1000)
+        } | ${f(med((p) => p[1].p99Us / p[0].p99Us), 1)} | | | | | |`,
       );
     }
   }
