@@ -6,7 +6,7 @@
 // in every runtime's rotation, next to that runtime's servers: each runtime's ratio to Go
 // pairs runs made a few seconds apart, as its ratio to its native control does.
 //
-//   node scripts/bench.ts              the whole matrix, about 10 minutes (npm run bench)
+//   node scripts/bench.ts              the whole matrix, about 13 minutes (npm run bench)
 //   node scripts/bench.ts --quick      a small subset in about a minute (or BENCH_QUICK=1)
 //   node scripts/bench.ts --runtimes bun,node --framers lines --modes pipelined --reps 1
 //   node scripts/bench.ts --quick --variants native,adapter,connection,hooks --modes conns
@@ -18,8 +18,9 @@
 // quick.json, quick.md and quick.svg under bench/results/tmp/; --out DIR writes the
 // latest.* files to DIR). Needs Linux (/proc) and a C compiler (`cc`) for the load client
 // bench/load.c. The Go peer is built with `go build` when `go` is on the PATH (Debian:
-// apt-get install golang-go), and skipped, saying so, when it is not. Traffic goes to 127.0.0.1 only; every run is bounded in time,
-// and every child process is killed by its PID before this script ends.
+// apt-get install golang-go), and skipped, saying so, when it is not. Traffic goes to
+// 127.0.0.1 only; every run is bounded in time, and every child process is killed by its
+// PID before this script ends.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
