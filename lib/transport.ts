@@ -9,7 +9,8 @@
  * - A socket starts PAUSED with no handler. The owner calls `start(handler)` and
  *   then `resume()`; no `data` is delivered before `resume()`.
  * - `data(chunk)`: the chunk is the receiver's to keep; the adapter never reuses or
- *   changes it afterwards.
+ *   changes it afterwards. Unless the receiver asked for lent chunks (`lend()`, where
+ *   the adapter offers it): then a chunk is valid only during `data()`.
  * - `end()`: the peer half-closed (FIN). Writing is still possible.
  * - `close(error?)`: fired exactly once when the socket is gone, with a typed
  *   `ConnectionError` if it broke (reset, ...) and nothing if it closed normally.
@@ -66,6 +67,14 @@ export interface RawSocket {
   pause(): void;
   /** Starts or restarts delivering `data`. */
   resume(): void;
+  /**
+   * Lends chunks from now on (an optimisation; optional, Deno only so far): a chunk
+   * handed to `data()` is valid only until `data()` returns, and the adapter reads into
+   * the same memory again, so the receiver copies what it keeps. A lent chunk, or part
+   * of it, written to this socket during `data()` stays intact until it is sent.
+   * Returns `true` if chunks are lent from now on; where absent, chunks stay owned.
+   */
+  lend?(): boolean;
   /** Holds small writes until {@linkcode RawSocket.uncork} (an optimisation; optional). */
   cork?(): void;
   /** Hands everything held since {@linkcode RawSocket.cork} to the kernel. */

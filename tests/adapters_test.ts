@@ -126,6 +126,50 @@ test("memoryPair() is a connected pair with backpressure while the reader is pau
 });
 
 if (native === "deno") {
+  test("deno adapter: lent chunks echoed while the peer does not read stay intact", async () => {
+    // The peer reads nothing for a while, so the echo's writes get stuck, reads go on
+    // (see DenoSocket.gateCheck), and a lent chunk still queued must not be read over.
+    const deno = getTransport("deno");
+    const TOTAL = 16 * 1024 * 1024;
+    const listener = deno.listen(
+      { hostname: "127.0.0.1", port: 0, writeHighWaterMark: 65536 },
+      (s) => {
+        s.start({ data: (c) => void s.write(c), end: () => s.end(), drain() {}, close() {} });
+        assert.equal(s.lend?.(), true);
+        s.resume();
+      },
+    );
+    const port = (listener.addr as { port: number }).port;
+    const client = await deno.connect({ hostname: "127.0.0.1", port, writeHighWaterMark: 65536 });
+    let got = 0;
+    let bad = -1;
+    const done = Promise.withResolvers<void>();
+    client.start({
+      data(c) {
+        for (let i = 0; i < c.length && bad < 0; i++) if (c[i] !== (got + i) % 251) bad = got + i;
+        got += c.length;
+        if (got >= TOTAL || bad >= 0) done.resolve();
+      },
+      end: () => done.resolve(),
+      drain() {},
+      close: () => done.resolve(),
+    });
+    const piece = new Uint8Array(64 * 1024);
+    for (let off = 0; off < TOTAL; off += piece.length) {
+      const chunk = piece.map((_, i) => (off + i) % 251);
+      client.write(chunk);
+    }
+    await new Promise((r) => setTimeout(r, 300)); // the server's writes back are stuck
+    client.resume();
+    const timer = setTimeout(() => done.resolve(), 20_000);
+    await done.promise;
+    clearTimeout(timer);
+    client.abort();
+    await listener.close();
+    assert.equal(bad, -1, `byte ${bad} echoed wrong`);
+    assert.equal(got, TOTAL);
+  });
+
   test("deno adapter: reusePort without --unstable-net throws instead of exiting", () => {
     assert.throws(
       () =>

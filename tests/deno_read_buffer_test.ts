@@ -118,3 +118,28 @@ test("ReadBuffer: small reads are copied into shared slabs, side by side, each k
   chunks.forEach((c, i) => assert.ok(c.every((x) => x === i), `chunk ${i} intact`));
   rb.dispose();
 });
+
+test("ReadBuffer.lend(): chunks are views of the buffer read into; detach() keeps them", () => {
+  const rb = new ReadBuffer(SIZES);
+  rb.lend();
+  rb.buf.fill(1, 0, 20);
+  const fromSlot = rb.take(20);
+  assert.notEqual(fromSlot.buffer, rb.buf.buffer, "a read into a pooled probe is copied");
+  rb.take(128); // a burst fills the probe...
+  const data = rb.buf;
+  data.fill(2, 0, 600);
+  const lent = rb.take(600); // ...the rest goes into the data buffer: lent, not copied
+  assert.equal(lent.buffer, data.buffer);
+  assert.equal(rb.buf.length, 1024, "the probe grew to hold the burst");
+  const probe = rb.buf;
+  probe.fill(3, 0, 500);
+  const again = rb.take(500);
+  assert.equal(again.buffer, probe.buffer, "a grown probe is lent too");
+  assert.equal(rb.buf, probe, "and read into again");
+  rb.detach();
+  assert.notEqual(rb.buf.buffer, again.buffer, "detach(): the next read goes into new memory");
+  rb.buf.fill(0xee);
+  assert.ok(again.every((x) => x === 3), "the chunk lent last is intact");
+  assert.ok(fromSlot.every((x) => x === 1));
+  rb.dispose();
+});

@@ -51,6 +51,8 @@ export class ReadBuffer {
   #min: number;
   #max: number;
   #flowing: boolean;
+  /** Chunks are lent (see {@linkcode ReadBuffer.lend}): views of buffers read into again. */
+  #lending = false;
 
   /**
    * Creates the buffers; nothing is allocated before the first read.
@@ -72,9 +74,26 @@ export class ReadBuffer {
   }
 
   /**
+   * Lends chunks from now on: {@linkcode ReadBuffer.take} hands out views of the buffer
+   * read into, which the next read overwrites, instead of copies or buffers replaced
+   * (reads into a pooled probe are still copied: its slot is given back to the pool).
+   * {@linkcode ReadBuffer.detach} keeps a chunk lent last intact from then on.
+   */
+  lend(): void {
+    this.#lending = true;
+  }
+
+  /** Reads go into new memory from now on: whatever views the current buffers stay intact. */
+  detach(): void {
+    this.#data = undefined;
+    const probe = this.#probe;
+    if (probe && probe.length !== POOLED_PROBE) this.#probe = new Uint8Array(probe.length);
+  }
+
+  /**
    * Takes the `n` bytes the last read put into {@linkcode ReadBuffer.buf}.
    * @param n Bytes read.
-   * @returns A chunk the caller owns.
+   * @returns A chunk the caller owns, or, when lending, a view valid until the next read.
    */
   take(n: number): Uint8Array {
     if (!this.#flowing) {
@@ -82,7 +101,9 @@ export class ReadBuffer {
       const full = n === probe.length;
       this.#flowing = full;
       this.#spilled = full ? n : 0;
-      const chunk = copyOut(probe, n);
+      const chunk = this.#lending && probe.length !== POOLED_PROBE
+        ? probe.subarray(0, n)
+        : copyOut(probe, n);
       if (full && probe.length >= this.#min && probe.length < this.#min * 2) {
         // A burst filled a grown probe: wait on twice that from now on. A read that fills
         // its buffer leaves the socket marked readable, so the next read is a system call
@@ -114,12 +135,12 @@ export class ReadBuffer {
       }
     }
     this.#flowing = n === size || !this.#probe;
-    if (n > size >>> 1 && n > COPY_MAX) {
+    if (n > size >>> 1 && n > COPY_MAX && !this.#lending) {
       if (n === size) this.#size = Math.min(size * 2, this.#max);
       this.#data = undefined;
       return n === size ? buf : buf.subarray(0, n);
     }
-    const chunk = copyOut(buf, n);
+    const chunk = this.#lending ? buf.subarray(0, n) : copyOut(buf, n);
     if (n === size && size < this.#max) {
       this.#size = Math.min(size * 2, this.#max);
       this.#data = undefined;

@@ -70,6 +70,12 @@ export class DenoSocket implements RawSocket {
   #gateSeen = false;
   /** A write got stuck: reads go on without waiting until the queue empties. */
   #gateOff = false;
+  /** Chunks are lent (see `lend()`). */
+  #lending = false;
+  /** The buffer of the chunk being delivered, when chunks are lent. */
+  #lent: ArrayBufferLike | undefined;
+  /** A lent chunk was written: the read buffer stays untouched until the queue empties. */
+  #pinned = false;
   /** Set on TLS connections once the handshake is done. */
   tls?: TlsInfo;
 
@@ -137,6 +143,7 @@ export class DenoSocket implements RawSocket {
   write(chunk: Uint8Array): boolean {
     if (this.#closed || this.#endWanted || this.#closeWanted) return false;
     if (chunk.length > 0) {
+      if (chunk.buffer === this.#lent) this.#pinned = true;
       this.#queue.push(chunk);
       this.#queued += chunk.length;
       if (!this.#writing && (!this.#corked || this.#queued >= 16 * 1024)) this.#flush();
@@ -144,6 +151,16 @@ export class DenoSocket implements RawSocket {
     const ok = this.#queued < this.#hwm;
     if (!ok) this.#needDrain = true;
     return ok;
+  }
+
+  /**
+   * Lends chunks from now on: a chunk handed to `data()` is valid until `data()` returns,
+   * and the next read goes into the same memory. A lent chunk (or part of it) written
+   * to this socket during `data()` stays intact until it is sent.
+   */
+  lend(): boolean {
+    this.#rb.lend();
+    return this.#lending = true;
   }
 
   pause(): void {
@@ -206,6 +223,11 @@ export class DenoSocket implements RawSocket {
   #startRead(): void {
     if (this.#reading || this.#paused || this.#closed || this.#readEof) return;
     this.#reading = true;
+    if (this.#pinned) {
+      // The queue still holds a lent chunk: read into new memory rather than over it.
+      if (this.#queued > 0) this.#rb.detach();
+      this.#pinned = false;
+    }
     this.#conn.read(this.#rb.buf).then(this.#onRead, this.#onReadError);
   }
 
@@ -228,7 +250,9 @@ export class DenoSocket implements RawSocket {
   #deliver(got: Uint8Array | null): void {
     try {
       if (got === null) return this.#onEof();
+      if (this.#lending) this.#lent = got.buffer;
       this.#handler!.data(got);
+      this.#lent = undefined;
     } catch (err) {
       // Runs in a promise callback: a throw must close this socket, not go unhandled.
       return this.#destroy(toSocketError(err));
