@@ -38,8 +38,8 @@ export class ByteQueue {
   #scratch: Uint8Array | null = null; // owned block small chunks are packed into
   /** The last chunk when it is packed: `#scratch.subarray(0, bytes packed)`. */
   #scratchTail: Uint8Array | null = null;
-  // The buffer and byteOffset of `#viewOf`, the head chunk: read once per chunk, not per frame.
-  #viewOf: Uint8Array | null = null;
+  // The head chunk's buffer and byteOffset, read once per chunk, not per frame (undefined:
+  // not read yet). Forgotten whenever the head chunk changes.
   #viewBuf: ArrayBufferLike | undefined = undefined;
   #viewBase = 0;
 
@@ -91,6 +91,7 @@ export class ByteQueue {
   #newScratch(chunk: Uint8Array, before: Uint8Array, size: number): void {
     const used = before.length + chunk.length;
     const s = new Uint8Array(Math.max(size, used));
+    this.#viewBuf = undefined; // the head may be the tail this block replaces
     s.set(before);
     s.set(chunk, before.length);
     const view = s.subarray(0, used);
@@ -283,15 +284,13 @@ export class ByteQueue {
         this.#off = end;
         this.#len -= n + drop;
         this.#consumed += n + drop;
-        if (c !== this.#viewOf) {
-          this.#viewOf = c;
+        if (this.#viewBuf === undefined) {
           this.#viewBuf = c.buffer;
           this.#viewBase = c.byteOffset;
         }
         return new Uint8Array(this.#viewBuf!, this.#viewBase + off, n); // faster than subarray()
       }
     }
-    this.#viewOf = null;
     this.#viewBuf = undefined;
     return this.#takeSlow(n, drop);
   }
@@ -364,6 +363,7 @@ export class ByteQueue {
   }
 
   #dropHead(): void {
+    this.#viewBuf = undefined;
     const chunks = this.#chunks;
     chunks[this.#head++] = EMPTY;
     this.#off = 0;
@@ -394,7 +394,6 @@ export class ByteQueue {
     this.#curIdx = -1;
     this.#scratch = null;
     this.#scratchTail = null;
-    this.#viewOf = null;
     this.#viewBuf = undefined;
   }
 }
