@@ -236,8 +236,13 @@ export abstract class ConnectionCore<In, Out, Data> {
     if (!(this._paused & reason)) return;
     this._paused &= ~reason;
     if (this._paused !== 0 || this._state === "closed") return;
-    this._pump();
-    if (this._paused === 0) this._socket.resume();
+    // A connection that has read nothing yet (at `_start()`, most of them) has nothing to
+    // decode: it just reads. Keeps the decoding path out of the start of every connection.
+    if (this.bytesIn !== 0 || this._eof) {
+      this._pump();
+      if (this._paused !== 0) return;
+    }
+    this._socket.resume();
   }
 
   /** Decodes and delivers what flow control allows (_inbound.ts). */
