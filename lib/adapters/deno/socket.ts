@@ -143,7 +143,8 @@ export class DenoSocket implements RawSocket {
   write(chunk: Uint8Array): boolean {
     if (this.#closed || this.#endWanted || this.#closeWanted) return false;
     if (chunk.length > 0) {
-      if (chunk.buffer === this.#lent) this.#pinned = true;
+      // (`lent` first: reading `.buffer` of a small array allocated in the JS heap costs.)
+      if (this.#lent !== undefined && chunk.buffer === this.#lent) this.#pinned = true;
       this.#queue.push(chunk);
       this.#queued += chunk.length;
       if (!this.#writing && (!this.#corked || this.#queued >= 16 * 1024)) this.#flush();
