@@ -36,17 +36,28 @@ function onClose(this: Owned): void {
 /** An empty write: its callback runs once everything written before it is out. */
 const EMPTY = new Uint8Array(0);
 
+// The bits of NodeSocket's #flags: its yes-or-no state in one number (a field each
+// would cost 8 bytes more per connection, each).
+/** Closed: reported, or handed over to TLS. Nothing more happens. */
+const CLOSED = 1;
+/** A write returned false: the handler's `drain` is owed once Node's buffer is empty. */
+const NEED_DRAIN = 2;
+/** `abort()` was called: the close reports no error. */
+const ABORTED = 4;
+/** Mid-STARTTLS: the socket is silent, but `abort()` still reaches Node's socket. */
+const UPGRADING = 8;
+
 /** A `net.Socket` behind the {@linkcode RawSocket} interface. */
 export class NodeSocket implements RawSocket {
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
-  /** Set on TLS sockets once the handshake is done. */
-  tls?: TlsInfo;
-  #upgrading = false;
+  /** Set on TLS sockets once the handshake is done (no field of its own on the others). */
+  declare tls?: TlsInfo;
   #s: net.Socket;
   #hwm: number;
   #handler: RawSocketHandler | undefined;
-  #needDrain = false;
+  /** The yes-or-no state: the bits above. */
+  #flags = 0;
   /**
    * Small writes held since cork(), sent as one buffer by uncork() or at 16 KiB: the
    * first in a field of its own...
@@ -56,8 +67,6 @@ export class NodeSocket implements RawSocket {
   #held: Uint8Array[] | undefined;
   /** Bytes held; -1 when not corked. */
   #heldBytes = -1;
-  #closed = false;
-  #aborted = false;
   #error: Error | undefined;
 
   /**
@@ -81,12 +90,12 @@ export class NodeSocket implements RawSocket {
 
   /** The socket's `data` event. */
   onData(chunk: Uint8Array): void {
-    if (!this.#closed) this.#handler?.data(chunk);
+    if ((this.#flags & CLOSED) === 0) this.#handler?.data(chunk);
   }
 
   /** The socket's `end` event. */
   onEnd(): void {
-    if (!this.#closed) this.#handler?.end();
+    if ((this.#flags & CLOSED) === 0) this.#handler?.end();
   }
 
   /** The socket's `error` event; the error is reported with `close`. */
@@ -96,32 +105,32 @@ export class NodeSocket implements RawSocket {
 
   /** The socket's `close` event. */
   onClose(): void {
-    this.#closed = true;
+    this.#flags |= CLOSED;
     this.#handler?.close(this.#closeError());
   }
 
   get bufferedAmount(): number {
-    return this.#closed ? 0 : this.#s.writableLength + Math.max(0, this.#heldBytes);
+    return (this.#flags & CLOSED) !== 0 ? 0 : this.#s.writableLength + Math.max(0, this.#heldBytes);
   }
 
   start(handler: RawSocketHandler): void {
     if (this.#handler) throw new Error("RawSocket.start() was already called");
     this.#handler = handler;
-    if (this.#closed) queueMicrotask(() => handler.close(this.#closeError()));
+    if ((this.#flags & CLOSED) !== 0) queueMicrotask(() => handler.close(this.#closeError()));
   }
 
   write(chunk: Uint8Array): boolean {
     const s = this.#s;
-    if (this.#closed || s.writableEnded || s.destroyed) return false;
+    if ((this.#flags & CLOSED) !== 0 || s.writableEnded || s.destroyed) return false;
     if (this.#heldBytes >= 0) {
       if (this.#one === undefined) this.#one = chunk;
       else (this.#held ??= []).push(chunk);
       if ((this.#heldBytes += chunk.length) >= 16 * 1024) this.#sendHeld();
-    } else if (this.#needDrain) s.write(chunk, this.#written());
+    } else if ((this.#flags & NEED_DRAIN) !== 0) s.write(chunk, this.#written());
     else s.write(chunk);
     const ok = s.writableLength + Math.max(0, this.#heldBytes) < this.#hwm;
-    if (!ok && !this.#needDrain) {
-      this.#needDrain = true;
+    if (!ok && (this.#flags & NEED_DRAIN) === 0) {
+      this.#flags |= NEED_DRAIN;
       // Writes from now on carry the callback that looks for the drain. When nothing is
       // held, an empty write marks the point where everything before it is out.
       if (this.#heldBytes <= 0) s.write(EMPTY, this.#written());
@@ -135,7 +144,9 @@ export class NodeSocket implements RawSocket {
 
   cork(): void {
     const s = this.#s;
-    if (this.#heldBytes >= 0 || this.#closed || s.writableEnded || s.destroyed) return;
+    if (this.#heldBytes >= 0 || (this.#flags & CLOSED) !== 0 || s.writableEnded || s.destroyed) {
+      return;
+    }
     this.#heldBytes = 0;
   }
 
@@ -153,28 +164,28 @@ export class NodeSocket implements RawSocket {
     const held = this.#held;
     const s = this.#s;
     this.#heldBytes = 0;
-    if (this.#closed || s.writableEnded || s.destroyed) {
+    if ((this.#flags & CLOSED) !== 0 || s.writableEnded || s.destroyed) {
       if (held !== undefined) held.length = 0;
       return;
     }
-    const cb = this.#needDrain ? this.#written() : undefined;
+    const cb = (this.#flags & NEED_DRAIN) !== 0 ? this.#written() : undefined;
     if (held === undefined || held.length === 0) return void s.write(one, cb);
     held.unshift(one);
     while (held.length > 0) s.write(takeBatch(held), cb);
   }
 
   resume(): void {
-    if (!this.#closed) this.#s.resume();
+    if ((this.#flags & CLOSED) === 0) this.#s.resume();
   }
 
   end(): void {
     this.uncork();
-    if (!this.#closed && !this.#s.writableEnded) this.#s.end();
+    if ((this.#flags & CLOSED) === 0 && !this.#s.writableEnded) this.#s.end();
   }
 
   close(): void {
     const s = this.#s;
-    if (this.#closed || s.destroyed) return;
+    if ((this.#flags & CLOSED) !== 0 || s.destroyed) return;
     this.uncork();
     if (s.writableFinished) return void s.destroy();
     // Both sides ended: Node destroys the socket itself once the writes are out.
@@ -185,9 +196,9 @@ export class NodeSocket implements RawSocket {
 
   abort(): void {
     const s = this.#s;
-    if (this.#upgrading && !s.destroyed) return void s.destroy(); // mid-STARTTLS
-    if (this.#closed || s.destroyed) return;
-    this.#aborted = true;
+    if ((this.#flags & UPGRADING) !== 0 && !s.destroyed) return void s.destroy(); // mid-STARTTLS
+    if ((this.#flags & CLOSED) !== 0 || s.destroyed) return;
+    this.#flags |= ABORTED;
     this.#one = this.#held = undefined;
     this.#heldBytes = -1;
     try {
@@ -200,11 +211,11 @@ export class NodeSocket implements RawSocket {
   }
 
   setNoDelay(on: boolean): void {
-    if (this.remoteAddr.transport === "tcp" && !this.#closed) this.#s.setNoDelay(on);
+    if (this.remoteAddr.transport === "tcp" && (this.#flags & CLOSED) === 0) this.#s.setNoDelay(on);
   }
 
   setKeepAlive(on: boolean, initialDelay?: number): void {
-    if (this.remoteAddr.transport === "tcp" && !this.#closed) {
+    if (this.remoteAddr.transport === "tcp" && (this.#flags & CLOSED) === 0) {
       this.#s.setKeepAlive(on, initialDelay ?? 0);
     }
   }
@@ -215,7 +226,7 @@ export class NodeSocket implements RawSocket {
    */
   async startTls(options: StartTlsOptions): Promise<RawSocket> {
     const s = this.#s;
-    if (this.#closed || s.destroyed) {
+    if ((this.#flags & CLOSED) !== 0 || s.destroyed) {
       throw new ConnectionClosedError("startTls() on a closed socket");
     }
     this.uncork();
@@ -223,9 +234,9 @@ export class NodeSocket implements RawSocket {
     // An empty write's callback runs once everything written before it is flushed.
     if (s.writableLength > 0) await new Promise((r) => s.write(new Uint8Array(0), r));
     const handler = this.#handler;
-    this.#closed = true; // from here on the TLS socket reports everything
+    this.#flags |= CLOSED; // from here on the TLS socket reports everything
     this.#handler = undefined;
-    this.#upgrading = true; // abort() still reaches the socket
+    this.#flags |= UPGRADING; // abort() still reaches the socket
     const unix = this.remoteAddr.transport === "unix";
     const known = { unix, local: this.localAddr, remote: this.remoteAddr };
     try {
@@ -237,7 +248,7 @@ export class NodeSocket implements RawSocket {
       handler?.close(e as Error);
       throw e;
     } finally {
-      this.#upgrading = false;
+      this.#flags &= ~UPGRADING;
     }
   }
 
@@ -251,13 +262,16 @@ export class NodeSocket implements RawSocket {
   }
 
   #checkDrain(): void {
-    if (this.#needDrain && !this.#closed && this.#s.writableLength === 0 && this.#heldBytes <= 0) {
-      this.#needDrain = false;
+    if (
+      (this.#flags & NEED_DRAIN) !== 0 && (this.#flags & CLOSED) === 0 &&
+      this.#s.writableLength === 0 && this.#heldBytes <= 0
+    ) {
+      this.#flags &= ~NEED_DRAIN;
       this.#handler?.drain();
     }
   }
 
   #closeError(): Error | undefined {
-    return this.#aborted || !this.#error ? undefined : toSocketError(this.#error);
+    return (this.#flags & ABORTED) !== 0 || !this.#error ? undefined : toSocketError(this.#error);
   }
 }
