@@ -63,6 +63,10 @@ if (workers !== undefined && workers !== "auto" && !(Number.isInteger(workers) &
 
 /** Set on the first signal (in a worker: on the primary's SIGUSR2): health checks are refused. */
 let draining = false;
+// The primary's lame duck, passed on to every worker: health checks fail from then on,
+// clients are still served. Listened for before serve(), as the primary signals a worker
+// as soon as it is bound.
+if (workers !== undefined) onSignal("SIGUSR2", () => void (draining = true));
 
 /** A load balancer's health check while draining: it gets no answer, so the check fails. */
 function refuseCheck(conn: Connection<unknown>): boolean {
@@ -120,8 +124,6 @@ const a = server.addr;
 const self = server.worker === undefined ? "" : `worker ${server.worker} (pid ${pid()}) `;
 if (server.worker !== undefined) {
   console.log(`${self}ready`);
-  // The primary's lame duck: health checks fail from now on, clients are still served.
-  onSignal("SIGUSR2", () => void (draining = true));
 } else {
   console.log(
     `echo server (${mode}) on ${a.transport === "tcp" ? `${a.hostname}:${a.port}` : a.transport}` +

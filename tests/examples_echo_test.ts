@@ -130,12 +130,14 @@ test("echo.ts --proxy-protocol --who: the client from the header; SIGTERM: lame 
 });
 
 test(
-  "echo.ts --workers 2 --proxy-protocol: SIGHUP renews both workers; SIGTERM: lame duck in each, then drain",
+  "echo.ts with WORKERS=2 --proxy-protocol: SIGHUP renews both workers; SIGTERM: lame duck in each, then drain",
   {
     timeout: 60_000,
   },
   async () => {
-    const ex = await startExample("echo.ts", [
+    // WORKERS, the switch's environment variable (the HAProxy rolling test uses --workers).
+    process.env.WORKERS = "2";
+    const starting = startExample("echo.ts", [
       "0",
       "--framer",
       "lines",
@@ -143,9 +145,9 @@ test(
       "127.0.0.1/32",
       "--lame-duck",
       "3000",
-      "--workers",
-      "2",
     ]);
+    delete process.env.WORKERS; // the child is spawned at once, with its own copy
+    const ex = await starting;
     const pids: number[] = [];
     const readyPids = () =>
       [...ex.output().matchAll(/^worker (\d) \(pid (\d+)\) ready$/gm)].map((m) => Number(m[2]));

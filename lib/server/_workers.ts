@@ -139,11 +139,15 @@ export class Primary {
     this.#broadcast({ t: "max", n: n === Infinity ? null : n });
   }
 
-  /** Sends `signal` to every worker process running now; returns how many. */
+  /**
+   * Sends `signal` to every worker process that is bound (has said ready, so its script
+   * has run its listeners' setup; one still starting would die of it); returns how many.
+   */
   signalWorkers(signal: "SIGUSR1" | "SIGUSR2"): number {
     let n = 0;
     for (const s of this.#slots) {
       for (const p of s.procs) {
+        if (!p.link) continue;
         p.proc.kill(signal);
         n++;
       }

@@ -293,9 +293,9 @@ export class Server<In = Uint8Array, Out = In, Data = unknown> {
   }
 
   /**
-   * With `workers`, in the primary: sends `signal` to every worker process running now
-   * (what it means is up to the script, e.g. a lame duck before `shutdown()`); elsewhere
-   * it does nothing.
+   * With `workers`, in the primary: sends `signal` to every worker process that is bound
+   * (what it means is up to the script, e.g. a lame duck before `shutdown()`; listen for it
+   * before `serve()`); elsewhere it does nothing.
    *
    * @returns The number of processes signalled.
    * @throws {TypeError} A signal other than `"SIGUSR1"` or `"SIGUSR2"`.
