@@ -104,6 +104,19 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** Times the main threads of `pids` went to sleep (voluntary context switches). */
+function sleeps(pids: number[]): number {
+  let n = 0;
+  for (const pid of pids) {
+    try {
+      n += Number(
+        /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1],
+      );
+    } catch { /* gone */ }
+  }
+  return n;
+}
+
 /** Every process below `pid` (the workers of a primary), from /proc. */
 function descendants(pid: number): number[] {
   const kids = new Map<number, number[]>();
@@ -230,6 +243,10 @@ interface ScaleRun {
   error?: string;
   msgsPerSec?: number;
   cpuUsPerMsg?: number;
+  msgs?: number;
+  cpuSecs?: number;
+  /** How often the server's event loops went to sleep, per 1000 messages (approximate). */
+  sleptPerKMsg?: number;
   serverCores?: number;
   clientCores?: number;
   workers?: number;
@@ -273,6 +290,7 @@ async function scaling(started: number): Promise<ScaleRun[]> {
           if (!s) continue;
           for (const mode of modesOf(config)) {
             const l = LOAD[mode];
+            const sleeps0 = sleeps([s.pid, ...s.workers]);
             const r = await runLoad(
               [
                 ...["--mode", mode, "--framer", "lines", "--port", String(s.port)],
@@ -291,6 +309,9 @@ async function scaling(started: number): Promise<ScaleRun[]> {
               pinned(config),
             );
             const secs = Number(r.secs);
+            // Over the whole run (warm-up, window, drain), against the window's rate.
+            const sleptPerKMsg = (sleeps([s.pid, ...s.workers]) - sleeps0) * 1000 /
+              (Number(r.msgsPerSec) * (WARMUP + secs));
             // CPU times come in 10 ms ticks: a window where the server got less than
             // MIN_TICKS of them (the other jobs on the machine took the cores) says nothing.
             const starved = r.ok === true && Number(r.cpuTicks) < MIN_TICKS;
@@ -304,6 +325,9 @@ async function scaling(started: number): Promise<ScaleRun[]> {
               ...(starved ? { error: `starved: the server had ${r.cpuTicks} CPU ticks` } : {}),
               msgsPerSec: Number(r.msgsPerSec),
               cpuUsPerMsg: Number(r.cpuUsPerMsg),
+              msgs: Number(r.msgs),
+              cpuSecs: Number(r.cpuSecs),
+              sleptPerKMsg,
               serverCores: Number(r.cpuSecs) / secs,
               clientCores: Number(r.clientCpuSecs) / secs,
               workers: s.workers.length,
@@ -550,16 +574,19 @@ function renderMd(report: Report): string {
   L.push(
     "Server cores: CPU seconds of the primary and every worker per second of the window. CPU/msg: " +
       "those CPU seconds per message echoed. msg per server core-s: messages per CPU second of the " +
-      "server (1 / CPU per message), the figure that carries to a machine with free cores.",
+      "server (1 / CPU per message), the figure that carries to a machine with free cores. Sleeps " +
+      "per 1k msg: how often the server's event loop threads went idle (voluntary context " +
+      "switches of the main threads, /proc/<pid>/status) per 1000 messages, over the whole run: " +
+      "a loop that sleeps more often reads fewer messages per wake-up.",
     "",
   );
   for (const mode of MODES) {
     const l = LOAD[mode];
     L.push(`### ${mode}: ${l.conns} connections x ${l.depth} in flight x ${l.size} B`, "");
     L.push(
-      "| runtime | server | msg/s | server cores | CPU µs/msg | msg per server core-s | client cores | load |",
+      "| runtime | server | msg/s | server cores | CPU µs/msg | msg per server core-s | sleeps per 1k msg | client cores | load |",
     );
-    L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const rt of RUNTIMES) {
       for (const c of CONFIGS) {
         const rs = scale.filter((r) =>
@@ -570,7 +597,9 @@ function renderMd(report: Report): string {
         L.push(
           `| ${RT[rt]} | ${NAMES[c]} | ${k(m("msgsPerSec"))} | ${f(m("serverCores"))} | ${
             f(m("cpuUsPerMsg"), 3)
-          } | ${k(1e6 / m("cpuUsPerMsg"))} | ${f(m("clientCores"))} | ${f(m("load1"), 1)} |`,
+          } | ${k(1e6 / m("cpuUsPerMsg"))} | ${f(m("sleptPerKMsg"), 1)} | ${
+            f(m("clientCores"))
+          } | ${f(m("load1"), 1)} |`,
         );
       }
     }
@@ -579,15 +608,16 @@ function renderMd(report: Report): string {
   if (CONFIGS.includes("1w") && CONFIGS.includes("2w")) {
     L.push("### Ratios, 2 workers ÷ 1 worker (median of the per-repetition ratios)", "");
     L.push(
-      "Efficiency: CPU per message with 2 workers ÷ with 1 (target ≤ 1.05). Scaling: msg/s with 2 " +
+      "Efficiency: CPU per message with 2 workers ÷ with 1 (target ≤ 1.05); pooled: the same from " +
+        "every window's CPU seconds and messages added up. Scaling: msg/s with 2 " +
         "workers ÷ with 1, measured here with the client sharing the 2 cores. On N free cores: N ÷ " +
         "efficiency, what N workers would give if each had a core of its own (target ≥ 0.9 × N).",
       "",
     );
     L.push(
-      "| runtime | load | efficiency (≤ 1.05) | scaling measured (2 cores, client included) | on N free cores | 1 worker: server cores |",
+      "| runtime | load | efficiency (≤ 1.05) | pooled | scaling measured (2 cores, client included) | on N free cores | 1 worker: server cores |",
     );
-    L.push("| --- | --- | ---: | ---: | ---: | ---: |");
+    L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     const pairs: [Config, Config, Mode, string][] = MODES.map((m) => ["2w", "1w", m, m]);
     if (CONFIGS.includes("2w@0") && CONFIGS.includes("1w@0") && MODES.includes("pipelined")) {
       pairs.push(["2w@0", "1w@0", "pipelined", "pipelined, server on CPU 0"]);
@@ -601,12 +631,19 @@ function renderMd(report: Report): string {
             (r) => r.serverCores!,
           ),
         );
+        // Every window's CPU seconds over every window's messages, per configuration.
+        const pool = (c: Config) => {
+          const rs = scale.filter((r) =>
+            r.ok && r.runtime === rt && r.mode === mode && r.config === c
+          );
+          return rs.reduce((a, r) => a + r.cpuSecs!, 0) / rs.reduce((a, r) => a + r.msgs!, 0);
+        };
         L.push(
           `| ${RT[rt]} | ${label} | ${f(eff.median)} ${eff.median <= 1.05 ? "✓" : "✗"} (${
             eff.all.map((x) => f(x)).join(", ")
-          }) | ${f(sc.median)} (${sc.all.map((x) => f(x)).join(", ")}) | ${f(1 / eff.median)} × N ${
-            1 / eff.median >= 0.9 ? "✓" : "✗"
-          } | ${f(cores1)} |`,
+          }) | ${f(pool(two) / pool(one))} | ${f(sc.median)} (${
+            sc.all.map((x) => f(x)).join(", ")
+          }) | ${f(1 / eff.median)} × N ${1 / eff.median >= 0.9 ? "✓" : "✗"} | ${f(cores1)} |`,
         );
       }
     }
