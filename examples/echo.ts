@@ -93,7 +93,8 @@ async function echoLines(conn: Connection<string>): Promise<void> {
   // Draining while waiting for a request: close now (a request on its way gets no answer,
   // so its client knows it was not served and sends it again on a new connection).
   const leave = () => void (busy || conn.close());
-  conn.signal.addEventListener("abort", leave, { once: true });
+  if (conn.signal.aborted) leave();
+  else conn.signal.addEventListener("abort", leave, { once: true });
   try {
     for await (const line of conn) {
       busy = true;
