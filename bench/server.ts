@@ -19,7 +19,8 @@
  * process is the primary and prints `ready <port>` once every worker is bound; SIGTERM
  * drains the workers. Its handlers close a connection after a reply once the server is
  * draining (`conn.signal` aborted), so a rolling restart (SIGHUP) moves clients to the new
- * workers between two requests (bench/workers.ts).
+ * workers between two requests (bench/workers.ts). `--workers 0` is one process with
+ * those same handlers, the reference for the worker runs.
  *
  * @module
  */
@@ -32,11 +33,12 @@ import { BACKLOG, benchFlags, MAX_CONNECTIONS, MAX_FRAME, MAX_LINE, ready } from
 
 const { port, framer: kind, style } = benchFlags();
 const workersAt = process.argv.indexOf("--workers");
-const workers = workersAt > 0 ? Number(process.argv[workersAt + 1]) : 0;
+const drainClose = workersAt > 0;
+const workers = drainClose ? Number(process.argv[workersAt + 1]) : 0;
 if (
-  !Number.isInteger(workers) || workers < 0 || (workers > 0 && !/^(hooks|iterator)$/.test(style))
+  drainClose && (!Number.isInteger(workers) || workers < 0 || !/^(hooks|iterator)$/.test(style))
 ) {
-  throw new RangeError("--workers must be a count >= 1, with --style hooks or iterator");
+  throw new RangeError("--workers must be a count >= 0, with --style hooks or iterator");
 }
 
 // raw(): frames up to 1 MiB, so that a large read (Bun's reach 512 KiB) is echoed with one
@@ -47,7 +49,7 @@ const framer: Framer<Uint8Array, Uint8Array> = kind === "raw"
   ? lines({ encoding: null, maxLength: MAX_LINE })
   : lengthPrefixed({ size: 4, maxLength: MAX_FRAME });
 
-const handler: ServeOptions<Uint8Array>["handler"] = workers > 0
+const handler: ServeOptions<Uint8Array>["handler"] = drainClose
   // With workers: the same echo, and a draining server closes the connection after a reply.
   ? style === "iterator"
     ? async (conn) => {

@@ -7,7 +7,8 @@
 //   node bench/workers.ts --quick          1 repetition, 1 s windows, written under results/tmp/
 //   node bench/workers.ts --runtimes bun --reps 8 --restart-reps 5 --secs 2 --pinned
 //
-// Scaling: for each runtime, `alone` (serve() without workers), `1w` and `2w`
+// Scaling: for each runtime, `alone` (serve() without workers: `--workers 0`, the same
+// handlers in one process), `1w` and `2w`
 // (`--workers 1|2`) are started once and stay up; each repetition then drives every one
 // of them back to back, in an order that rotates, with the lines echo (hooks): pipelined
 // (50 connections x 32 messages of 32 B in flight) and reqresp (100 connections, 1 in
@@ -144,7 +145,8 @@ interface Server {
 
 function serverCommand(rt: Runtime, config: Config): [string, string[]] {
   const flags = ["bench/server.ts", "--port", "0", "--framer", "lines", "--style", "hooks"];
-  if (config !== "alone") flags.push("--workers", String(workerCount(config)));
+  // `alone` is --workers 0: one process, with the handlers the worker runs use.
+  flags.push("--workers", String(workerCount(config)));
   // --unstable-net: Deno's own listener with reusePort (else the workers use node:net).
   const [cmd, args]: [string, string[]] = rt === "deno"
     ? [bin("deno"), ["run", "-A", "--unstable-net", ...flags]]
