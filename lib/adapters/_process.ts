@@ -60,6 +60,9 @@ export interface WorkerProcess {
 /** How much of a worker's stderr is kept for the crash-loop error: lines, and characters. */
 const TAIL_LINES = 20;
 const TAIL_BYTES = 4096;
+/** Terminal colour codes, left out of the tail (it goes into an error message). */
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
 
 /**
  * The command line this process was started with: `/proc/self/cmdline` where it exists
@@ -117,7 +120,9 @@ export function spawnSelf(env: WorkerEnv): WorkerProcess {
       }
     },
     exited,
-    stderrTail: () => tail.split("\n").filter((l) => l !== "").slice(-TAIL_LINES).join("\n"),
+    stderrTail: () =>
+      tail.replace(ANSI, "").split("\n").filter((l) => l.trim() !== "").slice(-TAIL_LINES)
+        .join("\n"),
   };
 }
 
