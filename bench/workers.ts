@@ -572,42 +572,51 @@ function renderMd(report: Report): string {
       `${SECS} s windows (after ${WARMUP} s of warm-up), medians; ${RESTART_REPS} restart run(s) per runtime.`,
     "",
   );
-  L.push("## Scaling: lines echo (hooks), the load client on the same 2 cores", "");
-  L.push(
-    "Server cores: CPU seconds of the primary and every worker per second of the window. CPU/msg: " +
-      "those CPU seconds per message echoed. msg per server core-s: messages per CPU second of the " +
-      "server (1 / CPU per message), the figure that carries to a machine with free cores. Sleeps " +
-      "per 1k msg: how often the server's event loop threads went idle (voluntary context " +
-      "switches of the main threads, /proc/<pid>/status) per 1000 messages, over the whole run: " +
-      "a loop that sleeps more often reads fewer messages per wake-up.",
-    "",
-  );
-  for (const mode of MODES) {
-    const l = LOAD[mode];
-    L.push(`### ${mode}: ${l.conns} connections x ${l.depth} in flight x ${l.size} B`, "");
+  if (scale.length > 0) {
+    L.push("## Scaling: lines echo (hooks), the load client on the same 2 cores", "");
     L.push(
-      "| runtime | server | msg/s | server cores | CPU µs/msg | msg per server core-s | sleeps per 1k msg | client cores | load |",
+      "Server cores: CPU seconds of the primary and every worker per second of the window. CPU/msg: " +
+        "those CPU seconds per message echoed. msg per server core-s: messages per CPU second of the " +
+        "server (1 / CPU per message), the figure that carries to a machine with free cores. Sleeps " +
+        "per 1k msg: how often the server's event loop threads went idle (voluntary context " +
+        "switches of the main threads, /proc/<pid>/status) per 1000 messages, over the whole run: " +
+        "a loop that sleeps more often reads fewer messages per wake-up.",
+      "",
     );
-    L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (const rt of RUNTIMES) {
-      for (const c of CONFIGS) {
-        const rs = scale.filter((r) =>
-          r.ok && r.runtime === rt && r.mode === mode && r.config === c
-        );
-        if (!modesOf(c).includes(mode)) continue;
-        const m = (key: keyof ScaleRun) => median(rs.map((r) => r[key] as number));
-        L.push(
-          `| ${RT[rt]} | ${NAMES[c]} | ${k(m("msgsPerSec"))} | ${f(m("serverCores"))} | ${
-            f(m("cpuUsPerMsg"), 3)
-          } | ${k(1e6 / m("cpuUsPerMsg"))} | ${f(m("sleptPerKMsg"), 1)} | ${
-            f(m("clientCores"))
-          } | ${f(m("load1"), 1)} |`,
-        );
+    for (const mode of MODES) {
+      const l = LOAD[mode];
+      L.push(`### ${mode}: ${l.conns} connections x ${l.depth} in flight x ${l.size} B`, "");
+      L.push(
+        "| runtime | server | msg/s | server cores | CPU µs/msg | msg per server core-s | sleeps per 1k msg | client cores | load |",
+      );
+      L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+      for (const rt of RUNTIMES) {
+        for (const c of CONFIGS) {
+          const rs = scale.filter((r) =>
+            r.ok && r.runtime === rt && r.mode === mode && r.config === c
+          );
+          if (!modesOf(c).includes(mode)) continue;
+          const m = (key: keyof ScaleRun) => median(rs.map((r) => r[key] as number));
+          L.push(
+            `| ${RT[rt]} | ${NAMES[c]} | ${k(m("msgsPerSec"))} | ${f(m("serverCores"))} | ${
+              f(m("cpuUsPerMsg"), 3)
+            } | ${k(1e6 / m("cpuUsPerMsg"))} | ${f(m("sleptPerKMsg"), 1)} | ${
+              f(m("clientCores"))
+            } | ${f(m("load1"), 1)} |`,
+          );
+        }
       }
+      L.push("");
     }
-    L.push("");
   }
-  if (CONFIGS.includes("1w") && CONFIGS.includes("2w")) {
+  const both = (a: Config, b: Config) => CONFIGS.includes(a) && CONFIGS.includes(b);
+  const pairs: [Config, Config, Mode, string][] = both("2w", "1w")
+    ? MODES.map((m) => ["2w", "1w", m, m])
+    : [];
+  if (both("2w@0", "1w@0") && MODES.includes("pipelined")) {
+    pairs.push(["2w@0", "1w@0", "pipelined", "pipelined, server on CPU 0"]);
+  }
+  if (pairs.length > 0 && scale.length > 0) {
     L.push("### Ratios, 2 workers ÷ 1 worker (median of the per-repetition ratios)", "");
     L.push(
       "Efficiency: CPU per message with 2 workers ÷ with 1 (target ≤ 1.05); pooled: the same from " +
@@ -620,10 +629,6 @@ function renderMd(report: Report): string {
       "| runtime | load | efficiency (≤ 1.05) | pooled | scaling measured (2 cores, client included) | on N free cores | 1 worker: server cores |",
     );
     L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    const pairs: [Config, Config, Mode, string][] = MODES.map((m) => ["2w", "1w", m, m]);
-    if (CONFIGS.includes("2w@0") && CONFIGS.includes("1w@0") && MODES.includes("pipelined")) {
-      pairs.push(["2w@0", "1w@0", "pipelined", "pipelined, server on CPU 0"]);
-    }
     for (const rt of RUNTIMES) {
       for (const [two, one, mode, label] of pairs) {
         const eff = ratio(scale, rt, mode, two, one, "cpuUsPerMsg");
@@ -651,49 +656,51 @@ function renderMd(report: Report): string {
     }
     L.push("");
   }
-  L.push("## Rolling restart: latency while SIGHUP replaces both workers", "");
-  L.push(
-    "100 connections, 1 request (32 B line) in flight each, against 2 workers. before: the " +
-      `${RESTART_BEFORE} s before SIGHUP; during: from SIGHUP until both old workers have exited; after: ` +
-      `the ${RESTART_AFTER} s after. A request whose connection ended before its reply is sent again on a ` +
-      "new connection (resent); its latency counts from its first send.",
-    "",
-  );
-  L.push(
-    "| runtime | run | old workers exited at (ms) | p50 before / during (ms) | p99 before / during / after (ms) | p99 during ÷ before | max before / during (ms) | reconnects | resent | connect errors | load |",
-  );
-  L.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-  for (const rt of RUNTIMES) {
-    for (const r of restart.filter((x) => x.runtime === rt)) {
-      if (!r.ok || !r.phases) {
-        L.push(`| ${RT[rt]} | ${r.rep + 1} | failed: ${r.error} | | | | | | | | |`);
-        continue;
+  if (restart.length > 0) {
+    L.push("## Rolling restart: latency while SIGHUP replaces both workers", "");
+    L.push(
+      "100 connections, 1 request (32 B line) in flight each, against 2 workers. before: the " +
+        `${RESTART_BEFORE} s before SIGHUP; during: from SIGHUP until both old workers have exited; after: ` +
+        `the ${RESTART_AFTER} s after. A request whose connection ended before its reply is sent again on a ` +
+        "new connection (resent); its latency counts from its first send.",
+      "",
+    );
+    L.push(
+      "| runtime | run | old workers exited at (ms) | p50 before / during (ms) | p99 before / during / after (ms) | p99 during ÷ before | max before / during (ms) | reconnects | resent | connect errors | load |",
+    );
+    L.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (const rt of RUNTIMES) {
+      for (const r of restart.filter((x) => x.runtime === rt)) {
+        if (!r.ok || !r.phases) {
+          L.push(`| ${RT[rt]} | ${r.rep + 1} | failed: ${r.error} | | | | | | | | |`);
+          continue;
+        }
+        const [b, d, a] = r.phases;
+        const ms = (x: number, dd = 2) => f(x / 1000, dd);
+        L.push(
+          `| ${RT[rt]} | ${r.rep + 1} | ${r.oldGoneMs!.join(", ")} | ${ms(b.p50Us)} / ${
+            ms(d.p50Us)
+          } | ${ms(b.p99Us)} / ${ms(d.p99Us)} / ${a ? ms(a.p99Us) : "–"} | ${
+            f(d.p99Us / b.p99Us, 1)
+          } | ${ms(b.maxUs, 1)} / ${
+            ms(d.maxUs, 1)
+          } | ${r.reconnects} | ${r.resent} | ${r.connectErrors} | ${f(r.load1, 1)} |`,
+        );
       }
-      const [b, d, a] = r.phases;
-      const ms = (x: number, dd = 2) => f(x / 1000, dd);
-      L.push(
-        `| ${RT[rt]} | ${r.rep + 1} | ${r.oldGoneMs!.join(", ")} | ${ms(b.p50Us)} / ${
-          ms(d.p50Us)
-        } | ${ms(b.p99Us)} / ${ms(d.p99Us)} / ${a ? ms(a.p99Us) : "–"} | ${
-          f(d.p99Us / b.p99Us, 1)
-        } | ${ms(b.maxUs, 1)} / ${
-          ms(d.maxUs, 1)
-        } | ${r.reconnects} | ${r.resent} | ${r.connectErrors} | ${f(r.load1, 1)} |`,
-      );
+      const ok = restart.filter((x) => x.runtime === rt && x.ok && x.phases);
+      if (ok.length > 1) {
+        const med = (fn: (ph: Phase[]) => number) => median(ok.map((x) => fn(x.phases!)));
+        L.push(
+          `| ${RT[rt]} | median | | ${f(med((p) => p[0].p50Us) / 1000)} / ${
+            f(med((p) => p[1].p50Us) / 1000)
+          } | ${f(med((p) => p[0].p99Us) / 1000)} / ${f(med((p) => p[1].p99Us) / 1000)} / ${
+            f(med((p) => p[2]?.p99Us ?? NaN) / 1000)
+          } | ${f(med((p) => p[1].p99Us / p[0].p99Us), 1)} | | | | | |`,
+        );
+      }
     }
-    const ok = restart.filter((x) => x.runtime === rt && x.ok && x.phases);
-    if (ok.length > 1) {
-      const med = (fn: (ph: Phase[]) => number) => median(ok.map((x) => fn(x.phases!)));
-      L.push(
-        `| ${RT[rt]} | median | | ${f(med((p) => p[0].p50Us) / 1000)} / ${
-          f(med((p) => p[1].p50Us) / 1000)
-        } | ${f(med((p) => p[0].p99Us) / 1000)} / ${f(med((p) => p[1].p99Us) / 1000)} / ${
-          f(med((p) => p[2]?.p99Us ?? NaN) / 1000)
-        } | ${f(med((p) => p[1].p99Us / p[0].p99Us), 1)} | | | | | |`,
-      );
-    }
+    L.push("");
   }
-  L.push("");
   return L.join("\n");
 }
 
