@@ -4,15 +4,18 @@
 // client as the echo benchmark (bench/load.c, compiled with `cc -O2`).
 //
 //   node bench/workers.ts                  the whole run, about 5 minutes
-//   node bench/workers.ts --quick          1 repetition, 1 s windows, written under results/tmp/
+//   node bench/workers.ts --quick          1 repetition, 0.5 s windows, written under results/tmp/
 //   node bench/workers.ts --runtimes bun --reps 8 --restart-reps 5 --secs 2 --pinned
 //
+// Other flags: --configs alone,1w,2w,1w@0,2w@0 and --modes pipelined,reqresp pick the
+// scaling runs; --no-scaling and --no-restart leave a part out.
+//
 // Scaling: for each runtime, `alone` (serve() without workers: `--workers 0`, the same
-// handlers in one process), `1w` and `2w`
-// (`--workers 1|2`) are started once and stay up; each repetition then drives every one
-// of them back to back, in an order that rotates, with the lines echo (hooks): pipelined
-// (50 connections x 32 messages of 32 B in flight) and reqresp (100 connections, 1 in
-// flight). `--pinned` adds `1w@0` and `2w@0`: the server (primary and workers) pinned to
+// handlers in one process), `1w` and `2w` (`--workers 1|2`) are started once and stay
+// up; each repetition then drives every one of them back to back, in an order that
+// rotates, with the lines echo (hooks): pipelined (50 connections x 32 messages of 32 B in
+// flight) and reqresp (100 connections, 1 in flight); a window where the server got under
+// MIN_TICKS of CPU is not counted. `--pinned` adds `1w@0` and `2w@0`: the server (primary and workers) pinned to
 // CPU 0 with taskset, the load client to CPU 1, pipelined only. Server CPU is the sum over
 // the primary and every worker (/proc/<pid>/stat), read by load.c at both ends of its
 // window; the load client's own CPU in the window is given too. Ratios are medians over
