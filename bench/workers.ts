@@ -15,11 +15,11 @@
 // up; each repetition then drives every one of them back to back, in an order that
 // rotates, with the lines echo (hooks): pipelined (50 connections x 32 messages of 32 B in
 // flight) and reqresp (100 connections, 1 in flight); a window where the server got under
-// MIN_TICKS of CPU is not counted. `--pinned` adds `1w@0` and `2w@0`: the server (primary and workers) pinned to
-// CPU 0 with taskset, the load client to CPU 1, pipelined only. Server CPU is the sum over
-// the primary and every worker (/proc/<pid>/stat), read by load.c at both ends of its
-// window; the load client's own CPU in the window is given too. Ratios are medians over
-// repetitions of the ratio within one repetition.
+// MIN_TICKS of CPU is not counted. `--pinned` adds `1w@0` and `2w@0`: the server (primary
+// and workers) pinned to CPU 0 with taskset, the load client to CPU 1: one core for 1 or 2
+// workers. Server CPU is the sum over the primary and every worker (/proc/<pid>/stat),
+// read by load.c at both ends of its window; the load client's own CPU in the window is
+// given too. Ratios are medians over repetitions of the ratio within one repetition.
 //
 // Restart: 100 connections with 1 request in flight each against `--workers 2`; after
 // RESTART_BEFORE seconds the primary gets SIGHUP; the window "during" lasts until both old
@@ -50,8 +50,6 @@ const CONFIGS =
     .split(",") as Config[];
 const workerCount = (c: Config) => (c.startsWith("2") ? 2 : c.startsWith("1") ? 1 : 0);
 const pinned = (c: Config) => c.endsWith("@0");
-/** The pinned runs are a cross-check of one figure: pipelined only. */
-const modesOf = (c: Config) => (pinned(c) ? MODES.filter((m) => m === "pipelined") : MODES);
 const MODES = (opt("modes") ?? "pipelined,reqresp").split(",") as Mode[];
 const REPS = Number(opt("reps") ?? (quick ? 1 : 6));
 const RESTART_REPS = Number(opt("restart-reps") ?? (quick ? 1 : 3));
@@ -275,7 +273,7 @@ async function scaling(started: number): Promise<ScaleRun[]> {
         } catch (e) {
           console.log((e as Error).message);
           for (let rep = 0; rep < REPS; rep++) {
-            for (const mode of modesOf(config)) {
+            for (const mode of MODES) {
               runs.push({
                 rep,
                 runtime: rt,
@@ -293,7 +291,7 @@ async function scaling(started: number): Promise<ScaleRun[]> {
         for (const config of rotate(CONFIGS, rep)) {
           const s = servers.get(config);
           if (!s) continue;
-          for (const mode of modesOf(config)) {
+          for (const mode of MODES) {
             const l = LOAD[mode];
             const sleeps0 = sleeps([s.pid, ...s.workers]);
             const r = await runLoad(
@@ -598,7 +596,6 @@ function renderMd(report: Report): string {
           const rs = scale.filter((r) =>
             r.ok && r.runtime === rt && r.mode === mode && r.config === c
           );
-          if (!modesOf(c).includes(mode)) continue;
           const m = (key: keyof ScaleRun) => median(rs.map((r) => r[key] as number));
           L.push(
             `| ${RT[rt]} | ${NAMES[c]} | ${k(m("msgsPerSec"))} | ${f(m("serverCores"))} | ${
@@ -616,8 +613,8 @@ function renderMd(report: Report): string {
   const pairs: [Config, Config, Mode, string][] = both("2w", "1w")
     ? MODES.map((m) => ["2w", "1w", m, m])
     : [];
-  if (both("2w@0", "1w@0") && MODES.includes("pipelined")) {
-    pairs.push(["2w@0", "1w@0", "pipelined", "pipelined, server on CPU 0"]);
+  if (both("2w@0", "1w@0")) {
+    for (const m of MODES) pairs.push(["2w@0", "1w@0", m, `${m}, server on CPU 0`]);
   }
   if (pairs.length > 0 && scale.length > 0) {
     L.push("### Ratios, 2 workers ÷ 1 worker (median of the per-repetition ratios)", "");
