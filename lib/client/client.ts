@@ -166,6 +166,7 @@ export async function connect<In = Uint8Array, Out = In, Data = unknown>(
     highWaterMark: options.highWaterMark,
     maxOutbound: options.maxOutbound,
     messageBudget: options.messageBudget,
+    lentMessages: options.lentMessages,
     report: (e) => console.error(`tcpkit: client connection to ${target}:`, e),
   });
   if (options.signal) {

@@ -22,6 +22,7 @@ export const LIMITS = {
   highWaterMark: integer(1),
   maxOutbound: integer(1, Number.MAX_SAFE_INTEGER, true),
   messageBudget: integer(1, Number.MAX_SAFE_INTEGER, true),
+  lentMessages: boolean,
 } as const satisfies Schema<ConnectionLimits>;
 
 /** The `keepAlive` option, a boolean or the initial delay in ms; shared with `connect()`. */

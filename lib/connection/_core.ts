@@ -27,6 +27,8 @@ export interface ResolvedLimits {
   readonly hwm: number;
   readonly maxOutbound: number;
   readonly budget: number;
+  /** `lentMessages`: ask the socket to lend its chunks. */
+  readonly lend: boolean;
 }
 
 /**
@@ -70,6 +72,7 @@ const F_WE_ENDED = 8;
 const F_ERROR_DELIVERED = 16;
 const F_CORKED = 32;
 const F_END_OF_TASK = 64;
+const F_LENT = 128;
 
 /** Runs a callback once the current task and its microtasks are done. */
 export const afterTask: (fn: () => void) => void = typeof setImmediate === "function"
@@ -222,6 +225,14 @@ export abstract class ConnectionCore<In, Out, Data> {
   }
   protected set _endOfTask(on: boolean) {
     this._flags = on ? this._flags | F_END_OF_TASK : this._flags & ~F_END_OF_TASK;
+  }
+
+  /** The socket lends its chunks (`lentMessages`): each is valid only during `data()`. */
+  protected get _lent(): boolean {
+    return (this._flags & F_LENT) !== 0;
+  }
+  protected set _lent(on: boolean) {
+    this._flags = on ? this._flags | F_LENT : this._flags & ~F_LENT;
   }
 
   // ------------------------------------------------------------- flow control

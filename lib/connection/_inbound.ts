@@ -20,6 +20,8 @@ import {
   rejected,
 } from "./_core.ts";
 import { ConnectionOutbound } from "./_outbound.ts";
+import { OWN, type OwningDecoder } from "../framers/_own.ts";
+import type { Decoder } from "../framers/framer.ts";
 
 /** @internal Delivery of frames, flow control of reading, the end of the input. */
 export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutbound<In, Out, Data> {
@@ -155,11 +157,41 @@ export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutboun
   protected _onData(chunk: Uint8Array): void {
     if (this._state === "closed") return;
     this.bytesIn += chunk.length;
+    if (this._lent) {
+      // Hooks running now get views of the chunk; whatever is kept past this call is copied.
+      if (
+        this._hooks !== undefined && this._paused === 0 && (this._decoder as OwningDecoder)[OWN]
+      ) {
+        return this._onLentData(chunk);
+      }
+      // Iteration (messages used after this call), a pause, peeking, a decoder of the
+      // user's own: the whole chunk is kept, so it is copied now.
+      chunk = chunk.slice();
+    }
     this._keepChunk(chunk);
     this._decoder.push(chunk);
     const peek = this._rare?.peek;
     if (peek) peek(chunk, false);
     else this._pump();
+  }
+
+  /**
+   * A lent chunk (valid only during this call) while hooks take the messages: they are
+   * delivered as views of it; then what the decoder still holds of it is copied, and the
+   * replies gathered from it have been handed to the socket (`_pump` uncorks).
+   */
+  protected _onLentData(chunk: Uint8Array): void {
+    const lent = chunk.buffer;
+    this._keepChunk(chunk);
+    this._decoder.push(chunk);
+    this._pump();
+    if (this._run === lent) this._flushRun(); // (`_pump` flushes it; in case it was corked)
+    if (this._rxBuf === lent) this._rxBuf = this._rxChunk = undefined;
+    const decoder: Decoder<In> & OwningDecoder = this._decoder; // (a hook may swap it)
+    if (decoder.buffered === 0) return;
+    if (decoder[OWN]) return decoder[OWN](lent);
+    // A decoder of the user's own, set by setFramer() in a hook: refilled with copies.
+    for (const c of decoder.takeRemaining()) decoder.push(c.buffer === lent ? c.slice() : c);
   }
 
   /**

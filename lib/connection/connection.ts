@@ -93,6 +93,47 @@ export interface ConnectionLimits {
   maxOutbound?: number;
   /** Messages delivered per turn of the event loop before yielding to other connections. Default 1024. */
   messageBudget?: number;
+  /**
+   * Messages are lent, not given: a `Uint8Array` message (`raw()`, and the byte framers
+   * without an encoding) is valid only until the `message` hook returns (an async hook
+   * may use it before its first `await`), or with the iterator until the next `next()`.
+   * Then the socket reads into the same memory again: no fresh buffer per read. Copy a
+   * message to keep it (`msg.slice()`); sending it back with `conn.send()` or
+   * `conn.write()` during the hook is safe (the bytes are kept until they are written),
+   * sending it on another connection is not. Strings and decoded objects are unaffected.
+   * Default false: messages are the receiver's to keep.
+   *
+   * Named for what the handler gets: the connection lends the message for the call.
+   * Adapters that cannot lend (Bun, Node and the memory pair today) ignore it: there
+   * messages stay valid for good. Whatever the connection keeps past a read (bytes of a
+   * partial frame, messages held while delivery is paused, peeked bytes) it copies.
+   *
+   * @example An echo server whose hook copies only what it keeps
+   * ```ts
+   * import { connect, serve } from "@tcpkit/tcpkit";
+   * import assert from "node:assert/strict";
+   *
+   * const kept: Uint8Array[] = [];
+   * await using server = serve({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   lentMessages: true,
+   *   handler: {
+   *     message(conn, msg) {
+   *       kept.push(msg.slice()); // a copy: msg itself is reused after this hook
+   *       conn.send(msg); // sending it back at once is safe
+   *     },
+   *   },
+   * });
+   * await server.ready;
+   * const port = server.addr.transport === "tcp" ? server.addr.port : 0;
+   * await using conn = await connect({ hostname: "127.0.0.1", port });
+   * await conn.send(Uint8Array.of(1, 2, 3));
+   * assert.deepEqual(await conn.next(), Uint8Array.of(1, 2, 3));
+   * assert.deepEqual(kept, [Uint8Array.of(1, 2, 3)]);
+   * ```
+   */
+  lentMessages?: boolean;
 }
 
 /** @internal Applies the defaults: a server does it once for all its connections. */
@@ -101,6 +142,7 @@ export function resolveLimits(limits: ConnectionLimits): ResolvedLimits {
     hwm: limits.highWaterMark ?? 64 * 1024,
     maxOutbound: limits.maxOutbound ?? 1024 * 1024,
     budget: limits.messageBudget ?? 1024,
+    lend: limits.lentMessages === true,
   };
 }
 
@@ -170,6 +212,7 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown>
   constructor(init: ConnectionInit<In, Out>) {
     super(init, init.limits ?? resolveLimits(init));
     this._socket.start(this._events());
+    if (this._limits.lend) this._lent = this._socket.lend?.() === true;
   }
 
   /** Aborted when the connection goes away or the server shuts down. */

@@ -14,6 +14,7 @@ import type { Decoder, EofPolicy, TooLongPolicy } from "./framer.ts";
 import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { FRAME_BUFFER } from "./_wire.ts";
+import { OWN, ownQueue } from "./_own.ts";
 
 /** What a search reports besides the position it returns. */
 export interface ScanResult {
@@ -161,6 +162,11 @@ export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
 
   push(chunk: Uint8Array): void {
     this.#q.push(chunk);
+  }
+
+  /** @internal See `OWN` (_own.ts). */
+  [OWN](lent: ArrayBufferLike): void {
+    ownQueue(this.#q, lent);
   }
 
   next(): Uint8Array | undefined {

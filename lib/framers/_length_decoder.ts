@@ -15,6 +15,7 @@ import {
 } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { FRAME_BUFFER } from "./_wire.ts";
+import { OWN, ownQueue } from "./_own.ts";
 import type { HeaderLayout } from "./_length_header.ts";
 
 /** The checked options of a `lengthPrefixed()` framer. */
@@ -65,6 +66,11 @@ export class LengthDecoder implements Decoder<Uint8Array> {
 
   push(chunk: Uint8Array): void {
     this.#q.push(chunk);
+  }
+
+  /** @internal See `OWN` (_own.ts). */
+  [OWN](lent: ArrayBufferLike): void {
+    ownQueue(this.#q, lent);
   }
 
   next(): Uint8Array | undefined {

@@ -6,6 +6,7 @@
 import type { Decoder, EofPolicy, Framer } from "./framer.ts";
 import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
+import { OWN, ownQueue } from "./_own.ts";
 import { checkEof, checkInteger, checkOptions } from "./_common.ts";
 import { FRAME_BUFFER, type Span, WIRE, type WireFramer } from "./_wire.ts";
 import type { Keys } from "../_options.ts";
@@ -107,6 +108,10 @@ class FixedDecoder implements Decoder<Uint8Array> {
 
   push(chunk: Uint8Array): void {
     this.#q.push(chunk);
+  }
+  /** @internal See `OWN` (_own.ts). */
+  [OWN](lent: ArrayBufferLike): void {
+    ownQueue(this.#q, lent);
   }
 
   next(): Uint8Array | undefined {

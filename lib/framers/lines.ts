@@ -21,6 +21,7 @@ import {
   SequenceScanner,
 } from "./_delimiter_decoder.ts";
 import { type Span, WIRE, type WireFramer } from "./_wire.ts";
+import { OWN, type OwningDecoder } from "./_own.ts";
 import type { Keys } from "../_options.ts";
 
 /** Options of {@linkcode lines}. */
@@ -245,6 +246,10 @@ class TextDecoderOf implements Decoder<string> {
   }
   push(chunk: Uint8Array): void {
     this.#inner.push(chunk);
+  }
+  /** @internal See `OWN` (_own.ts). */
+  [OWN](lent: ArrayBufferLike): void {
+    (this.#inner as OwningDecoder)[OWN]!(lent);
   }
   next(): string | undefined {
     const bytes = this.#inner.next();

@@ -5,6 +5,7 @@
 
 import type { Decoder, Framer } from "./framer.ts";
 import { ByteQueue } from "./_byte_queue.ts";
+import { OWN, ownQueue } from "./_own.ts";
 import { checkInteger, checkOptions } from "./_common.ts";
 import type { Keys } from "../_options.ts";
 
@@ -73,6 +74,10 @@ class RawDecoder implements Decoder<Uint8Array> {
   }
   push(chunk: Uint8Array): void {
     this.#q.push(chunk);
+  }
+  /** @internal See `OWN` (_own.ts). */
+  [OWN](lent: ArrayBufferLike): void {
+    ownQueue(this.#q, lent);
   }
   next(): Uint8Array | undefined {
     return this.#q.takeChunk(this.#max);

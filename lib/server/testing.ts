@@ -124,6 +124,7 @@ export function connectionPair<In = Uint8Array, Out = In, Data = unknown>(
     highWaterMark: options.highWaterMark,
     maxOutbound: options.maxOutbound,
     messageBudget: options.messageBudget,
+    lentMessages: options.lentMessages,
   };
   const server = new Connection<In, Out, Data>({
     ...limits,

@@ -1,0 +1,438 @@
+// `lentMessages`: the socket lends each chunk for the `data()` call only and reads into
+// the same memory again. A message handed to a hook may be a view of that memory; all
+// the connection keeps past the call (partial frames, messages held while paused, bytes
+// for STARTTLS, the iterator's input) must be copies, and replies gathered as spans of
+// the chunk must reach the socket during the call.
+//
+// A socket that lends and scribbles over its buffer as soon as `data()` returns checks
+// that on every runtime; the tests over real sockets check it where the adapter lends
+// (Deno) and that the option changes nothing elsewhere.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Connection } from "../lib/connection/connection.ts";
+import type { RawSocket, RawSocketHandler, StartTlsOptions } from "../lib/transport.ts";
+import { connect, type Decoder, type Framer, lengthPrefixed, lines, raw, serve } from "../mod.ts";
+import { encoded } from "./_framer_helpers.ts";
+import { concat, nativeAdapter, portOf, randomBytes, sleep, within } from "./_helpers.ts";
+
+/** What a scribbled buffer holds: a byte no test message contains. */
+const GARBAGE = 0xee;
+
+/**
+ * A socket that lends: every chunk is a view of one buffer, filled with garbage as soon
+ * as `data()` returns. A write made during `data()` is copied at once (the adapter keeps
+ * a lent chunk written then intact); a write made later is read only at the end, after
+ * the scribbling, as a slow socket would send it.
+ */
+class LendingSocket implements RawSocket {
+  readonly localAddr = { transport: "unix", path: "" } as const;
+  readonly remoteAddr = { transport: "unix", path: "" } as const;
+  bufferedAmount = 0;
+  handler!: RawSocketHandler;
+  lending = false;
+  paused = true;
+  #inData = false;
+  #pending: Uint8Array[] = [];
+  readonly memory = new Uint8Array(256 * 1024);
+  #at = 0;
+  /** Writes: copies when made during `data()`, else the chunk itself. */
+  #out: Uint8Array[] = [];
+  /** `head` of the last `startTls()`. */
+  head: Uint8Array[] | undefined;
+  next: LendingSocket | undefined;
+
+  start(handler: RawSocketHandler): void {
+    this.handler = handler;
+  }
+  lend(): boolean {
+    return this.lending = true;
+  }
+  /** Delivers `bytes` now, or once resumed. */
+  feed(bytes: Uint8Array): void {
+    if (this.paused) this.#pending.push(bytes);
+    else this.#deliver(bytes);
+  }
+  #deliver(bytes: Uint8Array): void {
+    if (!this.lending) return this.handler.data(bytes.slice());
+    // Rotate where chunks lie, so that views of different reads overlap.
+    if (this.#at + bytes.length > this.memory.length) this.#at = 0;
+    const view = this.memory.subarray(this.#at, this.#at + bytes.length);
+    view.set(bytes);
+    this.#at = (this.#at + 7 * 1024 + 13) % (this.memory.length / 2);
+    this.#inData = true;
+    try {
+      this.handler.data(view);
+    } finally {
+      this.#inData = false;
+      this.memory.fill(GARBAGE);
+    }
+  }
+  write(chunk: Uint8Array): boolean {
+    this.#out.push(this.#inData ? chunk.slice() : chunk);
+    return true;
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    queueMicrotask(() => {
+      while (!this.paused && this.#pending.length) this.#deliver(this.#pending.shift()!);
+    });
+  }
+  cork(): void {}
+  uncork(): void {}
+  end(): void {}
+  close(): void {}
+  abort(): void {}
+  setNoDelay(): void {}
+  setKeepAlive(): void {}
+  startTls(options: StartTlsOptions): Promise<RawSocket> {
+    this.head = options.head;
+    this.next = new LendingSocket();
+    return new Promise((r) => setTimeout(() => r(this.next!), 1));
+  }
+  /** Everything written, in order. */
+  output(): Uint8Array {
+    return concat(this.#out);
+  }
+}
+
+/** A connection over a lending socket; `hooks` undefined: iteration. */
+function lentConnection<In>(
+  framer: Framer<In, In>,
+  hooks: { message?(c: Connection<In, In>, m: In): void | Promise<void> } | undefined,
+  extra: { messageBudget?: number; lentMessages?: boolean } = {},
+) {
+  const socket = new LendingSocket();
+  const errors: unknown[] = [];
+  const conn = new Connection<In, In>({
+    socket,
+    framer,
+    id: 1,
+    lentMessages: extra.lentMessages ?? true,
+    messageBudget: extra.messageBudget,
+    report: (e) => errors.push(e),
+  });
+  conn._start(hooks);
+  return { socket, conn, errors };
+}
+
+/** Messages of 0 to 300 bytes, none holding GARBAGE, CR or LF. */
+function messages(n: number, seed: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const m = randomBytes((seed * 31 + i * 97) % 301, seed + i);
+    for (let j = 0; j < m.length; j++) {
+      if (m[j] === GARBAGE || m[j] === 10 || m[j] === 13) m[j] = 0x41;
+    }
+    out.push(m);
+  }
+  return out;
+}
+
+/** Splits `all` at pseudo-random points into chunks of 1 to `max` bytes. */
+function splits(all: Uint8Array, seed: number, max: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const sizes = randomBytes(all.length, seed);
+  for (let i = 0, k = 0; i < all.length; k++) {
+    const n = 1 + ((sizes[k] * 257 + sizes[(k + 1) % sizes.length]) % max);
+    out.push(all.subarray(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
+const byteLines: () => Framer<Uint8Array, Uint8Array> = () => lines({ encoding: null });
+
+const FRAMERS: [string, () => Framer<Uint8Array, Uint8Array>][] = [
+  ["raw", () => raw()],
+  ["lines", byteLines],
+  ["lengthPrefixed", () => lengthPrefixed()],
+];
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+for (const [name, make] of FRAMERS) {
+  test(`lent ${name}: an echo hook under random splits sends exactly what came in`, async () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const framer = make();
+      const msgs = messages(120, seed);
+      const input = concat(msgs.map((m) => encoded(framer.encode(m))));
+      const { socket, conn, errors } = lentConnection(framer, {
+        message: (c, m) => void c.send(m),
+      });
+      await tick();
+      for (const chunk of splits(input, seed, seed % 2 ? 40 : 3000)) socket.feed(chunk);
+      await tick();
+      assert.deepEqual(errors, []);
+      if (name !== "raw") assert.equal(conn.messagesIn, msgs.length, `seed ${seed}`);
+      assert.deepEqual(socket.output(), input, `seed ${seed}`);
+    }
+  });
+
+  test(`lent ${name}: a hook that copies what it keeps gets the right bytes`, async () => {
+    const framer = make();
+    const msgs = messages(200, 7);
+    const input = concat(msgs.map((m) => encoded(framer.encode(m))));
+    const kept: Uint8Array[] = [];
+    const { socket } = lentConnection(framer, { message: (_c, m) => void kept.push(m.slice()) });
+    await tick();
+    for (const chunk of splits(input, 7, 500)) socket.feed(chunk);
+    await tick();
+    if (name === "raw") assert.deepEqual(concat(kept), concat(msgs));
+    else assert.deepEqual(kept, msgs);
+  });
+
+  test(`lent ${name}: the iterator's messages stay intact across reads`, async () => {
+    const framer = make();
+    const msgs = messages(150, 3);
+    const input = concat(msgs.map((m) => encoded(framer.encode(m))));
+    const { socket, conn } = lentConnection(framer, undefined);
+    const got: Uint8Array[] = [];
+    const reading = (async () => {
+      for (let i = 0; i < 10_000; i++) {
+        const m = await conn.next();
+        if (m === undefined) return;
+        got.push(m.slice());
+        await conn.send(m);
+        if (i % 5 === 0) await tick(); // more reads land meanwhile
+      }
+    })();
+    for (const chunk of splits(input, 3, 700)) {
+      socket.feed(chunk);
+      if (chunk.length % 3 === 0) await tick();
+    }
+    socket.handler.end();
+    await within(reading, 5000, "iteration");
+    if (name === "raw") assert.deepEqual(concat(got), concat(msgs));
+    else assert.deepEqual(got, msgs);
+    assert.deepEqual(socket.output(), input);
+  });
+}
+
+test("lent: a slow async hook, with more reads meanwhile, sees every frame intact", async () => {
+  const framer = lengthPrefixed();
+  const msgs = messages(60, 11);
+  const input = concat(msgs.map((m) => encoded(framer.encode(m))));
+  const got: Uint8Array[] = [];
+  const { socket, conn } = lentConnection(framer, {
+    async message(c, m) {
+      got.push(m.slice()); // before the first await
+      c.send(m);
+      await sleep(got.length % 4 === 0 ? 2 : 0);
+    },
+  });
+  await tick();
+  for (const chunk of splits(input, 11, 900)) {
+    socket.feed(chunk);
+    socket.paused = false; // a read already under way delivers despite the pause
+    socket.resume();
+  }
+  for (let i = 0; i < 200 && got.length < msgs.length; i++) await sleep(5);
+  assert.deepEqual(got, msgs);
+  assert.deepEqual(socket.output(), input);
+  assert.equal(conn.messagesIn, msgs.length);
+});
+
+test("lent: the fairness budget pauses mid-chunk, and the rest is delivered intact", async () => {
+  const framer = byteLines();
+  const msgs = messages(50, 5);
+  const input = concat(msgs.map((m) => encoded(framer.encode(m))));
+  const got: Uint8Array[] = [];
+  const { socket } = lentConnection(framer, {
+    message(c, m) {
+      got.push(m.slice());
+      c.send(m);
+    },
+  }, { messageBudget: 3 });
+  await tick();
+  socket.feed(input);
+  for (let i = 0; i < 200 && got.length < msgs.length; i++) await tick();
+  assert.deepEqual(got, msgs);
+  assert.deepEqual(socket.output(), input);
+});
+
+test("lent: a hook that keeps messages without copying sees them overwritten", async () => {
+  // The socket above really lends: this is what the copies guard against.
+  const kept: Uint8Array[] = [];
+  const { socket } = lentConnection(byteLines(), {
+    message: (_c, m) => void kept.push(m),
+  });
+  await tick();
+  socket.feed(new TextEncoder().encode("one\ntwo\n"));
+  socket.feed(new TextEncoder().encode("three\n"));
+  assert.equal(kept.length, 3);
+  assert.ok(kept[0].every((b) => b === GARBAGE), "the first message was a view of the chunk");
+});
+
+test("lent: without the option, messages are the receiver's to keep", async () => {
+  const kept: Uint8Array[] = [];
+  const { socket } = lentConnection(byteLines(), {
+    message: (_c, m) => void kept.push(m),
+  }, { lentMessages: false });
+  await tick();
+  assert.equal(socket.lending, false, "lend() not called");
+  socket.feed(new TextEncoder().encode("one\ntwo\n"));
+  assert.deepEqual(kept.map((m) => new TextDecoder().decode(m)), ["one", "two"]);
+});
+
+test("lent: a decoder of the user's own set in a hook gets copies", async () => {
+  /** Holds everything pushed; one frame per call to next() once 4 bytes are held. */
+  const quads = (): Framer<Uint8Array, Uint8Array> => ({
+    name: "quads",
+    maxLength: 4,
+    decoder(): Decoder<Uint8Array> {
+      let held: Uint8Array[] = [];
+      const take = () => {
+        if (held.reduce((n, c) => n + c.length, 0) < 4) return undefined; // held as pushed
+        const all = concat(held);
+        held = [all.subarray(4)];
+        return all.subarray(0, 4);
+      };
+      return {
+        push: (c) => void held.push(c),
+        next: take,
+        finish: take,
+        get buffered() {
+          return held.reduce((n, c) => n + c.length, 0);
+        },
+        takeRemaining() {
+          const out = held;
+          held = [];
+          return out;
+        },
+      };
+    },
+    encode: (m) => m,
+  });
+  const got: string[] = [];
+  const { socket, conn } = lentConnection(byteLines(), {
+    message(c, m) {
+      const s = new TextDecoder().decode(m);
+      got.push(s);
+      if (s === "SWITCH") c.setFramer(quads());
+    },
+  });
+  await tick();
+  socket.feed(new TextEncoder().encode("SWITCH\nab"));
+  socket.feed(new TextEncoder().encode("cdefgh"));
+  await tick();
+  assert.deepEqual(got, ["SWITCH", "abcd", "efgh"]);
+  assert.equal(conn.messagesIn, 3);
+});
+
+test("lent: STARTTLS hands over copies of the bytes read, and lends again", async () => {
+  const { socket, conn } = lentConnection(byteLines(), {
+    message(c, m) {
+      if (new TextDecoder().decode(m) === "STARTTLS") {
+        c.startTls({ client: {} }).catch(() => {});
+      }
+    },
+  });
+  await tick();
+  socket.feed(new TextEncoder().encode("STARTTLS\n\x16\x03\x01hello"));
+  await sleep(10);
+  assert.deepEqual(concat(socket.head!), new TextEncoder().encode("\x16\x03\x01hello"));
+  assert.equal(socket.next?.lending, true, "the new socket lends too");
+  assert.ok(conn.state !== "closed");
+});
+
+test("lentMessages is checked: a value that is not a boolean is a TypeError", async () => {
+  assert.throws(
+    () =>
+      serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        // @ts-expect-error: not a boolean
+        lentMessages: 1,
+        handler: () => {},
+      }),
+    TypeError,
+  );
+  await assert.rejects(
+    // @ts-expect-error: not a boolean
+    connect({ hostname: "127.0.0.1", port: 1, lentMessages: "yes" }),
+    TypeError,
+  );
+});
+
+// ------------------------------------------------------------------ real sockets
+
+for (const [name, make] of FRAMERS) {
+  for (const style of ["hooks", "iterator"] as const) {
+    test(`lent over ${nativeAdapter()}: ${name} echo (${style}) under random splits`, async () => {
+      const framer = make();
+      const msgs = messages(400, 21);
+      const input = concat(msgs.map((m) => encoded(framer.encode(m))));
+      const kept: Uint8Array[] = [];
+      await using server = serve<Uint8Array, Uint8Array>({
+        hostname: "127.0.0.1",
+        port: 0,
+        framer,
+        lentMessages: true,
+        handler: style === "hooks"
+          ? { message: (c, m) => void (kept.push(m.slice()), c.send(m)) }
+          : async (c) => {
+            for await (const m of c) {
+              kept.push(m.slice());
+              await c.send(m);
+            }
+          },
+      });
+      const port = await portOf(server);
+      const conn = await connect({ hostname: "127.0.0.1", port });
+      const back: Uint8Array[] = [];
+      let n = 0;
+      const reading = (async () => {
+        while (n < input.length) {
+          const c = await conn.next();
+          if (c === undefined) break;
+          back.push(c.slice());
+          n += c.length;
+        }
+      })();
+      for (const chunk of splits(input, 21, 1500)) {
+        await conn.write(chunk);
+        if (chunk.length % 4 === 0) await sleep(0);
+      }
+      await within(reading, 10_000, "echo");
+      assert.deepEqual(concat(back), input);
+      if (name === "raw") assert.deepEqual(concat(kept), concat(msgs));
+      else assert.deepEqual(kept, msgs);
+      conn.close();
+      await conn.closed;
+    });
+  }
+}
+
+test(`lent over ${nativeAdapter()}: bulk echo of 4 MiB to a peer that reads late`, async () => {
+  const big = randomBytes(4 * 1024 * 1024, 99);
+  await using server = serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    lentMessages: true,
+    handler: { message: (c, m) => void c.send(m) },
+  });
+  const port = await portOf(server);
+  const conn = await connect({ hostname: "127.0.0.1", port, maxOutbound: 8 * 1024 * 1024 });
+  conn.pause(); // not reading: the server's replies queue, its reads pause
+  const writing = (async () => {
+    for (let i = 0; i < big.length; i += 100_000) await conn.write(big.subarray(i, i + 100_000));
+  })();
+  await sleep(200);
+  conn.resume();
+  const back: Uint8Array[] = [];
+  let n = 0;
+  while (n < big.length) {
+    const c = await within(conn.next(), 10_000, `bulk at ${n}`);
+    if (c === undefined) break;
+    back.push(c.slice());
+    n += c.length;
+  }
+  await writing;
+  assert.equal(n, big.length);
+  assert.ok(concat(back).every((b, i) => b === big[i]), "the echo is the input");
+  conn.close();
+  await conn.closed;
+});
