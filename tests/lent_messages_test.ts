@@ -189,6 +189,7 @@ for (const [name, make] of FRAMERS) {
     const msgs = messages(150, 3);
     const input = concat(msgs.map((m) => encoded(framer.encode(m))));
     const { socket, conn } = lentConnection(framer, undefined);
+    assert.equal(socket.lending, false, "iteration keeps its input: the socket does not lend");
     const got: Uint8Array[] = [];
     const reading = (async () => {
       for (let i = 0; i < 10_000; i++) {

@@ -81,9 +81,9 @@ export abstract class ConnectionLifecycle<In, Out, Data> extends ConnectionInbou
     }
     if (this._corked) this._uncork(); // the go-ahead goes out now
     this._pause(PAUSE_TLS);
-    const head = this._decoder.takeRemaining();
+    const taken = this._decoder.takeRemaining();
     // Bytes of a lent chunk (a hook calls this during `data()`) are used later: copied.
-    if (this._lent) { for (let i = 0; i < head.length; i++) head[i] = head[i].slice(); }
+    const head = this._lent ? taken.map((c) => c.slice()) : taken;
     let next: RawSocket;
     try {
       next = await socket.startTls({ server: options.server, client: options.client, head });
@@ -97,7 +97,8 @@ export abstract class ConnectionLifecycle<In, Out, Data> extends ConnectionInbou
     }
     this._socket = next;
     next.start(this._events());
-    this._lent = this._limits.lend && next.lend?.() === true;
+    // The option holds for the new socket too (with hooks only: see `_start`).
+    this._lent = this._limits.lend && this._hooks !== undefined && next.lend?.() === true;
     this._unpause(PAUSE_TLS);
   }
 

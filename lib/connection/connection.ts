@@ -106,7 +106,9 @@ export interface ConnectionLimits {
    * Named for what the handler gets: the connection lends the message for the call.
    * Adapters that cannot lend (Bun, Node and the memory pair today) ignore it: there
    * messages stay valid for good. Whatever the connection keeps past a read (bytes of a
-   * partial frame, messages held while delivery is paused, peeked bytes) it copies.
+   * partial frame, messages held while delivery is paused, peeked bytes) it copies. An
+   * iterating handler gains nothing today (its input is kept past each read, so it is
+   * copied whole): only hooks have the socket lend.
    *
    * @example An echo server whose hook copies only what it keeps
    * ```ts
@@ -212,7 +214,6 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown>
   constructor(init: ConnectionInit<In, Out>) {
     super(init, init.limits ?? resolveLimits(init));
     this._socket.start(this._events());
-    if (this._limits.lend) this._lent = this._socket.lend?.() === true;
   }
 
   /** Aborted when the connection goes away or the server shuts down. */
@@ -263,6 +264,8 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown>
   /** @internal Starts delivery: in hooks mode when `hooks` is given, else for iteration. */
   _start(hooks?: ConnectionHooks<In, Out, Data>): void {
     this._hooks = hooks;
+    // Only hooks gain from lent chunks: the iterator's input is kept past each read anyway.
+    if (hooks && this._limits.lend) this._lent = this._socket.lend?.() === true;
     if (this._rare) this._rare.peek = undefined;
     this._unpause(PAUSE_USER);
   }
