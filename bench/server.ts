@@ -22,6 +22,9 @@
  * workers between two requests (bench/workers.ts). `--workers 0` is one process with
  * those same handlers, the reference for the worker runs.
  *
+ * `--lend` serves with `lentMessages: true` (with `connection` too): messages valid only
+ * until the hook returns, read buffers reused where the adapter lends (Deno).
+ *
  * @module
  */
 
@@ -32,6 +35,7 @@ import process from "node:process";
 import { BACKLOG, benchFlags, MAX_CONNECTIONS, MAX_FRAME, MAX_LINE, ready } from "./_harness.ts";
 
 const { port, framer: kind, style } = benchFlags();
+const lend = process.argv.includes("--lend");
 const workersAt = process.argv.indexOf("--workers");
 const drainClose = workersAt > 0;
 const workers = drainClose ? Number(process.argv[workersAt + 1]) : 0;
@@ -91,7 +95,7 @@ if (style === "adapter" || style === "connection") {
         });
         s.resume();
       }
-      : (s) => new Connection({ socket: s, framer, id: ++id })._start(hooks),
+      : (s) => new Connection({ socket: s, framer, id: ++id, lentMessages: lend })._start(hooks),
   );
   await listener.ready;
   const addr = listener.addr;
@@ -106,6 +110,7 @@ if (style === "adapter" || style === "connection") {
     backlog: BACKLOG,
     timeouts: { idle: 0, writeStall: 0, firstMessage: 0 },
     onError() {}, // resets from the load client closing are not news
+    lentMessages: lend,
     ...(workers > 0 ? { workers, shutdownTimeout: 2000 } : {}),
   });
   await server.ready;

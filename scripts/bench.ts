@@ -32,9 +32,18 @@ import { renderSvg } from "../bench/_chart.ts";
 type Runtime = "deno" | "bun" | "node";
 /**
  * `adapter` and `connection` are layers below serve(), for the breakdown (bench/server.ts);
- * `go` is the Go standard library peer.
+ * `go` is the Go standard library peer; `hooks-lent` and `iterator-lent` serve with
+ * `lentMessages: true` (`--lend`).
  */
-type Variant = "hooks" | "iterator" | "native" | "go" | "connection" | "adapter";
+type Variant =
+  | "hooks"
+  | "iterator"
+  | "native"
+  | "go"
+  | "connection"
+  | "adapter"
+  | "hooks-lent"
+  | "iterator-lent";
 type Mode = "pipelined" | "reqresp" | "pingpong" | "bulk" | "conns";
 
 const argv = process.argv.slice(2);
@@ -49,9 +58,19 @@ const quick = argv.includes("--quick") || process.env.BENCH_QUICK === "1";
 const RUNTIMES = list<Runtime>("runtimes", ["deno", "bun", "node"]);
 const FRAMERS = list("framers", quick ? ["raw", "lines"] : ["raw", "lines", "length"]);
 const MODES = list<Mode>("modes", ["pipelined", "reqresp", "pingpong", "bulk", "conns"]);
-const ALL_VARIANTS: Variant[] = ["native", "go", "hooks", "iterator", "connection", "adapter"];
+const ALL_VARIANTS: Variant[] = [
+  "native",
+  "go",
+  "hooks",
+  "iterator",
+  "connection",
+  "adapter",
+  "hooks-lent",
+  "iterator-lent",
+];
+const EXTRA: Variant[] = ["connection", "adapter", "hooks-lent", "iterator-lent"];
 const VARIANTS = list<Variant>("variants", ALL_VARIANTS)
-  .filter((v) => opt("variants") !== undefined || !["connection", "adapter"].includes(v));
+  .filter((v) => opt("variants") !== undefined || !EXTRA.includes(v));
 const REPS = Number(opt("reps") ?? (quick ? 1 : 3));
 const SECS = Number(opt("secs") ?? (quick ? 0.75 : 1.5));
 const WARMUP = quick ? 0.25 : 0.5;
@@ -156,7 +175,8 @@ function serverCommand(rt: Runtime, variant: Variant, framer: string): [string, 
     "0",
     "--framer",
     framer,
-    ...(variant === "native" ? [] : ["--style", variant]),
+    ...(variant === "native" ? [] : ["--style", variant.replace(/-lent$/, "")]),
+    ...(variant.endsWith("-lent") ? ["--lend"] : []),
   ];
   if (rt === "deno") {
     return [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", script, ...flags]];
