@@ -361,7 +361,7 @@ test("lentMessages is checked: a value that is not a boolean is a TypeError", as
 // ------------------------------------------------------------------ real sockets
 
 for (const [name, make] of FRAMERS) {
-  for (const style of ["hooks", "iterator"] as const) {
+  for (const style of ["hooks", "async hooks", "iterator"] as const) {
     test(`lent over ${nativeAdapter()}: ${name} echo (${style}) under random splits`, async () => {
       const framer = make();
       const msgs = messages(400, 21);
@@ -374,6 +374,15 @@ for (const [name, make] of FRAMERS) {
         lentMessages: true,
         handler: style === "hooks"
           ? { message: (c, m) => void (kept.push(m.slice()), c.send(m)) }
+          : style === "async hooks"
+          ? {
+            // Delivery pauses while it sleeps; what is read meanwhile must stay intact.
+            async message(c, m) {
+              kept.push(m.slice());
+              c.send(m);
+              if (kept.length % 16 === 0) await sleep(1);
+            },
+          }
           : async (c) => {
             for await (const m of c) {
               kept.push(m.slice());

@@ -94,14 +94,14 @@ export interface ConnectionLimits {
   /** Messages delivered per turn of the event loop before yielding to other connections. Default 1024. */
   messageBudget?: number;
   /**
-   * Messages are lent, not given: a `Uint8Array` message (`raw()`, and the byte framers
-   * without an encoding) is valid only until the `message` hook returns (an async hook
-   * may use it before its first `await`), or with the iterator until the next `next()`.
-   * Then the socket reads into the same memory again: no fresh buffer per read. Copy a
-   * message to keep it (`msg.slice()`); sending it back with `conn.send()` or
-   * `conn.write()` during the hook is safe (the bytes are kept until they are written),
-   * sending it on another connection is not. Strings and decoded objects are unaffected.
-   * Default false: messages are the receiver's to keep.
+   * Messages are lent, not given: a `Uint8Array` message (`raw()`, `delimited()`,
+   * `fixed()`, `lengthPrefixed()`, `lines({ encoding: null })`) is valid only until the
+   * `message` hook returns (an async hook may use it before its first `await`), or with
+   * the iterator until the next `next()`. Then the socket reads into the same memory
+   * again: no fresh buffer per read. Copy a message to keep it (`msg.slice()`); sending
+   * it back with `conn.send()` or `conn.write()` during the hook is safe (the bytes are
+   * kept until they are written), sending it on another connection is not. Strings and
+   * decoded objects are unaffected. Default false: messages are the receiver's to keep.
    *
    * Named for what the handler gets: the connection lends the message for the call.
    * Adapters that cannot lend (Bun, Node and the memory pair today) ignore it: there
