@@ -71,8 +71,8 @@ export interface RawSocket {
    * Lends chunks from now on (an optimisation; optional, Deno only so far): a chunk
    * handed to `data()` is valid only until `data()` returns, and the adapter reads into
    * the same memory again, so the receiver copies what it keeps. A lent chunk, or part
-   * of it, written to this socket during `data()` stays intact until it is sent.
-   * Returns `true` if chunks are lent from now on; where absent, chunks stay owned.
+   * of it, written during `data()` to this socket or another of the same adapter stays
+   * intact until it is sent. Returns `true` if chunks are lent from now on; where absent, chunks stay owned.
    */
   lend?(): boolean;
   /** Holds small writes until {@linkcode RawSocket.uncork} (an optimisation; optional). */

@@ -446,3 +446,50 @@ test(`lent over ${nativeAdapter()}: bulk echo of 4 MiB to a peer that reads late
   conn.close();
   await conn.closed;
 });
+
+test(`lent over ${nativeAdapter()}: a lent message relayed to another connection arrives intact`, async () => {
+  // A's reads are lent; each one is relayed to B as it is. B's client reads only once A
+  // has sent everything, so B's writes queue while A's buffer is read into again.
+  const big = randomBytes(4 * 1024 * 1024, 7);
+  let sink: Connection<Uint8Array, Uint8Array> | undefined;
+  let sinkReady!: () => void;
+  const sinkSeen = new Promise<void>((r) => sinkReady = r);
+  await using server = serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    lentMessages: true,
+    maxOutbound: 8 * 1024 * 1024,
+    handler: {
+      open(c) {
+        if (sink === undefined) {
+          sink = c;
+          sinkReady();
+        }
+      },
+      message(c, m) {
+        if (c !== sink) sink!.send(m);
+      },
+    },
+  });
+  const port = await portOf(server);
+  const b = await connect({ hostname: "127.0.0.1", port });
+  await within(sinkSeen, 5000, "B served");
+  b.pause();
+  const a = await connect({ hostname: "127.0.0.1", port });
+  for (let i = 0; i < big.length; i += 100_000) await a.write(big.subarray(i, i + 100_000));
+  await sleep(200);
+  b.resume();
+  const back: Uint8Array[] = [];
+  let n = 0;
+  while (n < big.length) {
+    const c = await within(b.next(), 10_000, `relay at ${n}`);
+    if (c === undefined) break;
+    back.push(c.slice());
+    n += c.length;
+  }
+  assert.equal(n, big.length);
+  assert.ok(concat(back).every((x, i) => x === big[i]), "B got what A sent");
+  a.close();
+  b.close();
+  await Promise.all([a.closed, b.closed]);
+});

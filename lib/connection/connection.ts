@@ -100,7 +100,8 @@ export interface ConnectionLimits {
    * the iterator until the next `next()`. Then the socket reads into the same memory
    * again: no fresh buffer per read. Copy a message to keep it (`msg.slice()`); sending
    * it back with `conn.send()` or `conn.write()` during the hook is safe (the bytes are
-   * kept until they are written), sending it on another connection is not. Strings and
+   * kept until they are written), and so is sending it on another connection during the
+   * hook (that socket copies it); after the hook returns it is not. Strings and
    * decoded objects are unaffected. Default false: messages are the receiver's to keep.
    *
    * Named for what the handler gets: the connection lends the message for the call.

@@ -22,6 +22,14 @@ let watchdog: ReturnType<typeof setTimeout> | undefined;
 /** How often the watchdog looks for stuck writes, ms. */
 const GATE_CHECK_MS = 20;
 
+/**
+ * The buffer of the chunk a socket of this thread is lending to its handler right now
+ * (one at a time: deliveries run one after another). A handler may write that chunk to
+ * another socket (a broadcast); that socket copies it, since the lender reads into the
+ * buffer again once `data()` returns.
+ */
+let lentNow: ArrayBufferLike | undefined;
+
 function armWatchdog(): void {
   if (watchdog !== undefined) return;
   watchdog = setTimeout(() => {
@@ -143,8 +151,11 @@ export class DenoSocket implements RawSocket {
   write(chunk: Uint8Array): boolean {
     if (this.#closed || this.#endWanted || this.#closeWanted) return false;
     if (chunk.length > 0) {
-      // (`lent` first: reading `.buffer` of a small array allocated in the JS heap costs.)
-      if (this.#lent !== undefined && chunk.buffer === this.#lent) this.#pinned = true;
+      // (`lentNow` first: reading `.buffer` of a small array allocated in the JS heap costs.)
+      if (lentNow !== undefined && chunk.buffer === lentNow) {
+        if (this.#lent === lentNow) this.#pinned = true;
+        else chunk = chunk.slice(); // another socket's lent chunk
+      }
       this.#queue.push(chunk);
       this.#queued += chunk.length;
       if (!this.#writing && (!this.#corked || this.#queued >= 16 * 1024)) this.#flush();
@@ -251,10 +262,11 @@ export class DenoSocket implements RawSocket {
   #deliver(got: Uint8Array | null): void {
     try {
       if (got === null) return this.#onEof();
-      if (this.#lending) this.#lent = got.buffer;
+      if (this.#lending) lentNow = this.#lent = got.buffer;
       this.#handler!.data(got);
-      this.#lent = undefined;
+      lentNow = this.#lent = undefined;
     } catch (err) {
+      lentNow = this.#lent = undefined;
       // Runs in a promise callback: a throw must close this socket, not go unhandled.
       return this.#destroy(toSocketError(err));
     }
