@@ -14,6 +14,13 @@ declare const process: {
 
 /** Reads an environment variable; `undefined` when it is unset or not permitted (Deno without --allow-env). */
 export function env(name: string): string | undefined {
+  // On Deno, reading one that is not permitted would prompt in a terminal: not asked.
+  const deno = (globalThis as {
+    Deno?: { permissions: { querySync(d: { name: "env"; variable: string }): { state: string } } };
+  }).Deno;
+  if (deno && deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    return undefined;
+  }
   try {
     return process.env[name];
   } catch {
