@@ -8,6 +8,7 @@
 
 import {
   type BenchReport,
+  figureLabel,
   FIGURES,
   findRow,
   medianOf,
@@ -91,7 +92,9 @@ function ratioPanel(
           (top1 + h - by).toFixed(1)
         }" fill="${COLORS[rt] ?? "#888"}" fill-opacity="${OPACITY[v]}" stroke="${
           row.pass === false ? "#c00" : "none"
-        }"><title>${esc(`${name(rt)} ${v} ${f.label}: ${row.ratio.toFixed(2)}`)}</title></rect>`,
+        }"><title>${
+          esc(`${name(rt)} ${v} ${figureLabel(f, report)}: ${row.ratio.toFixed(2)}`)
+        }</title></rect>`,
       );
       if (row.ratio > yMax) {
         parts.push(
@@ -104,7 +107,9 @@ function ratioPanel(
       }
     });
     const lx = gx + (series.length * bar) / 2;
-    const [head, tail] = `${f.label}${f.better === "lower" ? " ↓" : " ↑"}`.split(":");
+    // Two lines under the group: split at the colon, or else at the first comma.
+    const label = `${figureLabel(f, report)}${f.better === "lower" ? " ↓" : " ↑"}`;
+    const [, head, tail] = /^(.*?)(?:(?:: |, )(.*))?$/.exec(label)!;
     parts.push(text(lx, top1 + h + 14, head, 'font-size="10" text-anchor="middle"'));
     if (tail !== undefined) {
       parts.push(text(lx, top1 + h + 26, tail.trim(), 'font-size="10" text-anchor="middle"'));

@@ -25,6 +25,10 @@ export interface BenchRun {
   p50Us?: number;
   p99Us?: number;
   connsPerSec?: number;
+  /** conns mode, second round against the same server process (absent in older results). */
+  warmConnsPerSec?: number;
+  /** Server CPU µs per connection in that second round. */
+  warmCpuUsPerConn?: number;
   rssPerConnBytes?: number;
   opened?: number;
   heldAfterSecondEcho?: number;
@@ -67,7 +71,8 @@ export interface BenchReport {
   summary: SummaryRow[];
 }
 
-interface FigureSpec {
+/** One figure of the report: which runs it reads, and its target against the control. */
+export interface FigureSpec {
   id: string;
   label: string;
   framer: string;
@@ -126,11 +131,23 @@ export const FIGURES: FigureSpec[] = [
     }))
   ),
   {
+    // A fresh server process's first connections after the load client's warm-up.
     id: "conns rate",
-    label: "connections/s",
+    label: "connections/s, cold (first 10 000)",
     framer: "lines",
     mode: "conns",
     key: "connsPerSec",
+    better: "higher",
+    target: () => 0.9,
+  },
+  {
+    // The same server process's second round of connections: its per-connection code
+    // compiled by then, as in a server that has been accepting for a while.
+    id: "conns rate warm",
+    label: "connections/s, warm (second 10 000)",
+    framer: "lines",
+    mode: "conns",
+    key: "warmConnsPerSec",
     better: "higher",
     target: () => 0.9,
   },
@@ -144,6 +161,12 @@ export const FIGURES: FigureSpec[] = [
     target: () => 1,
   },
 ];
+
+/** A figure's label, with the run's connection count where it names the default 10 000. */
+export function figureLabel(f: FigureSpec, report: BenchReport): string {
+  const n = String(report.conns).replace(/\B(?=(\d{3})+$)/g, " ");
+  return f.label.replace("10 000", n);
+}
 
 /** RSS per idle connection allowed, KiB. */
 export const RSS_LIMIT_KIB: Record<string, number> = { bun: 2, deno: 8, node: 4 };
@@ -287,7 +310,7 @@ export function renderMarkdown(report: BenchReport): string {
       : f.framer !== "raw" && f.mode !== "conns"
       ? "hooks ≤ 1.15, iterator ≤ 1.40"
       : `${f.better === "lower" ? "≤" : "≥"} ${f.target("hooks")!.toFixed(2)}`;
-    out.push(`| ${f.label} | ${target} | ${cells.join(" | ")} |`);
+    out.push(`| ${figureLabel(f, report)} | ${target} | ${cells.join(" | ")} |`);
   }
   const heldCells = cols.map(([rt, v]) => {
     const h = held(report, rt, v);
@@ -313,6 +336,7 @@ export function renderMarkdown(report: BenchReport): string {
     mbPerSec: ["MB/s", 1, 0],
     p99Us: ["µs", 1, 0],
     connsPerSec: ["conn/s", 1, 0],
+    warmConnsPerSec: ["conn/s", 1, 0],
     rssPerConnBytes: ["KiB", 1 / 1024, 1],
   };
   for (const f of FIGURES) {
@@ -328,7 +352,21 @@ export function renderMarkdown(report: BenchReport): string {
     });
     if (hasGo) cells.push(fmt(medianOf(report, "go", f.framer, f.mode, f.key)));
     if (cells.every((c) => c === "–")) continue;
-    out.push(`| ${f.label} (${u}) | ${cells.join(" | ")} |`);
+    out.push(`| ${figureLabel(f, report)} (${u}) | ${cells.join(" | ")} |`);
+  }
+  // Server CPU per connection in the connections mode's two rounds (the warm one is absent
+  // from results written before it was measured).
+  for (const [round, key] of [["cold", "cpuUsPerMsg"], ["warm", "warmCpuUsPerConn"]] as const) {
+    const cpu = (v: string, rt?: string) => medianOf(report, v, "lines", "conns", key, rt);
+    const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "–");
+    const cells = runtimes.map((rt) => {
+      const xs = ["native", "hooks", "iterator"].map((v) => cpu(v, rt));
+      return xs.some(Number.isFinite) ? xs.map(fmt).join(" / ") : "–";
+    });
+    if (hasGo) cells.push(fmt(cpu("go")));
+    if (cells.some((c) => c !== "–")) {
+      out.push(`| connections, ${round}: server CPU per connection (µs) | ${cells.join(" | ")} |`);
+    }
   }
   const mps = (v: string, rt?: string) =>
     medianOf(report, v, "raw", "pipelined", "msgsPerSec", rt) / 1e6;
@@ -368,7 +406,7 @@ function renderGoRatios(report: BenchReport, runtimes: string[]): string[] {
     });
     if (cells.every((c) => c === "–")) continue;
     const target = f.goTarget ? `hooks: ${runtimes.map(goal).join(", ")}` : "";
-    out.push(`| ${f.label} ÷ Go | ${target} | ${cells.join(" | ")} |`);
+    out.push(`| ${figureLabel(f, report)} ÷ Go | ${target} | ${cells.join(" | ")} |`);
   }
   return out;
 }

@@ -6,6 +6,7 @@
  *   load --mode pipelined|reqresp|pingpong|bulk|conns|restart --port P
  *        --framer raw|lines|length [--conns N] [--depth D] [--size S] [--warmup SEC]
  *        [--secs SEC] [--pid SERVER_PID[,PID...]] [--max-msgs N] [--concurrency K]
+ *        [--rounds 1|2]
  *
  * Every connection sends a stream that is a pure function of (connection, offset): each
  * message is a template with the message number written into it, framed for the server
@@ -22,7 +23,12 @@
  * their echo at once; each sends one message and waits for its echo; all stay open.
  * It prints "warm" after a warm-up round and "held" once all are open, and after each
  * waits for a line on stdin (the runner measures the server's memory meanwhile); then
- * every connection echoes a second message, and all are closed.
+ * every connection echoes a second message, and all are closed. With `--rounds 2` it then
+ * prints "closed" and waits for a line on stdin (the runner lets the server collect and
+ * settle), and measures a second round the same way against the same, now warm, server
+ * process: --conns more connections, each echoing one message, held, echoing a second, and
+ * closed. The first round's figures are the same with one round or two; the second's are
+ * the "warm*" fields of the same JSON object.
  *
  * restart mode: request/response (one message in flight per connection) that survives
  * the server closing connections, for bench/workers.ts (see run_restart below).
@@ -60,7 +66,7 @@ typedef struct {
 } conn_t;
 
 static int mode = PIPELINED, framer = RAW, port = 0, nconns = 50, depth = 32, size = 32;
-static int concurrency = 100, server_pids[16], n_server_pids = 0;
+static int concurrency = 100, server_pids[16], n_server_pids = 0, rounds = 1;
 static double warmup = 0.5, secs = 2.0;
 static uint64_t max_msgs = 200000000ULL;
 static conn_t *conns;
@@ -496,12 +502,38 @@ static int run_conns(void) {
   int held_after = 0;
   for (int i = 0; i < nconns; i++) held_after += conns[i].state == OPEN;
   for (int i = 0; i < nconns; i++) close_conn(&conns[i]);
-  char extra[160];
-  snprintf(extra, sizeof extra,
-           ",\"opened\":%d,\"held\":%d,\"heldAfterSecondEcho\":%d,\"connsPerSec\":%.1f", done,
-           held, round_ok ? held_after : 0, done / (t1 - t0));
+  double cold_client_cpu = client_cpu;
+  char extra[512];
+  int len = snprintf(extra, sizeof extra,
+                     ",\"opened\":%d,\"held\":%d,\"heldAfterSecondEcho\":%d,\"connsPerSec\":%.1f",
+                     done, held, round_ok ? held_after : 0, done / (t1 - t0));
+  int warm_ok = 1;
+  if (rounds > 1 && !failed) {
+    /* the second round: the same server process, its first round's connections closed */
+    wait_stdin("closed");
+    long wticks0 = server_ticks();
+    double w0 = now(), wcpu0 = self_cpu();
+    int wdone = open_and_echo(0, nconns, w0 + 60);
+    double w1 = now();
+    long wticks1 = server_ticks();
+    double wclient = self_cpu() - wcpu0;
+    int wround_ok = !failed && echo_round(nconns, now() + 30) == 0;
+    int wheld_after = 0;
+    for (int i = 0; i < nconns; i++) wheld_after += conns[i].state == OPEN;
+    for (int i = 0; i < nconns; i++) close_conn(&conns[i]);
+    long wticks = wticks0 >= 0 && wticks1 >= 0 ? wticks1 - wticks0 : -1;
+    double wcpu = wticks >= 0 ? (double)wticks / sysconf(_SC_CLK_TCK) : -1;
+    snprintf(extra + len, sizeof extra - len,
+             ",\"warmSecs\":%.4f,\"warmOpened\":%d,\"warmHeldAfterSecondEcho\":%d,"
+             "\"warmConnsPerSec\":%.1f,\"warmCpuSecs\":%.4f,\"warmCpuUsPerConn\":%.4f,"
+             "\"warmClientCpuSecs\":%.4f",
+             w1 - w0, wdone, wround_ok ? wheld_after : 0, wdone / (w1 - w0), wcpu,
+             wcpu >= 0 && wdone > 0 ? wcpu * 1e6 / wdone : -1, wclient);
+    warm_ok = wdone == nconns && wround_ok && wheld_after == nconns;
+  }
+  client_cpu = cold_client_cpu;
   long ticks = ticks0 >= 0 && ticks1 >= 0 ? ticks1 - ticks0 : -1;
-  int ok = !failed && done == nconns && held_after == nconns;
+  int ok = !failed && done == nconns && held_after == nconns && warm_ok;
   print_json(t1 - t0, done, (uint64_t)done * size, ticks, ok, extra);
   return ok ? 0 : 1;
 }
@@ -714,14 +746,16 @@ int main(int argc, char **argv) {
     }
     else if (!strcmp(k, "--max-msgs")) max_msgs = strtoull(v, NULL, 10);
     else if (!strcmp(k, "--concurrency")) concurrency = atoi(v);
+    else if (!strcmp(k, "--rounds")) rounds = atoi(v);
     else { fprintf(stderr, "unknown flag %s\n", k); return 2; }
   }
-  if (port <= 0 || nconns < 1 || depth < 1 || size < 8 || (framer == LENGTH && size < 5)) {
-    fprintf(stderr, "bad arguments: need --port, and conns, depth >= 1, size >= 8\n");
+  if (port <= 0 || nconns < 1 || depth < 1 || size < 8 || (framer == LENGTH && size < 5) ||
+      rounds < 1 || rounds > 2) {
+    fprintf(stderr, "bad arguments: need --port, and conns, depth >= 1, size >= 8, rounds 1 or 2\n");
     return 2;
   }
   /* Whatever happens, this process ends: a hard bound on every run. */
-  alarm((unsigned)(warmup + secs) + 120);
+  alarm((unsigned)(warmup + secs) + 120 + (rounds - 1) * 90);
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;

@@ -281,7 +281,9 @@ async function runLoad(s: Server, mode: Mode, framer: string): Promise<Record<st
     "--pid",
     String(s.pid),
   ];
-  if (mode === "conns") args.push("--conns", String(CONNS), "--size", "32");
+  // conns: a cold round (the server's first connections after the warm-up), then a warm
+  // one against the same process.
+  if (mode === "conns") args.push("--conns", String(CONNS), "--size", "32", "--rounds", "2");
   else {
     const l = LOAD[mode];
     args.push("--conns", String(l.conns), "--depth", String(l.depth), "--size", String(l.size));
@@ -296,8 +298,10 @@ async function runLoad(s: Server, mode: Mode, framer: string): Promise<Record<st
     if (line === undefined) break;
     if (line === "warm") [extra.rssBaseKiB, extra.heapBase] = await rssAfterGc(s);
     else if (line === "held") [extra.rssHeldKiB, extra.heapHeld] = await rssAfterGc(s);
+    // Between the rounds: a full GC and 200 ms to settle, as before the first round.
+    else if (line === "closed") [extra.rssClosedKiB] = await rssAfterGc(s);
     else if (line.startsWith("{")) result = JSON.parse(line);
-    if (line === "warm" || line === "held") child.stdin!.write("go\n");
+    if (line === "warm" || line === "held" || line === "closed") child.stdin!.write("go\n");
   }
   await new Promise<void>((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
   if (!result) {
@@ -357,9 +361,9 @@ async function main(): Promise<void> {
               const r = await runLoad(server, mode, framer);
               runs.push({ rep, runtime: rt, variant, framer, mode, ...r } as BenchRun);
               const fig = mode === "conns"
-                ? `${Number(r.connsPerSec).toFixed(0)} conn/s, ${
-                  (Number(r.rssPerConnBytes) / 1024).toFixed(1)
-                } KiB/conn`
+                ? `${Number(r.connsPerSec).toFixed(0)} conn/s (warm ${
+                  Number(r.warmConnsPerSec).toFixed(0)
+                }), ${(Number(r.rssPerConnBytes) / 1024).toFixed(1)} KiB/conn`
                 : mode === "bulk"
                 ? `${Number(r.mbPerSec).toFixed(0)} MB/s`
                 : mode === "pingpong"
