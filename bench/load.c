@@ -25,7 +25,7 @@
  * waits for a line on stdin (the runner measures the server's memory meanwhile); then
  * every connection echoes a second message, and all are closed. With `--rounds 2` it then
  * prints "closed" and waits for a line on stdin (the runner lets the server collect and
- * settle), and measures a second round the same way against the same, now warm, server
+ * settle) and at least 1.1 s since the close (see run_conns), and measures a second round the same way against the same, now warm, server
  * process: --conns more connections, each echoing one message, held, echoing a second, and
  * closed. The first round's figures are the same with one round or two; the second's are
  * the "warm*" fields of the same JSON object.
@@ -510,7 +510,14 @@ static int run_conns(void) {
   int warm_ok = 1;
   if (rounds > 1 && !failed) {
     /* the second round: the same server process, its first round's connections closed */
+    double closed_at = now();
     wait_stdin("closed");
+    /* The first round's connections wait in TIME_WAIT here, on the same 4-tuples the second
+       round's connect() would pick. On loopback Linux lets a connect reuse one
+       (net.ipv4.tcp_tw_reuse) only once the clock's second has moved past its last packet;
+       before that, each connect walks the port range past them and the client's CPU, not
+       the server, sets the pace (2 to 3 times slower, whichever server). */
+    while (now() < closed_at + 1.1) usleep(10000);
     long wticks0 = server_ticks();
     double w0 = now(), wcpu0 = self_cpu();
     int wdone = open_and_echo(0, nconns, w0 + 60);
