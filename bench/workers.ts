@@ -28,10 +28,11 @@
 //
 // Writes bench/results/workers.json and workers.md. Linux only (/proc, reusePort). Every
 // process started here is ended by its PID, workers included (checked).
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
+import { bin, compileLoad, ROOT, versions } from "./_toolchain.ts";
 
 type Runtime = "deno" | "bun" | "node";
 /** `@0`: the server (primary and workers) on CPU 0 only, the load client on CPU 1 only. */
@@ -64,8 +65,7 @@ const LOAD: Record<Mode, { conns: number; depth: number; size: number }> = {
   reqresp: { conns: 100, depth: 1, size: 32 },
 };
 
-const root = join(import.meta.dirname ?? ".", "..");
-const bin = (name: string) => join(root, "node_modules", ".bin", name);
+const root = ROOT;
 const out = join(root, "bench", "results");
 const tmp = join(out, "tmp");
 mkdirSync(tmp, { recursive: true });
@@ -501,23 +501,6 @@ async function restarts(started: number): Promise<RestartRun[]> {
   return runs;
 }
 
-function versions(): Record<string, string> {
-  const v = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0].trim();
-    } catch {
-      return "?";
-    }
-  };
-  return {
-    deno: v(bin("deno"), ["--version"]),
-    bun: v(bin("bun"), ["--version"]),
-    node: v(bin("node"), ["--version"]),
-    cpus: String((readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm) ?? []).length),
-    kernel: v("uname", ["-r"]),
-  };
-}
-
 function migrateReq(): string {
   const p = "/proc/sys/net/ipv4/tcp_migrate_req";
   return existsSync(p) ? readFileSync(p, "utf8").trim() : "absent";
@@ -717,7 +700,7 @@ interface Report {
 }
 
 async function main(): Promise<void> {
-  execFileSync("cc", ["-O2", "-o", loadBin, join(root, "bench", "load.c")], { stdio: "inherit" });
+  compileLoad(loadBin);
   const started = Date.now();
   const scale = argv.includes("--no-scaling") ? [] : await scaling(started);
   const restart = argv.includes("--no-restart") ? [] : await restarts(started);

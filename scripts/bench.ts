@@ -28,6 +28,7 @@ import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { type BenchReport, type BenchRun, renderMarkdown, summarize } from "../bench/_report.ts";
 import { renderSvg } from "../bench/_chart.ts";
+import { bin, compileLoad, ROOT, versions } from "../bench/_toolchain.ts";
 
 type Runtime = "deno" | "bun" | "node";
 /**
@@ -86,8 +87,7 @@ const LOAD: Record<Exclude<Mode, "conns">, { conns: number; depth: number; size:
 /** Modes that run for every framer; the others run with raw only (conns: lines only). */
 const FRAMED_MODES: Mode[] = ["pipelined", "reqresp"];
 
-const root = join(import.meta.dirname ?? ".", "..");
-const bin = (name: string) => join(root, "node_modules", ".bin", name);
+const root = ROOT;
 const out = join(root, "bench", "results");
 const tmp = join(out, "tmp");
 mkdirSync(tmp, { recursive: true });
@@ -227,9 +227,6 @@ async function rssAfterGc(s: Server): Promise<[number, number]> {
 }
 
 const loadBin = join(tmp, "load");
-function compileLoad(): void {
-  execFileSync("cc", ["-O2", "-o", loadBin, join(root, "bench", "load.c")], { stdio: "inherit" });
-}
 
 const goBin = join(tmp, "echo-go");
 /**
@@ -321,26 +318,8 @@ function modesFor(framer: string): Mode[] {
   return MODES.filter((m) => m !== "conns" && (framer === "raw" || FRAMED_MODES.includes(m)));
 }
 
-function versions(): Record<string, string> {
-  const v = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { encoding: "utf8" }).split("\n")[0].trim();
-    } catch {
-      return "?";
-    }
-  };
-  return {
-    deno: v(bin("deno"), ["--version"]),
-    bun: v(bin("bun"), ["--version"]),
-    node: v(bin("node"), ["--version"]),
-    cc: v("cc", ["--version"]),
-    cpus: String((readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm) ?? []).length),
-    kernel: v("uname", ["-r"]),
-  };
-}
-
 async function main(): Promise<void> {
-  compileLoad();
+  compileLoad(loadBin);
   const go = VARIANTS.includes("go") ? buildGo() : undefined;
   const variants = VARIANTS.filter((v) => v !== "go" || go !== undefined);
   const runs: BenchRun[] = [];
