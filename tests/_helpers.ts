@@ -74,3 +74,13 @@ export function nativeAdapter(): AdapterName {
   if (g.Bun) return "bun";
   return "node";
 }
+
+/** Whether process `pid` still exists (signal 0 only checks). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

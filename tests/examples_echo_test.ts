@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, encodeProxyV2, lines } from "../mod.ts";
 import { missing, python, startExample } from "./_examples.ts";
-import { sleep, until, within } from "./_helpers.ts";
+import { alive, sleep, until, within } from "./_helpers.ts";
 
 const PY_ECHO = `
 import socket, sys
@@ -154,14 +154,6 @@ test(
     const stoppedPids = () =>
       [...ex.output().matchAll(/^worker \d \(pid (\d+)\) stopped after \d+ connections$/gm)]
         .map((m) => Number(m[1]));
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     const client = { transport: "tcp", hostname: "192.0.2.7", port: 4321, family: "IPv4" } as const;
     const to = { transport: "tcp", hostname: "192.0.2.1", port: 7000, family: "IPv4" } as const;
     const PROXY = encodeProxyV2({ source: client, destination: to });

@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { connect, type Connection } from "../mod.ts";
 import { type Example, startExample } from "./_examples.ts";
 import { type Haproxy, noHaproxy, startHaproxy } from "./_haproxy.ts";
-import { sleep, until } from "./_helpers.ts";
+import { alive, sleep, until } from "./_helpers.ts";
 
 /** Client connections held through HAProxy. */
 const LANES = 200;
@@ -30,15 +30,6 @@ const REPLY_WITHIN = 10_000;
 
 const PHASES = ["steady", "SIGHUP 1", "SIGHUP 2", "SIGTERM app2", "after"] as const;
 type Phase = typeof PHASES[number];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The workers' PIDs, by index, as their `ready` lines say (the last one of each index). */
 function workerPids(ex: Example): { all: number[]; current: Map<number, number> } {

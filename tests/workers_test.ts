@@ -10,7 +10,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { connect, type Connection, lines, serve } from "../mod.ts";
-import { nativeAdapter, sleep, within } from "./_helpers.ts";
+import { alive, nativeAdapter, sleep, within } from "./_helpers.ts";
 import { ROOT, runCommand } from "./_examples.ts";
 import { get, parse as parseMetrics } from "./_prometheus.ts";
 
@@ -61,15 +61,6 @@ function stop(p: Primary): void {
     try {
       process.kill(pid, "SIGKILL");
     } catch { /* already gone */ }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
