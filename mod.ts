@@ -36,6 +36,7 @@ export {
   type ConnectionHooks,
   type ConnectionLimits,
   type ConnectionState,
+  type MessageBatch,
   type StartTlsOptions,
 } from "./lib/connection/connection.ts";
 export {

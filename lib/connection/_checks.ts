@@ -31,6 +31,7 @@ export const keepAlive: Check = either("a boolean or a delay in ms", boolean, de
 const HOOKS = {
   open: func,
   message: func,
+  messages: func,
   end: func,
   drain: func,
   error: func,

@@ -78,10 +78,21 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
     const { start, end } = SPAN;
     this.messagesOut++;
     this.bytesOut += end - start;
-    if (this._run === this._rxBuf && this._runEnd === start) this._runEnd = end;
+    return this._sendRange(this._rxBuf!, start, end);
+  }
+
+  /**
+   * Sends the bytes at `[start, end)` of `buf` (received bytes, which no one writes to),
+   * gathered with adjacent ones into one write while corked.
+   */
+  protected _sendRange(buf: ArrayBufferLike, start: number, end: number): Promise<void> {
+    if (this._run === buf && this._runEnd === start) this._runEnd = end;
     else {
       if (this._run !== undefined) this._flushRun();
-      this._run = this._rxBuf;
+      if (!this._corked) {
+        return this._afterWrite(this._socket.write(new Uint8Array(buf, start, end - start)));
+      }
+      this._run = buf;
       this._runStart = start;
       this._runEnd = end;
     }

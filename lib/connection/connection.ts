@@ -15,19 +15,17 @@
  * `_core.ts` (shared state, the packed flag bits and their accessors, flow control),
  * `_zero_copy.ts` (replies sent as the received bytes; corking), `_outbound.ts`
  * (writing, backpressure), `_inbound.ts` (delivery, peeking, end of input),
- * `_lifecycle.ts` (events in, end, close, abort, STARTTLS).
+ * `_lifecycle.ts` (events in, end, close, abort, STARTTLS), `_batch.ts` (the `messages` hook).
  *
  * Why a chain: a connection stays one object of one class, with plain fields, as an
- * idle connection's memory is counted (bench/idle_memory.ts). State split into
- * several objects would cost memory on each of them; module functions over the object
- * would need its fields public, in the published types of `Connection`. JavaScript
- * `#private` fields cannot be reached from another module, so the state is `protected`
- * (underscore names): TypeScript keeps it out of users' reach, and the published types
- * show it only on the internal base classes, never on `Connection` (which declares no
- * protected member). Every call site sees the one concrete class, so it stays
- * monomorphic. The fields are declared in `_core.ts` and `_zero_copy.ts` only (the
- * public ones are re-declared here, type only, for their documentation): each class
- * that declares fields runs an initializer of its own when a connection is made.
+ * idle connection's memory is counted (bench/idle_memory.ts). State split into several
+ * objects would cost memory on each; module functions over the object would need its
+ * fields public. `#private` fields cannot be reached from another module, so the state
+ * is `protected` (underscore names): the published types show it only on the internal
+ * base classes, never on `Connection`. Every call site sees the one concrete class, so
+ * it stays monomorphic. The fields are declared in `_core.ts` and `_zero_copy.ts` only
+ * (the public ones are re-declared here, type only, for their documentation): each
+ * class that declares fields runs an initializer of its own when a connection is made.
  *
  * @module
  */
@@ -36,9 +34,10 @@ import type { RawSocket } from "../transport.ts";
 import type { Framer } from "../framers/framer.ts";
 import type { Addr, TlsClientOptions, TlsInfo, TlsServerOptions } from "../types.ts";
 import { PAUSE_USER, Rare, type ResolvedLimits } from "./_core.ts";
-import { ConnectionLifecycle } from "./_lifecycle.ts";
+import { ConnectionBatches, type MessageBatch } from "./_batch.ts";
 
 export type { ResolvedLimits } from "./_core.ts";
+export type { MessageBatch } from "./_batch.ts";
 
 /**
  * Options of {@linkcode Connection.startTls}: the role this side plays in the handshake.
@@ -67,6 +66,11 @@ export interface ConnectionHooks<In, Out = In, Data = unknown> {
   open?(conn: Connection<In, Out, Data>): void | Promise<void>;
   /** One decoded message. */
   message?(conn: Connection<In, Out, Data>, msg: In): void | Promise<void>;
+  /**
+   * Instead of `message` (then never called): the whole frames of one read at once, no
+   * object made per frame. For hot paths; see {@linkcode MessageBatch} (and `setFramer()` there).
+   */
+  messages?(conn: Connection<In, Out, Data>, batch: MessageBatch<In>): void | Promise<void>;
   /**
    * The peer half-closed. Without this hook the connection ends its own side once
    * everything queued is sent; with it, the hook decides (it may still `send()`).
@@ -104,12 +108,10 @@ export interface ConnectionLimits {
    * hook (that socket copies it); after the hook returns it is not. Strings and
    * decoded objects are unaffected. Default false: messages are the receiver's to keep.
    *
-   * Named for what the handler gets: the connection lends the message for the call.
-   * Adapters that cannot lend (Bun, Node and the memory pair today) ignore it: there
-   * messages stay valid for good. Whatever the connection keeps past a read (bytes of a
-   * partial frame, messages held while delivery is paused, peeked bytes) it copies. An
-   * iterating handler gains nothing today (its input is kept past each read, so it is
-   * copied whole): only hooks have the socket lend.
+   * Adapters that cannot lend (Bun, Node, the memory pair) ignore it: there messages
+   * stay valid for good. What the connection keeps past a read (a partial frame, messages
+   * held while paused, peeked bytes) it copies; an iterating handler's input is kept past
+   * each read, so it gains nothing: only hooks (`message`, `messages`) have the socket lend.
    *
    * @example An echo server whose hook copies only what it keeps
    * ```ts
@@ -197,7 +199,7 @@ export interface ConnectionInit<In, Out> extends ConnectionLimits {
  * ```
  */
 export class Connection<In = Uint8Array, Out = In, Data = unknown>
-  extends ConnectionLifecycle<In, Out, Data> {
+  extends ConnectionBatches<In, Out, Data> {
   /** A number unique among this process's connections. */
   declare readonly id: number;
   /** Per-connection user state. */
@@ -265,13 +267,11 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown>
   /** @internal Starts delivery: in hooks mode when `hooks` is given, else for iteration. */
   _start(hooks?: ConnectionHooks<In, Out, Data>): void {
     this._hooks = hooks;
-    // Only hooks gain from lent chunks: the iterator's input is kept past each read anyway.
+    // (Only hooks gain from lent chunks: the iterator's input is kept past each read.)
     if (hooks && this._limits.lend) this._lent = this._socket.lend?.() === true;
     if (this._rare) this._rare.peek = undefined;
     this._unpause(PAUSE_USER);
   }
-
-  // ---------------------------------------------------------------- inbound
 
   /**
    * The next message, or `undefined` at end of stream. Rejects with the error the
@@ -356,6 +356,15 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown>
    */
   send(msg: Out): Promise<void> {
     return this._send(msg);
+  }
+
+  /**
+   * Sends messages `from` to `to - 1` (default: all) of the batch the `messages` hook is
+   * handling, as `send()` of each one's bytes would: when the bytes received already are
+   * that wire form, as one view of them (no copy, no encoding). See {@linkcode MessageBatch}.
+   */
+  sendBatch(batch: MessageBatch<In>, from?: number, to?: number): Promise<void> {
+    return this._sendBatch(batch, from, to);
   }
 
   /** Writes bytes as they are, bypassing the framer. */

@@ -1,12 +1,10 @@
 /**
  * A queue of byte chunks that the built-in decoders share. Internal: not exported.
  *
- * - `push()` keeps the chunk itself (no copy), except that runs of small chunks (a
- *   trickle of 1-byte reads) are packed into an owned block: a slow sender costs bytes,
- *   not one object per byte.
- * - `indexOf()` searches across chunks with the native `Uint8Array.prototype.indexOf`
- *   from a start offset (a decoder resumes where its last search ended); a cursor keeps
- *   the chunk the last search or peek stopped in, so resuming is free with many chunks.
+ * - `push()` keeps the chunk itself (no copy); runs of small chunks (a trickle of 1-byte
+ *   reads) are packed into an owned block: a slow sender costs bytes, not objects.
+ * - `indexOf()` searches across chunks with the native `indexOf` from a start offset;
+ *   a cursor keeps the chunk the last search stopped in, so resuming is free.
  * - `take(n)` returns a view (`new Uint8Array(buffer, offset, n)`: no species lookup,
  *   unlike `subarray()`) when the bytes lie in one chunk, else exactly one copy.
  *
@@ -38,8 +36,7 @@ export class ByteQueue {
   #scratch: Uint8Array | null = null; // owned block small chunks are packed into
   /** The last chunk when it is packed: `#scratch.subarray(0, bytes packed)`. */
   #scratchTail: Uint8Array | null = null;
-  // The head chunk's buffer and byteOffset, read once per chunk, not per frame (undefined:
-  // not read yet). Forgotten whenever the head chunk changes.
+  // The head chunk's buffer and byteOffset, read once per chunk (undefined: not yet read).
   #viewBuf: ArrayBufferLike | undefined = undefined;
   #viewBase = 0;
 
@@ -49,9 +46,8 @@ export class ByteQueue {
   }
 
   /**
-   * Appends a chunk. The queue keeps it: the caller must not change it afterwards. A
-   * subclass of `Uint8Array` (a runtime's own buffer type) is viewed as a plain
-   * `Uint8Array` over the same memory, so frames are plain and `subarray()` stays fast.
+   * Appends a chunk, which the queue keeps (the caller must not change it). A subclass of
+   * `Uint8Array` is viewed as a plain `Uint8Array`, so frames are plain and fast to cut.
    */
   push(chunk: Uint8Array): void {
     const n = chunk.length;
@@ -115,6 +111,11 @@ export class ByteQueue {
     ByteQueue.work += steps;
     this.#curIdx = i;
     this.#curStart = start;
+  }
+
+  /** The bytes held in the front chunk (a view: no copy), or `undefined` when empty. */
+  front(): Uint8Array | undefined {
+    return this.#len === 0 ? undefined : this.#chunks[this.#head].subarray(this.#off);
   }
 
   /** The last byte held, or -1 when the queue is empty. */

@@ -15,6 +15,7 @@ import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../e
 import { ByteQueue } from "./_byte_queue.ts";
 import { FRAME_BUFFER } from "./_wire.ts";
 import { OWN, ownQueue } from "./_own.ts";
+import { BATCH, batchOfOne, type BatchSlots } from "./_batch.ts";
 
 /** What a search reports besides the position it returns. */
 export interface ScanResult {
@@ -47,12 +48,13 @@ export interface Scanner {
 
 /** Scans for one byte. */
 export class ByteScanner implements Scanner {
-  #byte: number;
+  /** The delimiter. */
+  readonly byte: number;
   constructor(byte: number) {
-    this.#byte = byte;
+    this.byte = byte;
   }
   find(q: ByteQueue, from: number, _final: boolean, out: ScanResult): number {
-    const p = q.indexOfByte(this.#byte, from);
+    const p = q.indexOfByte(this.byte, from);
     if (p >= 0) {
       out.matchLength = 1;
       return p;
@@ -130,6 +132,8 @@ export interface DelimiterDecoderInit {
   includeDelimiter: boolean;
   /** Split pieces end on a UTF-8 character boundary (when `maxLength >= 4`). */
   utf8: boolean;
+  /** Set on first use: the one delimiter byte a batch scans for, or -1 (no fast batches). */
+  batchByte?: number;
 }
 
 /** Frames bytes by delimiter, with the length limit and the policies. */
@@ -180,6 +184,50 @@ export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
       return init.includeDelimiter ? q.take(p + this.matchLength) : q.take(p, this.matchLength);
     }
     return this.#settle(p);
+  }
+
+  /**
+   * @internal See `BATCH` (_batch.ts). The fast scan takes the frames that lie whole in
+   * the front chunk, for a one-byte delimiter (`\n` of `lines()` with its optional `\r`).
+   */
+  [BATCH](slots: BatchSlots, max: number): number {
+    const init = this.#init;
+    const byte = init.batchByte ??= batchByteOf(init);
+    const bytes = this.#q.front();
+    if (byte < 0 || bytes === undefined || this.#error !== null || this.#discarding) {
+      return batchOfOne(slots, this.next());
+    }
+    const { starts, ends, wireEnds } = slots;
+    const limit = init.maxLength;
+    const include = init.includeDelimiter;
+    const cr = byte === 10 && init.scanner instanceof LfScanner;
+    let canonical = !include;
+    let at = 0; // where the next frame starts
+    let from = this.#scanned < bytes.length ? this.#scanned : bytes.length;
+    let n = 0;
+    let searched = 0; // how far the rest of the chunk is known to hold no delimiter
+    for (; n < max; n++) {
+      const p = bytes.indexOf(byte, from);
+      if (p < 0) {
+        searched = bytes.length - at;
+        break;
+      }
+      let end = p; // the payload's end
+      if (cr && p > at && bytes[p - 1] === 13) {
+        end = p - 1;
+        canonical = false;
+      }
+      if (end - at > limit) break;
+      starts[n] = at;
+      ends[n] = include ? p + 1 : end;
+      wireEnds[n] = from = at = p + 1;
+    }
+    if (n === 0) return batchOfOne(slots, this.next());
+    this.#q.skip(at);
+    this.#scanned = searched; // (linear: a search resumes where the last one ended)
+    slots.bytes = bytes;
+    slots.wireStart = canonical ? 0 : -1;
+    return n;
   }
 
   /** Handles a search that found a frame over the limit (`p >= 0`) or nothing (-1). */
@@ -268,4 +316,10 @@ export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
     this.#discarding = false;
     return this.#q.takeRemaining();
   }
+}
+
+/** The byte a batch of `init`'s frames ends each frame with, or -1 when it scans otherwise. */
+function batchByteOf(init: DelimiterDecoderInit): number {
+  const s = init.scanner;
+  return s instanceof LfScanner ? 10 : s instanceof ByteScanner ? s.byte : -1;
 }

@@ -22,6 +22,7 @@ import {
 } from "./_delimiter_decoder.ts";
 import { type Span, WIRE, type WireFramer } from "./_wire.ts";
 import { OWN, type OwningDecoder } from "./_own.ts";
+import { BATCH, type BatchDecoder, type BatchSlots } from "./_batch.ts";
 import type { Keys } from "../_options.ts";
 
 /** Options of {@linkcode lines}. */
@@ -250,6 +251,12 @@ class TextDecoderOf implements Decoder<string> {
   /** @internal See `OWN` (_own.ts). */
   [OWN](lent: ArrayBufferLike): void {
     (this.#inner as OwningDecoder)[OWN]!(lent);
+  }
+  /** @internal See `BATCH` (_batch.ts): the byte frames, marked as text. */
+  [BATCH](slots: BatchSlots, max: number): number {
+    const n = (this.#inner as BatchDecoder)[BATCH]!(slots, max);
+    slots.text = true;
+    return n;
   }
   next(): string | undefined {
     const bytes = this.#inner.next();
