@@ -32,6 +32,26 @@ import { utf8Decoder, utf8Encoder } from "../framers/_common.ts";
  * empty and `start(i) === end(i) === 0`.
  *
  * @typeParam T The message type (the framer's frame type).
+ *
+ * @example Count the bytes of every line of a read, and echo them in one write
+ * ```ts
+ * import { connectionPair, lines } from "@tcpkit/tcpkit";
+ * import assert from "node:assert/strict";
+ *
+ * let bytes = 0;
+ * await using pair = connectionPair(lines({ encoding: null }), {
+ *   handler: {
+ *     messages(conn, batch) {
+ *       for (let i = 0; i < batch.count; i++) bytes += batch.end(i) - batch.start(i);
+ *       conn.sendBatch(batch);
+ *     },
+ *   },
+ * });
+ * await pair.client.write(new TextEncoder().encode("ab\ncde\n"));
+ * assert.deepEqual(await pair.client.next(), new TextEncoder().encode("ab"));
+ * assert.deepEqual(await pair.client.next(), new TextEncoder().encode("cde"));
+ * assert.equal(bytes, 5);
+ * ```
  */
 export interface MessageBatch<T> extends Iterable<T> {
   /** How many messages (at least 1). */
