@@ -1,153 +1,90 @@
 /**
  * Batch delivery: the `messages` hook gets every whole frame of one read in one call, as
- * offsets into the read's bytes ({@linkcode MessageBatch}), and `sendBatch()` sends them
- * back as those bytes. A frame costs no object unless the handler asks for one (`at()`),
- * and an echo of a whole read is one view written. The link in the connection's chain
- * between `_lifecycle.ts` and `Connection`; it declares no field, so a connection's size
- * does not change. Internal, except the {@linkcode MessageBatch} type.
+ * offsets into the read's bytes ({@linkcode MessageBatch}, `_message_batch.ts`), and
+ * `sendBatch()` sends them back as those bytes; `batches()` iterates over them. A frame
+ * costs no object unless the handler asks for one (`at()`), and an echo of a whole read
+ * is one view written. The link in the connection's chain between `_lifecycle.ts` and
+ * `Connection`; it declares no field, so a connection's size does not change. Internal.
  *
  * @module
  */
 
 import { ConnectionLifecycle } from "./_lifecycle.ts";
-import { PAUSE_FAIRNESS, Rare, rejected, RESOLVED } from "./_core.ts";
+import { DONE, PAUSE_CONSUMER, PAUSE_FAIRNESS, Rare, rejected, RESOLVED } from "./_core.ts";
 import { ConnectionClosedError } from "../errors.ts";
-import { BATCH, BATCH_MAX, type BatchDecoder, batchOfOne, BatchSlots } from "../framers/_batch.ts";
-import { EMPTY } from "../framers/_byte_queue.ts";
-import { utf8Decoder, utf8Encoder } from "../framers/_common.ts";
+import {
+  BATCH,
+  BATCH_MAX,
+  type BatchDecoder,
+  batchOfOne,
+  type BatchSlots,
+} from "../framers/_batch.ts";
+import {
+  Batch,
+  BatchIterator,
+  type MessageBatch,
+  type One,
+  oneOf,
+  releaseSlots,
+  takeSlots,
+} from "./_message_batch.ts";
 
-/**
- * Several messages of one connection, handed to the `messages` hook at once: the whole
- * frames of one read, at most the `messageBudget` left in this turn of the event loop.
- *
- * A batch is lent for the hook's call: it is valid until the hook returns (an async
- * hook: until its first `await`), then every member throws `TypeError` (the memory
- * behind it serves the next batch). The messages `at()` returns live as `message()`'s
- * do: views into the bytes read, kept for good (with `lentMessages`, only during the call).
- *
- * `bytes`, `start()` and `end()` give the frames' bytes without making an object per
- * frame: message `i` is `bytes[start(i)]` up to `bytes[end(i) - 1]`, payload only (no
- * delimiter, no length header). For `lines()` text these are the line's UTF-8 bytes.
- * A message a custom framer decodes to something else than bytes has none: `bytes` is
- * empty and `start(i) === end(i) === 0`.
- *
- * @typeParam T The message type (the framer's frame type).
- *
- * @example Count the bytes of every line of a read, and echo them in one write
- * ```ts
- * import { connectionPair, lines } from "@tcpkit/tcpkit";
- * import assert from "node:assert/strict";
- *
- * let bytes = 0;
- * await using pair = connectionPair(lines({ encoding: null }), {
- *   handler: {
- *     messages(conn, batch) {
- *       for (let i = 0; i < batch.count; i++) bytes += batch.end(i) - batch.start(i);
- *       conn.sendBatch(batch);
- *     },
- *   },
- * });
- * await pair.client.write(new TextEncoder().encode("ab\ncde\n"));
- * assert.deepEqual(await pair.client.next(), new TextEncoder().encode("ab"));
- * assert.deepEqual(await pair.client.next(), new TextEncoder().encode("cde"));
- * assert.equal(bytes, 5);
- * ```
- */
-export interface MessageBatch<T> extends Iterable<T> {
-  /** How many messages (at least 1). */
-  readonly count: number;
-  /** Message `i` (`0 <= i < count`), as the `message` hook would get it; made on each call. */
-  at(i: number): T;
-  /** The memory the messages' bytes lie in (a view of the chunk read, or a copy). */
-  readonly bytes: Uint8Array;
-  /** Where message `i`'s bytes start in `bytes`. */
-  start(i: number): number;
-  /** Where message `i`'s bytes end in `bytes` (exclusive). */
-  end(i: number): number;
-}
+export type { MessageBatch } from "./_message_batch.ts";
 
 /** The hook as this layer calls it (`ConnectionHooks.messages` is the documented form). */
 interface BatchHooks {
   messages?(conn: unknown, batch: MessageBatch<unknown>): void | Promise<void>;
 }
 
-/** The slots every batch uses while none is being handled (one hook runs at a time). */
-let shared: BatchSlots | undefined;
+/** A `next()` of `batches()` waiting for bytes: `_feedIterator` hands it a batch. */
+type BatchWaiter<T> = {
+  /** From `_deliver` and `_finishInput`: a message (made a batch of one), or done. */
+  resolve(v: IteratorResult<T, undefined>): void;
+  reject(e: unknown): void;
+  it: BatchIterator<T>;
+  batch(b: MessageBatch<T>): void;
+};
 
-/** @internal One batch: a small object per hook call over the reused slots. */
-class Batch<T> implements MessageBatch<T> {
-  readonly count: number;
-  _owner: object;
-  _slots: BatchSlots;
-  _gen: number;
-  _framer: unknown;
-  /** The one message when it is not plain bytes (a string at end of input, an object). */
-  _one: T | undefined;
-  /** `_one` has no bytes (a custom decoder's object or string): it is sent as itself. */
-  _opaque: boolean;
+/** What `_fill` found: a custom decoder's message that is not bytes. */
+let opaque: unknown = undefined;
 
-  constructor(owner: object, framer: unknown, slots: BatchSlots, count: number, one: One<T>) {
-    this._owner = owner;
-    this._framer = framer;
-    this._slots = slots;
-    this._gen = slots.gen;
-    this.count = count;
-    this._one = one === undefined ? undefined : one.msg;
-    this._opaque = one !== undefined && one.opaque;
-  }
-
-  /** The slots, while the batch is valid. */
-  _live(): BatchSlots {
-    const s = this._slots;
-    if (s.gen !== this._gen) {
-      throw new TypeError("a MessageBatch is valid only during its messages() hook call");
-    }
-    return s;
-  }
-
-  #index(i: number): BatchSlots {
-    const s = this._live();
-    if (!(i >= 0 && i < this.count && i === Math.floor(i))) {
-      throw new RangeError(`batch index ${i} outside 0..${this.count - 1}`);
-    }
-    return s;
-  }
-
-  get bytes(): Uint8Array {
-    return this._live().bytes;
-  }
-
-  start(i: number): number {
-    return this.#index(i).starts[i];
-  }
-
-  end(i: number): number {
-    return this.#index(i).ends[i];
-  }
-
-  at(i: number): T {
-    const s = this.#index(i);
-    if (this._one !== undefined) return this._one;
-    const b = s.bytes;
-    const start = s.starts[i];
-    const view = new Uint8Array(b.buffer, b.byteOffset + start, s.ends[i] - start);
-    return (s.text ? utf8Decoder.decode(view) : view) as T;
-  }
-
-  /** The bytes of message `i` (a view; the message itself when it has none). */
-  _payload(i: number): unknown {
-    if (this._opaque) return this._one;
-    const s = this._slots;
-    return s.bytes.subarray(s.starts[i], s.ends[i]);
-  }
-
-  *[Symbol.iterator](): Iterator<T> {
-    for (let i = 0; i < this.count; i++) yield this.at(i);
-  }
-}
-
-/** @internal The `messages` hook and `sendBatch()`. */
+/** @internal The `messages` hook, `sendBatch()` and `batches()`. */
 export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecycle<In, Out, Data> {
+  /**
+   * Decodes up to `max` whole frames into `slots`; 0 when none is whole, -1 for one
+   * message of a decoder of the user's own that is not bytes (left in `opaque`). Throws
+   * what the decoder throws.
+   */
+  protected _fill(slots: BatchSlots, max: number): number {
+    slots.text = false;
+    const decoder = this._decoder as BatchDecoder & typeof this._decoder;
+    if (decoder[BATCH] !== undefined) return decoder[BATCH](slots, max);
+    const msg = decoder.next(); // a decoder of the user's own: one message at a time
+    if (msg === undefined) return 0;
+    if (msg instanceof Uint8Array) return batchOfOne(slots, msg);
+    opaque = msg;
+    return -1;
+  }
+
+  /** A batch of what `_fill` returned `n` for, counted in `messagesIn`. */
+  protected _batch(slots: BatchSlots, n: number): Batch<In> {
+    let one: One<In> = undefined;
+    if (n < 0) {
+      one = oneOf(slots, opaque as In, false);
+      opaque = undefined;
+      n = 1;
+    }
+    this.messagesIn += n;
+    return new Batch(this, this._framer, slots, n, one);
+  }
+
+  /** A batch of the one message `msg` (already counted) over `slots`. */
+  protected _batchOfOne(slots: BatchSlots, msg: In): Batch<In> {
+    slots.text = false;
+    const builtIn = (this._decoder as BatchDecoder)[BATCH] !== undefined;
+    return new Batch(this, this._framer, slots, 1, oneOf(slots, msg, builtIn));
+  }
+
   protected override _decode(): void {
     const hook = (this._hooks as BatchHooks | undefined)?.messages;
     if (hook === undefined) return super._decode();
@@ -155,17 +92,9 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
     // Nothing is delivered once the connection is closing or closed (netty#10417).
     while (this._paused === 0 && this._state !== "closed" && this._state !== "closing") {
       const slots = takeSlots();
-      const decoder = this._decoder as BatchDecoder & typeof this._decoder;
-      let n = 1;
-      let one: One<In> = undefined;
+      let n: number;
       try {
-        const max = budget < BATCH_MAX ? budget : BATCH_MAX;
-        if (decoder[BATCH] !== undefined) n = decoder[BATCH](slots, max);
-        else {
-          const msg = decoder.next(); // a decoder of the user's own: one message at a time
-          if (msg === undefined) n = 0;
-          else one = oneOf(slots, msg, false);
-        }
+        n = this._fill(slots, budget < BATCH_MAX ? budget : BATCH_MAX);
       } catch (e) {
         releaseSlots(slots);
         if (this._framingError(e)) continue;
@@ -176,8 +105,9 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
         if (this._eofPending) this._finishInput();
         return;
       }
-      this._runBatch(slots, n, one);
-      if ((budget -= n) === 0) {
+      const batch = this._batch(slots, n);
+      this._runBatch(slots, batch);
+      if ((budget -= batch.count) === 0) {
         // Fairness: one read that holds thousands of messages must not starve the others.
         this._pause(PAUSE_FAIRNESS);
         const rare = this._rare ??= new Rare();
@@ -195,15 +125,13 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
     if ((this._hooks as BatchHooks | undefined)?.messages === undefined) {
       return super._deliver(msg);
     }
+    this.messagesIn++;
     const slots = takeSlots();
-    const builtIn = (this._decoder as BatchDecoder)[BATCH] !== undefined;
-    this._runBatch(slots, 1, oneOf(slots, msg, builtIn));
+    this._runBatch(slots, this._batchOfOne(slots, msg));
   }
 
-  /** Calls the `messages` hook with the batch in `slots`, then ends the batch's validity. */
-  protected _runBatch(slots: BatchSlots, n: number, one: One<In>): void {
-    this.messagesIn += n;
-    const batch = new Batch<In>(this, this._framer, slots, n, one);
+  /** Calls the `messages` hook with `batch`, then ends its validity. */
+  protected _runBatch(slots: BatchSlots, batch: Batch<In>): void {
     let r: void | Promise<void>;
     try {
       r = (this._hooks as BatchHooks).messages!(this, batch);
@@ -214,6 +142,99 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
     }
     releaseSlots(slots);
     if (r && typeof r.then === "function") this._awaitHook(r);
+  }
+
+  /** `Connection.batches()`. */
+  protected _batches(): AsyncIterableIterator<MessageBatch<In>> {
+    return new BatchIterator<In>(this);
+  }
+
+  /** @internal `next()` of `batches()`; the batch it returned before ends here. */
+  _nextBatch(it: BatchIterator<In>): Promise<IteratorResult<MessageBatch<In>, undefined>> {
+    if (this._waiter) {
+      return rejected(new TypeError("next() called again before the last call settled"));
+    }
+    releaseSlots(it.slots);
+    if (this._hooks !== undefined) {
+      return rejected(new TypeError("batches() needs a function handler: hooks take the messages"));
+    }
+    if (this._qHead < this._queue.length) return Promise.resolve(this._queued(it));
+    if (this._rare?.peek === undefined && !this._dropInput) {
+      const batch = this._takeBatch(it.slots);
+      if (batch !== undefined) {
+        if (!this._corked) this._corkForIterator();
+        if ((this._burst += batch.count) >= this._limits.budget) {
+          // Fairness: a long run of messages already read yields to other connections.
+          this._burst = 0;
+          return new Promise((r) => setTimeout(() => r({ done: false, value: batch }), 0));
+        }
+        return Promise.resolve({ done: false, value: batch });
+      }
+      if (this._eofPending && !this._error) {
+        this._finishInput();
+        if (this._qHead < this._queue.length) return Promise.resolve(this._queued(it));
+      }
+    }
+    if (this._corked) this._uncork(); // caught up: the replies go out
+    if (this._error && !this._errorDelivered) {
+      this._errorDelivered = true;
+      return Promise.reject(this._error);
+    }
+    if (this._peerEnded || this._state === "closed") return Promise.resolve(DONE);
+    this._burst = 0;
+    const p = new Promise<IteratorResult<MessageBatch<In>, undefined>>((resolve, reject) => {
+      const waiter: BatchWaiter<In> = {
+        resolve: (r) =>
+          resolve(r.done ? DONE : { done: false, value: this._batchOfOne(it.slots, r.value) }),
+        reject,
+        it,
+        batch: (value) => resolve({ done: false, value }),
+      };
+      this._waiter = waiter;
+    });
+    if (this._paused & PAUSE_CONSUMER) this._unpause(PAUSE_CONSUMER);
+    return p;
+  }
+
+  /** The next message queued at end of input, as a batch of one. */
+  protected _queued(it: BatchIterator<In>): IteratorResult<MessageBatch<In>, undefined> {
+    const msg = this._queue[this._qHead];
+    this._queue[this._qHead++] = undefined as In;
+    if (this._qHead === this._queue.length) {
+      this._queue.length = 0;
+      this._qHead = 0;
+    }
+    return { done: false, value: this._batchOfOne(it.slots, msg) };
+  }
+
+  /** Decodes a batch, reporting skipped frames; `undefined` when none is whole (or on a fatal error). */
+  protected _takeBatch(slots: BatchSlots): Batch<In> | undefined {
+    const max = Math.min(slots.starts.length, this._limits.budget);
+    for (;;) {
+      let n: number;
+      try {
+        n = this._fill(slots, max);
+      } catch (e) {
+        if (this._framingError(e)) continue;
+        return undefined;
+      }
+      return n === 0 ? undefined : this._batch(slots, n);
+    }
+  }
+
+  /** Bytes read while `batches()` waits: a batch for it. */
+  protected override _feedIterator(): void {
+    const w = this._waiter as BatchWaiter<In> | undefined;
+    if (w?.it === undefined) return super._feedIterator();
+    if (this._dropInput) return;
+    const batch = this._takeBatch(w.it.slots);
+    if (batch !== undefined) {
+      this._waiter = undefined;
+      if (!this._corked) this._corkForIterator();
+      w.batch(batch);
+      return;
+    }
+    if (this._eofPending && !this._error) this._finishInput();
   }
 
   /** `Connection.sendBatch()`. */
@@ -247,40 +268,4 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
     }
     return p;
   }
-}
-
-/** The shared slots when free, else fresh ones (a hook delivering on another connection). */
-function takeSlots(): BatchSlots {
-  let s = shared;
-  if (s === undefined || s.busy) {
-    s = new BatchSlots();
-    if (shared === undefined) shared = s;
-  }
-  s.busy = true;
-  s.text = false;
-  return s;
-}
-
-/** Ends the validity of the batch over `slots`, and frees them. */
-function releaseSlots(s: BatchSlots): void {
-  s.gen++;
-  s.busy = false;
-  s.bytes = EMPTY; // (a lent chunk must not be reachable once the call is over)
-}
-
-/** A batch's one message when it is not plain bytes, and whether it has bytes at all. */
-type One<T> = { msg: T; opaque: boolean } | undefined;
-
-/**
- * Makes `slots` a batch of the one message `msg`: its bytes when it is bytes, or text of
- * a built-in framer (a line at end of input, encoded again); else none (`opaque`).
- */
-function oneOf<T>(slots: BatchSlots, msg: T, builtIn: boolean): One<T> {
-  if (msg instanceof Uint8Array) {
-    batchOfOne(slots, msg);
-    return undefined;
-  }
-  const text = builtIn && typeof msg === "string";
-  batchOfOne(slots, text ? utf8Encoder.encode(msg) : EMPTY);
-  return { msg, opaque: !text };
 }

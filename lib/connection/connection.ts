@@ -119,17 +119,11 @@ export interface ConnectionLimits {
    * import assert from "node:assert/strict";
    *
    * const kept: Uint8Array[] = [];
-   * await using server = serve({
-   *   hostname: "127.0.0.1",
-   *   port: 0,
-   *   lentMessages: true,
-   *   handler: {
-   *     message(conn, msg) {
-   *       kept.push(msg.slice()); // a copy: msg itself is reused after this hook
-   *       conn.send(msg); // sending it back at once is safe
-   *     },
-   *   },
-   * });
+   * const message = (conn: { send(m: Uint8Array): unknown }, msg: Uint8Array) => {
+   *   kept.push(msg.slice()); // a copy: msg itself is reused after this hook
+   *   conn.send(msg); // sending it back at once is safe
+   * };
+   * await using server = serve({ hostname: "127.0.0.1", port: 0, lentMessages: true, handler: { message } });
    * await server.ready;
    * const port = server.addr.transport === "tcp" ? server.addr.port : 0;
    * await using conn = await connect({ hostname: "127.0.0.1", port });
@@ -284,6 +278,10 @@ export class Connection<In = Uint8Array, Out = In, Data = unknown>
   /** Async iteration over the messages. Breaking out of the loop does not close the connection. */
   [Symbol.asyncIterator](): AsyncIterator<In, undefined> {
     return this._iterator();
+  }
+  /** Async iteration over batches of messages, one per read; each valid until the next `next()`. */
+  batches(): AsyncIterableIterator<MessageBatch<In>> {
+    return this._batches();
   }
 
   /** Pauses reading until {@linkcode Connection.resume}. */

@@ -20,10 +20,10 @@ export class BatchSlots {
   /** The memory the frames lie in: offsets below are indexes into it. */
   bytes: Uint8Array = new Uint8Array(0);
   /** Where frame `i`'s payload starts and ends (exclusive). */
-  readonly starts: Int32Array = new Int32Array(BATCH_MAX);
-  readonly ends: Int32Array = new Int32Array(BATCH_MAX);
+  readonly starts: Int32Array;
+  readonly ends: Int32Array;
   /** Where frame `i`'s wire form (delimiter or header included) ends. */
-  readonly wireEnds: Int32Array = new Int32Array(BATCH_MAX);
+  readonly wireEnds: Int32Array;
   /**
    * Where the first frame's wire form starts, when the frames' wire forms, back to back
    * from here, are exactly what the framer's `encode()` of each payload's bytes writes;
@@ -36,6 +36,13 @@ export class BatchSlots {
   gen = 0;
   /** A batch over these slots is being handled. */
   busy = false;
+
+  /** Slots for up to `size` frames (12 bytes each). */
+  constructor(size: number = BATCH_MAX) {
+    this.starts = new Int32Array(size);
+    this.ends = new Int32Array(size);
+    this.wireEnds = new Int32Array(size);
+  }
 }
 
 /**
