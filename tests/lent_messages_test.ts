@@ -11,7 +11,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Connection } from "../lib/connection/connection.ts";
 import type { RawSocket, RawSocketHandler, StartTlsOptions } from "../lib/transport.ts";
-import { connect, type Decoder, type Framer, lengthPrefixed, lines, raw, serve } from "../mod.ts";
+import {
+  connect,
+  type Decoder,
+  type Framer,
+  lengthPrefixed,
+  lines,
+  type MessageBatch,
+  raw,
+  serve,
+} from "../mod.ts";
 import { encoded } from "./_framer_helpers.ts";
 import { concat, nativeAdapter, portOf, randomBytes, sleep, within } from "./_helpers.ts";
 
@@ -101,7 +110,12 @@ class LendingSocket implements RawSocket {
 /** A connection over a lending socket; `hooks` undefined: iteration. */
 function lentConnection<In>(
   framer: Framer<In, In>,
-  hooks: { message?(c: Connection<In, In>, m: In): void | Promise<void> } | undefined,
+  hooks:
+    | {
+      message?(c: Connection<In, In>, m: In): void | Promise<void>;
+      messages?(c: Connection<In, In>, b: MessageBatch<In>): void | Promise<void>;
+    }
+    | undefined,
   extra: { messageBudget?: number; lentMessages?: boolean } = {},
 ) {
   const socket = new LendingSocket();
@@ -167,6 +181,37 @@ for (const [name, make] of FRAMERS) {
       await tick();
       assert.deepEqual(errors, []);
       if (name !== "raw") assert.equal(conn.messagesIn, msgs.length, `seed ${seed}`);
+      assert.deepEqual(socket.output(), input, `seed ${seed}`);
+    }
+  });
+
+  test(`lent ${name}: a messages hook echoing with sendBatch() sends exactly what came in`, async () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const framer = make();
+      const msgs = messages(120, seed);
+      const input = concat(msgs.map((m) => encoded(framer.encode(m))));
+      const kept: Uint8Array[] = [];
+      let batches = 0;
+      const { socket, conn, errors } = lentConnection(framer, {
+        messages(c, batch) {
+          batches++;
+          for (const m of batch) kept.push(m.slice());
+          // Two calls, so that a run of spans is continued and started again.
+          const half = batch.count >> 1;
+          c.sendBatch(batch, 0, half);
+          c.sendBatch(batch, half);
+        },
+      });
+      await tick();
+      const chunks = splits(input, seed, seed % 2 ? 40 : 3000);
+      for (const chunk of chunks) socket.feed(chunk);
+      await tick();
+      assert.deepEqual(errors, []);
+      assert.ok(batches <= chunks.length * 2, `${batches} batches for ${chunks.length} reads`);
+      if (name !== "raw") {
+        assert.equal(conn.messagesIn, msgs.length, `seed ${seed}`);
+        assert.deepEqual(kept, msgs, `seed ${seed}`);
+      } else assert.deepEqual(concat(kept), input);
       assert.deepEqual(socket.output(), input, `seed ${seed}`);
     }
   });
