@@ -1,25 +1,41 @@
 /**
  * The benchmark chart, an SVG written here (no dependencies): tcpkit ÷ the native control
  * for every figure, runtime and style; tcpkit and each native control ÷ the Go peer; and
- * the pipelined messages per second of every server. Used by scripts/bench.ts.
+ * the pipelined messages per second of every server. Used by scripts/bench.ts. The batch
+ * style (`messages` hook) has its bars when the report has its runs: hatched in the
+ * runtime's color.
  *
  * @module
  */
 
 import {
   type BenchReport,
+  comparedIn,
   figureLabel,
   FIGURES,
   findRow,
   medianOf,
   RUNTIME_NAMES,
+  stylesIn,
   type SummaryRow,
 } from "./_report.ts";
 
 const COLORS: Record<string, string> = { deno: "#2f7d6d", bun: "#c77c2a", node: "#4a6fb5" };
 const GO_COLOR = "#00a3cc";
-/** Bar opacity per server: tcpkit hooks solid, iterator light, native control (÷ Go) faint. */
-const OPACITY: Record<string, number> = { hooks: 1, iterator: 0.55, native: 0.25 };
+/**
+ * Bar opacity per server: tcpkit hooks solid, iterator light, native control (÷ Go) faint;
+ * batch is solid and hatched (`fill()`).
+ */
+const OPACITY: Record<string, number> = { hooks: 1, iterator: 0.55, native: 0.25, batch: 1 };
+/** A hatch in each runtime's color, for the batch style's bars. */
+const PATTERNS = Object.entries(COLORS).map(([rt, c]) =>
+  `<pattern id="hatch-${rt}" width="4" height="4" patternUnits="userSpaceOnUse" ` +
+  `patternTransform="rotate(45)"><rect width="4" height="4" fill="${c}" fill-opacity="0.6"/>` +
+  `<line x1="0" y1="0" x2="0" y2="4" stroke="${c}" stroke-width="2.5"/></pattern>`
+);
+/** The fill of a server's bar on one runtime. */
+const fill = (rt: string, variant: string) =>
+  variant === "batch" && COLORS[rt] ? `url(#hatch-${rt})` : COLORS[rt] ?? "#888";
 const LEFT = 60, RIGHT = 20, MIN_W = 1200;
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const name = (rt: string) => RUNTIME_NAMES[rt] ?? rt;
@@ -54,7 +70,7 @@ function ratioPanel(
   title: string,
   note: string,
 ): Panel {
-  const variants = against === "go" ? ["native", "hooks", "iterator"] : ["hooks", "iterator"];
+  const variants = comparedIn(report, against);
   const series = runtimes.flatMap((rt) => variants.map((v) => [rt, v] as const));
   const figures = FIGURES.filter((f) =>
     report.summary.some((r) => r.against === against && r.figure === f.id)
@@ -90,7 +106,7 @@ function ratioPanel(
       parts.push(
         `<rect x="${x}" y="${by.toFixed(1)}" width="${bar - 2}" height="${
           (top1 + h - by).toFixed(1)
-        }" fill="${COLORS[rt] ?? "#888"}" fill-opacity="${OPACITY[v]}" stroke="${
+        }" fill="${fill(rt, v)}" fill-opacity="${OPACITY[v]}" stroke="${
           row.pass === false ? "#c00" : "none"
         }"><title>${
           esc(`${name(rt)} ${v} ${figureLabel(f, report)}: ${row.ratio.toFixed(2)}`)
@@ -119,9 +135,9 @@ function ratioPanel(
   const ly = top1 + h + 44;
   for (const [rt, v] of series) {
     parts.push(
-      `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${
-        COLORS[rt] ?? "#888"
-      }" fill-opacity="${OPACITY[v]}"/>`,
+      `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${fill(rt, v)}" fill-opacity="${
+        OPACITY[v]
+      }"/>`,
       text(lx + 14, ly, `${name(rt)} ${v}`, 'font-size="11"'),
     );
     lx += 110;
@@ -143,7 +159,7 @@ function throughputPanel(report: BenchReport, runtimes: string[], top: number): 
   const groups = [...runtimes, ...(hasGo ? ["go"] : [])].flatMap((rt) =>
     framers.map((fr) => [rt, fr] as const)
   );
-  const variants = ["native", "hooks", "iterator"];
+  const variants = ["native", ...stylesIn(report)];
   const vals = groups.map(([rt, fr]) =>
     rt === "go"
       ? [medianOf(report, "go", fr, "pipelined", "msgsPerSec")]
@@ -170,20 +186,20 @@ function throughputPanel(report: BenchReport, runtimes: string[], top: number): 
     );
   }
   const gw = plotW / Math.max(1, groups.length);
-  const bw = Math.min(30, (gw - 16) / 3);
+  const bw = Math.min(30, (gw - 16) / variants.length);
   groups.forEach(([rt, fr], gi) => {
     const n = vals[gi].length;
     const gx = LEFT + gi * gw + (gw - n * bw) / 2;
     vals[gi].forEach((v, vi) => {
       if (!Number.isFinite(v)) return;
       const server = rt === "go" ? "Go" : `${name(rt)} ${variants[vi]}`;
-      const fill = rt === "go" ? GO_COLOR : vi === 0 ? "#999" : COLORS[rt] ?? "#888";
+      const color = rt === "go" ? GO_COLOR : vi === 0 ? "#999" : fill(rt, variants[vi]);
       parts.push(
         `<rect x="${gx + vi * bw}" y="${y(v).toFixed(1)}" width="${bw - 2}" height="${
           (top2 + h - y(v)).toFixed(1)
-        }" fill="${fill}" fill-opacity="${vi === 2 ? 0.55 : 1}"><title>${
-          esc(`${server} ${fr}: ${Math.round(v)} msg/s`)
-        }</title></rect>`,
+        }" fill="${color}" fill-opacity="${
+          rt === "go" || vi === 0 ? 1 : OPACITY[variants[vi]] ?? 1
+        }"><title>${esc(`${server} ${fr}: ${Math.round(v)} msg/s`)}</title></rect>`,
       );
     });
     const label = `${rt === "go" ? "Go" : name(rt)} ${fr}`;
@@ -196,8 +212,8 @@ function throughputPanel(report: BenchReport, runtimes: string[], top: number): 
       LEFT,
       top2 + h + 34,
       `bars: native control (grey), tcpkit hooks, tcpkit iterator (light)${
-        hasGo ? "; Go standard library (blue)" : ""
-      }`,
+        variants.includes("batch") ? ", tcpkit batch (hatched)" : ""
+      }${hasGo ? "; Go standard library (blue)" : ""}`,
       'font-size="11" fill="#555"',
     ),
   );
@@ -225,14 +241,16 @@ export function renderSvg(report: BenchReport): string {
         "go",
         panels[0].bottom + 10,
         "÷ Go standard library peer (run in each runtime's rotation, same session)",
-        "Faint: the runtime's native control ÷ Go; solid: tcpkit hooks; light: tcpkit iterator. Same directions as above.",
+        "Faint: the runtime's native control ÷ Go; solid: tcpkit hooks; light: tcpkit iterator; hatched: tcpkit batch. Same directions as above.",
       ),
     );
   }
   panels.push(throughputPanel(report, runtimes, panels[panels.length - 1].bottom));
   const width = Math.max(...panels.map((p) => p.plotW)) + LEFT + RIGHT;
   const height = panels[panels.length - 1].bottom;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="#fff"/>\n${
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">\n<defs>${
+    PATTERNS.join("")
+  }</defs>\n<rect width="100%" height="100%" fill="#fff"/>\n${
     panels.flatMap((p) => p.parts).join("\n")
   }\n</svg>\n`;
 }

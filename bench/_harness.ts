@@ -6,7 +6,7 @@
  * path: nothing here runs per message.
  *
  * Flags: `--port P` (0 = any), `--framer raw|lines|length`,
- * `--style iterator|hooks|connection|adapter`.
+ * `--style iterator|hooks|batch|connection|adapter`.
  *
  * @module
  */
@@ -20,12 +20,13 @@ export interface BenchFlags {
   /** `raw` echoes bytes, `lines` whole lines, `length` whole 4-byte-BE-prefixed frames. */
   framer: "raw" | "lines" | "length";
   /**
-   * tcpkit only: `for await` over the connection, or `message` hooks. Two more take
+   * tcpkit only: `for await` over the connection, `message` hooks, or the `messages`
+   * hook (`batch`: the whole frames of one read per call, echoed with `sendBatch()`). Two more take
    * layers away, to show what each costs: `connection` is a `Connection` with hooks on
    * the runtime's adapter, without `serve()`; `adapter` is the adapter alone, echoing
    * each chunk as it comes, whatever the framer.
    */
-  style: "iterator" | "hooks" | "connection" | "adapter";
+  style: "iterator" | "hooks" | "batch" | "connection" | "adapter";
 }
 
 /** The longest line the lines servers accept, in bytes (tcpkit's `lines()` default). */
@@ -60,7 +61,11 @@ export function benchFlags(): BenchFlags {
   return {
     port,
     framer: oneOf("framer", ["raw", "lines", "length"] as const, "raw"),
-    style: oneOf("style", ["iterator", "hooks", "connection", "adapter"] as const, "hooks"),
+    style: oneOf(
+      "style",
+      ["iterator", "hooks", "batch", "connection", "adapter"] as const,
+      "hooks",
+    ),
   };
 }
 

@@ -5,7 +5,9 @@
  * Every ratio is computed within one repetition (the two servers ran back to back) and
  * then the median taken over the repetitions: tcpkit ÷ the native control of the same
  * runtime, and tcpkit or the native control ÷ the Go standard library peer
- * (bench/native/go/), which runs in every runtime's rotation.
+ * (bench/native/go/), which runs in every runtime's rotation. The tcpkit styles are
+ * `hooks`, `iterator` and `batch` (the `messages` hook, judged by the targets of `hooks`);
+ * a style's columns appear when the report has its runs.
  *
  * @module
  */
@@ -39,7 +41,7 @@ export interface BenchRun {
 export interface SummaryRow {
   runtime: string;
   /** The server measured: a tcpkit style, or (against Go) the runtime's native control. */
-  variant: "hooks" | "iterator" | "native";
+  variant: "hooks" | "iterator" | "batch" | "native";
   /** The control: the runtime's native control, or the Go peer run in its rotation. */
   against: "native" | "go";
   /** e.g. `raw pipelined cpu`. */
@@ -84,8 +86,14 @@ export interface FigureSpec {
   goTarget?(runtime: string, variant: string): number | undefined;
 }
 
-/** tcpkit with hooks ÷ Go's bufio line echo, pipelined: the ratio allowed per runtime. */
+/**
+ * tcpkit with hooks (or the batch hook) ÷ Go's bufio line echo, pipelined: the ratio
+ * allowed per runtime.
+ */
 export const GO_TARGETS: Record<string, number> = { bun: 1.0, node: 1.1, deno: 1.3 };
+
+/** The styles judged by the hooks' targets: `message` hooks and the batch hook. */
+const hookLike = (variant: string) => variant === "hooks" || variant === "batch";
 
 /** The figures of the report, in order, with their targets (design: issue 6). */
 export const FIGURES: FigureSpec[] = [
@@ -124,9 +132,9 @@ export const FIGURES: FigureSpec[] = [
       mode,
       key: "cpuUsPerMsg",
       better: "lower",
-      target: (v) => (v === "hooks" ? 1.15 : 1.4),
+      target: (v) => (hookLike(v) ? 1.15 : 1.4),
       goTarget: framer === "lines" && mode === "pipelined"
-        ? (rt, v) => (v === "hooks" ? GO_TARGETS[rt] : undefined)
+        ? (rt, v) => (hookLike(v) ? GO_TARGETS[rt] : undefined)
         : undefined,
     }))
   ),
@@ -180,9 +188,26 @@ function median(xs: number[]): number {
 
 /** What each control is compared with. */
 const COMPARED: Record<SummaryRow["against"], SummaryRow["variant"][]> = {
-  native: ["hooks", "iterator"],
-  go: ["native", "hooks", "iterator"],
+  native: ["hooks", "iterator", "batch"],
+  go: ["native", "hooks", "iterator", "batch"],
 };
+
+/** The servers compared with `against` that the report has figures for, in order. */
+export function comparedIn(
+  report: BenchReport,
+  against: SummaryRow["against"],
+): SummaryRow["variant"][] {
+  return COMPARED[against].filter((v) =>
+    report.summary.some((r) => r.against === against && r.variant === v)
+  );
+}
+
+/** The tcpkit styles the report has runs of, in order (the absolute tables' columns). */
+export function stylesIn(report: BenchReport): string[] {
+  return ["hooks", "iterator", "batch"].filter((v) =>
+    report.runs.some((r) => r.variant === v && r.ok)
+  );
+}
 
 /**
  * Pairs every run with its control's run of the same repetition and runtime (the Go peer
@@ -283,7 +308,9 @@ function held(report: BenchReport, rt: string, variant: string): boolean | undef
 export function renderMarkdown(report: BenchReport): string {
   const runtimes = [...new Set(report.summary.map((r) => r.runtime))];
   const name = (rt: string) => RUNTIME_NAMES[rt] ?? rt;
-  const cols = runtimes.flatMap((rt) => [[rt, "hooks"], [rt, "iterator"]] as const);
+  const styles = comparedIn(report, "native");
+  const cols = runtimes.flatMap((rt) => styles.map((v) => [rt, v] as const));
+  const hookNames = styles.includes("batch") ? "hooks, batch" : "hooks";
   const out: string[] = [];
   out.push(
     `tcpkit ÷ native control, same runtime, same session: median of ${report.reps} paired run(s)` +
@@ -308,7 +335,7 @@ export function renderMarkdown(report: BenchReport): string {
     const target = f.id === "conns rss"
       ? "Bun ≤ 2, Deno ≤ 8, Node ≤ 4 KiB; ≤ native"
       : f.framer !== "raw" && f.mode !== "conns"
-      ? "hooks ≤ 1.15, iterator ≤ 1.40"
+      ? `${hookNames} ≤ 1.15, iterator ≤ 1.40`
       : `${f.better === "lower" ? "≤" : "≥"} ${f.target("hooks")!.toFixed(2)}`;
     out.push(`| ${figureLabel(f, report)} | ${target} | ${cells.join(" | ")} |`);
   }
@@ -321,9 +348,10 @@ export function renderMarkdown(report: BenchReport): string {
   }
   out.push(...renderGoRatios(report, runtimes));
   const hasGo = report.runs.some((r) => r.variant === "go" && r.ok);
+  const servers = ["native", ...stylesIn(report)];
   out.push(
     "",
-    `Absolute medians (native / tcpkit hooks / tcpkit iterator${
+    `Absolute medians (native / ${stylesIn(report).map((v) => `tcpkit ${v}`).join(" / ")}${
       hasGo ? "; Go: every runtime's rotation" : ""
     }):`,
     "",
@@ -344,11 +372,10 @@ export function renderMarkdown(report: BenchReport): string {
     const fmt = (x: number | undefined) =>
       x === undefined || !Number.isFinite(x) ? "–" : (x * scale).toFixed(digits);
     const cells = runtimes.map((rt) => {
-      const h = findRow(report, rt, "hooks", "native", f.id);
-      const i = findRow(report, rt, "iterator", "native", f.id);
-      const nat = h?.control ?? i?.control;
+      const rows = servers.slice(1).map((v) => findRow(report, rt, v, "native", f.id));
+      const nat = rows.find((r) => r !== undefined)?.control;
       if (nat === undefined) return "–";
-      return `${fmt(nat)} / ${fmt(h?.value)} / ${fmt(i?.value)}`;
+      return [nat, ...rows.map((r) => r?.value)].map(fmt).join(" / ");
     });
     if (hasGo) cells.push(fmt(medianOf(report, "go", f.framer, f.mode, f.key)));
     if (cells.every((c) => c === "–")) continue;
@@ -360,7 +387,7 @@ export function renderMarkdown(report: BenchReport): string {
     const cpu = (v: string, rt?: string) => medianOf(report, v, "lines", "conns", key, rt);
     const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "–");
     const cells = runtimes.map((rt) => {
-      const xs = ["native", "hooks", "iterator"].map((v) => cpu(v, rt));
+      const xs = servers.map((v) => cpu(v, rt));
       return xs.some(Number.isFinite) ? xs.map(fmt).join(" / ") : "–";
     });
     if (hasGo) cells.push(fmt(cpu("go")));
@@ -371,7 +398,7 @@ export function renderMarkdown(report: BenchReport): string {
   const mps = (v: string, rt?: string) =>
     medianOf(report, v, "raw", "pipelined", "msgsPerSec", rt) / 1e6;
   const pipe = runtimes.map((rt) => {
-    const xs = ["native", "hooks", "iterator"].map((v) => mps(v, rt));
+    const xs = servers.map((v) => mps(v, rt));
     return xs.some(Number.isFinite) ? xs.map((x) => x.toFixed(2)).join(" / ") : "–";
   });
   if (hasGo) pipe.push(Number.isFinite(mps("go")) ? mps("go").toFixed(2) : "–");
@@ -385,7 +412,9 @@ export function renderMarkdown(report: BenchReport): string {
 /** The table against Go: each runtime's native control and tcpkit styles ÷ the Go peer. */
 function renderGoRatios(report: BenchReport, runtimes: string[]): string[] {
   if (!report.summary.some((r) => r.against === "go")) return [];
-  const cols = runtimes.flatMap((rt) => COMPARED.go.map((v) => [rt, v] as const));
+  const variants = comparedIn(report, "go");
+  const cols = runtimes.flatMap((rt) => variants.map((v) => [rt, v] as const));
+  const hookNames = variants.includes("batch") ? "hooks, batch" : "hooks";
   const goal = (rt: string) => `${RUNTIME_NAMES[rt] ?? rt} ≤ ${GO_TARGETS[rt]?.toFixed(1)}`;
   const out = [
     "",
@@ -405,7 +434,7 @@ function renderGoRatios(report: BenchReport, runtimes: string[]): string[] {
       return row && Number.isFinite(row.ratio) ? `${row.ratio.toFixed(2)}${mark(row.pass)}` : "–";
     });
     if (cells.every((c) => c === "–")) continue;
-    const target = f.goTarget ? `hooks: ${runtimes.map(goal).join(", ")}` : "";
+    const target = f.goTarget ? `${hookNames}: ${runtimes.map(goal).join(", ")}` : "";
     out.push(`| ${figureLabel(f, report)} ÷ Go | ${target} | ${cells.join(" | ")} |`);
   }
   return out;

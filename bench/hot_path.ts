@@ -8,6 +8,8 @@
 //   decoder       lines()/lengthPrefixed() decoder: push the chunk, next() every frame
 //   deliver       a Connection over a recording socket, a message hook that sends nothing
 //   hooks         the same, message hook: conn.send(msg)
+//   batch         the same, messages hook (the whole frames of one read per call):
+//                 conn.sendBatch(batch), the frames' bytes re-sent as one view
 //   iterator      the same with `for await (const m of conn) await conn.send(m)`
 //
 // and once, without tcpkit: "await floor", a `for await` over an async iterator whose
@@ -130,6 +132,10 @@ for (const kind of ["lines", "length"] as const) {
   const hc = new Connection<Uint8Array, Uint8Array>({ socket: hs, framer: framer(), id: 1 });
   hc._start({ message: (conn, msg) => void conn.send(msg) });
   results[`${kind} hooks`] = await measure((c) => hs.handler.data(c), input);
+  const bs = new CountingSocket();
+  const bc = new Connection<Uint8Array, Uint8Array>({ socket: bs, framer: framer(), id: 4 });
+  bc._start({ messages: (conn, batch) => void conn.sendBatch(batch) });
+  results[`${kind} batch`] = await measure((c) => bs.handler.data(c), input);
   const is = new CountingSocket();
   const ic = new Connection<Uint8Array, Uint8Array>({ socket: is, framer: framer(), id: 2 });
   ic._start();

@@ -1,7 +1,7 @@
 /**
  * The tcpkit benchmark server: one file that runs unchanged on every runtime.
  *
- *   deno run -A bench/server.ts --port 0 --framer raw|lines|length --style iterator|hooks
+ *   deno run -A bench/server.ts --port 0 --framer raw|lines|length --style iterator|hooks|batch
  *   bun run bench/server.ts ...
  *   node bench/server.ts ...
  *
@@ -10,15 +10,17 @@
  * - `length` echoes each frame of a 4-byte big-endian length and its payload.
  *
  * `iterator` is `for await (const msg of conn) await conn.send(msg)`; `hooks` is
- * `message(conn, msg) { conn.send(msg) }`. `connection` and `adapter` take layers away
+ * `message(conn, msg) { conn.send(msg) }`; `batch` is `messages(conn, b) { conn.sendBatch(b) }`,
+ * the whole frames of one read in one call, echoed as one view of the bytes read (with `raw()`,
+ * frames come as batches of one). `connection` and `adapter` take layers away
  * (see `_harness.ts`). Limits are set so the benchmark measures the
  * framework, not its limits: 20 000 connections, no idle or write-stall timeout.
  * Prints `ready <port>` once listening; see `_harness.ts` for the signals.
  *
- * `--workers N` (with `iterator` or `hooks`) serves with `serve({ workers: N })`: the
+ * `--workers N` (with `iterator`, `hooks` or `batch`) serves with `serve({ workers: N })`: the
  * process is the primary and prints `ready <port>` once every worker is bound; SIGTERM
  * drains the workers. Its handlers close a connection after a reply once the server is
- * draining (`conn.signal` aborted), so a rolling restart (SIGHUP) moves clients to the new
+ * draining (`conn.signal` aborted; `batch`: after the replies to the whole batch), so a rolling restart (SIGHUP) moves clients to the new
  * workers between two requests (bench/workers.ts). `--workers 0` is one process with
  * those same handlers, the reference for the worker runs.
  *
@@ -40,9 +42,10 @@ const workersAt = process.argv.indexOf("--workers");
 const drainClose = workersAt > 0;
 const workers = drainClose ? Number(process.argv[workersAt + 1]) : 0;
 if (
-  drainClose && (!Number.isInteger(workers) || workers < 0 || !/^(hooks|iterator)$/.test(style))
+  drainClose &&
+  (!Number.isInteger(workers) || workers < 0 || !/^(hooks|iterator|batch)$/.test(style))
 ) {
-  throw new RangeError("--workers must be a count >= 0, with --style hooks or iterator");
+  throw new RangeError("--workers must be a count >= 0, with --style hooks, iterator or batch");
 }
 
 // raw(): frames up to 1 MiB, so that a large read (Bun's reach 512 KiB) is echoed with one
@@ -62,6 +65,13 @@ const handler: ServeOptions<Uint8Array>["handler"] = drainClose
         if (conn.signal.aborted) return conn.close();
       }
     }
+    : style === "batch"
+    ? {
+      messages(conn, batch) {
+        conn.sendBatch(batch);
+        if (conn.signal.aborted) conn.close();
+      },
+    }
     : {
       message(conn, msg) {
         conn.send(msg);
@@ -71,6 +81,12 @@ const handler: ServeOptions<Uint8Array>["handler"] = drainClose
   : style === "iterator"
   ? async (conn) => {
     for await (const msg of conn) await conn.send(msg);
+  }
+  : style === "batch"
+  ? {
+    messages(conn, batch) {
+      conn.sendBatch(batch);
+    },
   }
   : {
     message(conn, msg) {

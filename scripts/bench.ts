@@ -1,4 +1,4 @@
-// The benchmark matrix: runtimes x {tcpkit hooks, tcpkit iterator, native control, Go} x
+// The benchmark matrix: runtimes x {tcpkit hooks, iterator, batch, native control, Go} x
 // framers x load modes, interleaved (tcpkit and its controls run back to back) and
 // repeated; the report takes medians. Every figure is a ratio against the native control
 // of the same runtime in the same session (design.md section 6), and against the Go
@@ -13,6 +13,9 @@
 //                                      what each layer below serve() costs
 //   node scripts/bench.ts --modes pipelined --out bench/results/tmp
 //                                      a subset, written where it replaces no result
+//   node scripts/bench.ts --framers lines,length --modes pipelined --reps 5 \
+//     --variants native,go,hooks,iterator,batch --out bench/results/batch
+//                                      the batch hook next to the other styles (results/batch.md)
 //
 // Writes bench/results/latest.json, latest.md and chart.svg (a quick run writes
 // quick.json, quick.md and quick.svg under bench/results/tmp/; --out DIR writes the
@@ -33,18 +36,21 @@ import { bin, compileLoad, ROOT, versions } from "../bench/_toolchain.ts";
 type Runtime = "deno" | "bun" | "node";
 /**
  * `adapter` and `connection` are layers below serve(), for the breakdown (bench/server.ts);
- * `go` is the Go standard library peer; `hooks-lent` and `iterator-lent` serve with
+ * `go` is the Go standard library peer; `batch` is the `messages` hook echoing with
+ * `sendBatch()`; `hooks-lent`, `iterator-lent` and `batch-lent` serve with
  * `lentMessages: true` (`--lend`).
  */
 type Variant =
   | "hooks"
   | "iterator"
+  | "batch"
   | "native"
   | "go"
   | "connection"
   | "adapter"
   | "hooks-lent"
-  | "iterator-lent";
+  | "iterator-lent"
+  | "batch-lent";
 type Mode = "pipelined" | "reqresp" | "pingpong" | "bulk" | "conns";
 
 const argv = process.argv.slice(2);
@@ -64,12 +70,14 @@ const ALL_VARIANTS: Variant[] = [
   "go",
   "hooks",
   "iterator",
+  "batch",
   "connection",
   "adapter",
   "hooks-lent",
   "iterator-lent",
+  "batch-lent",
 ];
-const EXTRA: Variant[] = ["connection", "adapter", "hooks-lent", "iterator-lent"];
+const EXTRA: Variant[] = ["connection", "adapter", "hooks-lent", "iterator-lent", "batch-lent"];
 const VARIANTS = list<Variant>("variants", ALL_VARIANTS)
   .filter((v) => opt("variants") !== undefined || !EXTRA.includes(v));
 const REPS = Number(opt("reps") ?? (quick ? 1 : 3));
@@ -351,7 +359,7 @@ async function main(): Promise<void> {
               console.log(
                 `[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] rep ${
                   rep + 1
-                }/${REPS} ${rt.padEnd(4)} ${variant.padEnd(8)} ${framer.padEnd(6)} ${
+                }/${REPS} ${rt.padEnd(4)} ${variant.padEnd(10)} ${framer.padEnd(6)} ${
                   mode.padEnd(9)
                 } ${r.ok ? fig : `FAILED: ${r.error}`}`,
               );
