@@ -6,8 +6,9 @@
 // in every runtime's rotation, next to that runtime's servers: each runtime's ratio to Go
 // pairs runs made a few seconds apart, as its ratio to its native control does.
 //
-//   node scripts/bench.ts              the whole matrix, about 13 minutes (npm run bench)
+//   node scripts/bench.ts              the whole matrix, about 16 minutes (npm run bench)
 //   node scripts/bench.ts --quick      a small subset in about a minute (or BENCH_QUICK=1)
+//   node scripts/bench.ts --help       this text and the flags
 //   node scripts/bench.ts --runtimes bun,node --framers lines --modes pipelined --reps 1
 //   node scripts/bench.ts --quick --variants native,adapter,connection,hooks --modes conns
 //                                      what each layer below serve() costs
@@ -61,6 +62,19 @@ const opt = (name: string) => {
 const list = <T extends string>(name: string, all: readonly T[]): T[] =>
   (opt(name)?.split(",") as T[] | undefined)?.filter((x) => all.includes(x)) ?? [...all];
 const quick = argv.includes("--quick") || process.env.BENCH_QUICK === "1";
+if (argv.includes("--help") || argv.includes("-h")) {
+  // The usage is the comment at the top of this file.
+  const head = readFileSync(new URL(import.meta.url), "utf8").split("\n");
+  const usage = head.slice(0, head.findIndex((l) => !l.startsWith("//")));
+  console.log(usage.map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
+  console.log(
+    "\nFlags: --runtimes deno,bun,node  --framers raw,lines,length  --modes " +
+      "pipelined,reqresp,pingpong,bulk,conns\n  --variants native,go,hooks,iterator,batch," +
+      "connection,adapter,hooks-lent,iterator-lent,batch-lent\n  --reps N  --secs S  --conns N " +
+      "--out DIR  --quick",
+  );
+  process.exit(0);
+}
 
 const RUNTIMES = list<Runtime>("runtimes", ["deno", "bun", "node"]);
 const FRAMERS = list("framers", quick ? ["raw", "lines"] : ["raw", "lines", "length"]);
