@@ -1573,3 +1573,119 @@ test("lentMessages over a lending socket: bytes are lent, copies survive, sendBa
   assert.ok(views.some((v) => v.length > 0 && v.every((x) => x === GARBAGE)), "lent views");
   f.conn.close();
 });
+
+// ------------------------------------------------------------------ more edges
+
+test("lines() strings with bytes that are not UTF-8: bytes are as received, also at end of input", {
+  todo: "bug: at end of input the line's bytes are the decoded string encoded again " +
+    "(EF BF BD for FE), and sendBatch() writes those (/tmp/h/batch_bugs.md #2)",
+}, async () => {
+  const seen: [string, number[]][] = [];
+  const f = fake<string>(lines(), {
+    messages(c, b) {
+      for (let i = 0; i < b.count; i++) {
+        seen.push([b.at(i), Array.from(b.bytes.subarray(b.start(i), b.end(i)))]);
+      }
+      void c.sendBatch(b);
+    },
+    end: (c) => c.end(),
+  });
+  const raw1 = Uint8Array.of(0x61, 0xff, 0x0a, 0xc3, 0x0d, 0x0a); // "a\xff\n", "\xc3\r\n"
+  const tail = Uint8Array.of(0xfe, 0x62); // "\xfeb", unterminated
+  f.socket.feed(raw1);
+  f.socket.feed(tail);
+  f.socket.finish();
+  await within(f.conn.closed, 5000, "closed");
+  assert.deepEqual(seen, [
+    ["a\ufffd", [0x61, 0xff]],
+    ["\ufffd", [0xc3]],
+    ["\ufffdb", [0xfe, 0x62]],
+  ]);
+  // sendBatch() sends the bytes, as send() of them would.
+  assert.deepEqual(f.socket.output(), Uint8Array.of(0x61, 0xff, 10, 0xc3, 10, 0xfe, 0x62, 10));
+});
+
+test("sendBatch() after setFramer() in the hook re-frames with the new framer", async () => {
+  const f = fake<any, any>(lines(), {
+    messages(c, b) {
+      c.setFramer(lengthPrefixed({ size: 1 }));
+      void c.sendBatch(b);
+    },
+  });
+  f.socket.feed(bytes("ab\nc\r\n"));
+  await until(() => f.conn.messagesOut === 2, 5000, "two frames sent");
+  await tick();
+  assert.deepEqual(f.socket.output(), Uint8Array.of(2, 97, 98, 1, 99));
+  f.conn.close();
+});
+
+test("send() and sendBatch() in one hook keep their order on the wire", async () => {
+  const f = fake<Uint8Array>(lines({ encoding: null }), {
+    messages(c, b) {
+      void c.send(bytes("head"));
+      void c.sendBatch(b, 0, 1);
+      void c.send(bytes("mid"));
+      void c.sendBatch(b, 1);
+      void c.send(b.at(0)); // a frame of the batch, sent again
+      void c.write(bytes("raw;"));
+    },
+  });
+  f.socket.feed(bytes("a\nb\r\nc\n"));
+  await until(() => f.conn.messagesOut === 6, 5000, "six messages");
+  await tick();
+  assert.deepEqual(text(f.socket.output()), "head\na\nmid\nb\nc\na\nraw;");
+  f.conn.close();
+});
+
+test("5000 lines in one read: batches of at most 1024 (the default budget), all in order", async () => {
+  const n = 5000;
+  const wire = bytes(Array.from({ length: n }, (_, i) => `${i}\n`).join(""));
+  const { batches, log } = await batchesOf(lines(), [wire], { count: n });
+  assert.ok(batches.every((b) => b.length <= 1024), String(batches.map((b) => b.length)));
+  assert.ok(batches.length >= 5, `${batches.length} batches`);
+  assert.deepEqual(
+    log.filter((e) => e[0] === "m").map((e) => Number(e[1])),
+    Array.from({ length: n }, (_, i) => i),
+  );
+});
+
+test("a custom decoder's frames reach at() as message() gets them, whatever their class", {
+  todo: "bug: at() makes a plain Uint8Array view of a custom decoder's Uint8Array subclass " +
+    "(/tmp/h/batch_bugs.md #3)",
+}, async () => {
+  class Frame extends Uint8Array {}
+  const framer: Framer<Uint8Array> = {
+    ...tiny(),
+    decoder() {
+      const d = tiny().decoder();
+      const wrap = (f: Uint8Array | undefined) => (f === undefined ? undefined : new Frame(f));
+      return { ...d, next: () => wrap(d.next()), finish: () => wrap(d.finish()) } as Decoder<
+        Uint8Array
+      >;
+    },
+  };
+  const viaMessage: unknown[] = [];
+  const viaBatch: unknown[] = [];
+  const a = fake<Uint8Array>(framer, { message: (_c, m) => void viaMessage.push(m) });
+  const b = fake<Uint8Array>(framer, { messages: (_c, batch) => void viaBatch.push(batch.at(0)) });
+  a.socket.feed(Uint8Array.of(1, 65, 2, 66, 67));
+  b.socket.feed(Uint8Array.of(1, 65, 2, 66, 67));
+  await until(() => viaBatch.length === 2 && viaMessage.length === 2, 5000, "two frames");
+  assert.ok(viaMessage.every((m) => m instanceof Frame), "message() gets the decoder's objects");
+  assert.deepEqual(viaBatch, viaMessage);
+  a.conn.close();
+  b.conn.close();
+});
+
+test("a messages hook that is not a function is refused with TypeError", () => {
+  assert.throws(
+    () =>
+      serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        // @ts-expect-error: not a function
+        handler: { messages: 1 },
+      }),
+    TypeError,
+  );
+});
