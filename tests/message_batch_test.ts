@@ -23,6 +23,7 @@ import {
   lines,
   type MessageBatch,
   raw,
+  router,
   serve,
 } from "../mod.ts";
 import { concat, nativeAdapter, portOf, sleep, until, within } from "./_helpers.ts";
@@ -1688,4 +1689,109 @@ test("a messages hook that is not a function is refused with TypeError", () => {
       }),
     TypeError,
   );
+});
+
+test(`[${nativeAdapter()}] a route chosen by sniffing hands the bytes it read to a messages hook`, async () => {
+  const got: string[] = [];
+  await using server = serve<any, any>({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: router().on({ sniff: (h) => h.length >= 2 ? h[0] === 0x41 : undefined }, {
+      messages(c: Connection<string, string>, b: MessageBatch<string>) {
+        for (const m of b) got.push(m);
+        void c.sendBatch(b);
+      },
+    }, { framer: lines() }),
+  });
+  const port = await portOf(server);
+  await using conn = await connect({ hostname: "127.0.0.1", port, framer: lines() });
+  await conn.write(bytes("A1\nA2\r\nA3\n"));
+  for (const want of ["A1", "A2", "A3"]) {
+    assert.equal(await within(conn.next(), 5000, want), want);
+  }
+  await conn.write(bytes("B\n"));
+  assert.equal(await within(conn.next(), 5000, "B"), "B");
+  assert.deepEqual(got, ["A1", "A2", "A3", "B"]);
+});
+
+test("pause() in a messages hook stops delivery after the batch; resume() goes on in order", async () => {
+  const got: string[] = [];
+  const f = fake<string>(lines(), {
+    messages(c, b) {
+      for (const m of b) got.push(m);
+      if (got.length === 2) c.pause();
+    },
+  });
+  f.socket.feed(bytes("a\nb\n"));
+  f.socket.feed(bytes("c\n"));
+  f.socket.feed(bytes("d\ne\n"));
+  await until(() => got.length === 2, 5000, "the first batch");
+  await sleep(10);
+  assert.deepEqual(got, ["a", "b"], "nothing while paused");
+  f.conn.resume();
+  await until(() => got.length === 5, 5000, "the rest");
+  assert.deepEqual(got, ["a", "b", "c", "d", "e"]);
+  f.conn.close();
+});
+
+test("a messages hook that throws aborts the connection, as message does", async () => {
+  let closeError: Error | undefined;
+  let calls = 0;
+  const f = fake<string>(lines(), {
+    messages() {
+      calls++;
+      throw new Error("boom");
+    },
+    close: (_c, e) => void (closeError = e),
+  });
+  f.socket.feed(bytes("a\n"));
+  f.socket.feed(bytes("b\n"));
+  await within(f.conn.closed, 5000, "closed");
+  assert.equal(calls, 1);
+  assert.equal(closeError?.message, "boom");
+  assert.equal(f.reports.length, 1);
+});
+
+test(`[${nativeAdapter()}] lentMessages: a 4 MiB sendBatch() echo to a peer that reads late`, async () => {
+  const line = (i: number) => `${i} ${"q".repeat(i % 200)}${i % 9 === 0 ? "\r\n" : "\n"}`;
+  const parts: string[] = [];
+  for (let i = 0, n = 0; n < 4 * 1024 * 1024; i++) {
+    parts.push(line(i));
+    n += parts[parts.length - 1].length;
+  }
+  const input = bytes(parts.join(""));
+  const { out: expected } = echoOf(lines({ encoding: null }), input);
+  await using server = serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    framer: lines({ encoding: null }),
+    lentMessages: true,
+    maxOutbound: 16 * 1024 * 1024,
+    handler: { messages: (c, b) => void c.sendBatch(b) },
+  });
+  const port = await portOf(server);
+  const conn = await connect({ hostname: "127.0.0.1", port, maxOutbound: 16 * 1024 * 1024 });
+  conn.pause(); // not reading: the server's replies queue while it reads into its buffer again
+  const writing = (async () => {
+    for (let i = 0; i < input.length; i += 100_000) {
+      await conn.write(input.subarray(i, i + 100_000));
+    }
+  })();
+  await sleep(200);
+  conn.resume();
+  const back: Uint8Array[] = [];
+  let n = 0;
+  while (n < expected.length) {
+    const c = await within(conn.next(), 10_000, `echo at ${n}`);
+    if (c === undefined) break;
+    back.push(c.slice());
+    n += c.length;
+  }
+  await writing;
+  assert.equal(n, expected.length);
+  const all = concat(back);
+  const bad = all.findIndex((x, i) => x !== expected[i]);
+  assert.equal(bad, -1, `first wrong byte at ${bad}`);
+  conn.close();
+  await conn.closed;
 });
