@@ -48,13 +48,15 @@ export class BunRawSocket extends BunWriteQueue<Slot> implements RawSocket {
    * @param s The socket.
    * @param hwm The write high-water mark.
    * @param known What is known of its addresses up front.
+   * @param noDelaySet Bun has turned Nagle off on it already (see {@linkcode socketHandler}).
    */
-  constructor(s: BunSocket<Slot>, hwm: number, known: KnownAddrs) {
+  constructor(s: BunSocket<Slot>, hwm: number, known: KnownAddrs, noDelaySet = false) {
     super(s, hwm);
     // Each asks the socket (a system call), the local one only when it differs per socket.
     this.localAddr = known.local ?? localAddrOf(known, s.localAddress, s.localPort);
     this.remoteAddr = remoteAddrOf(known, s.remoteAddress, s.remotePort);
-    if (!known.unix && s.setNoDelay(true)) this.noDelay = true;
+    if (known.unix) return;
+    if (noDelaySet || s.setNoDelay(true)) this.noDelay = true;
   }
 
   start(handler: RawSocketHandler): void {
@@ -263,7 +265,9 @@ export class BunRawSocket extends BunWriteQueue<Slot> implements RawSocket {
       // Input left unread makes the kernel send an RST instead of a FIN, and the peer may
       // then never see the end of the stream (or our last bytes): a FIN first.
       if (this.paused && !this.writeShut) this.s.shutdown();
-      return void (this.tls ? this.s.close() : this.s.end());
+      // Once the peer's FIN has been read (and delivered), nothing is left to half-close:
+      // close() closes at once, as end() would, without end()'s extra uncork system call.
+      return void (this.tls || this.endDelivered ? this.s.close() : this.s.end());
     }
     if (this.endWanted && !this.writeShut) {
       this.markWriteShut();
@@ -280,16 +284,21 @@ export class BunRawSocket extends BunWriteQueue<Slot> implements RawSocket {
  * The socket handler of a listener (with `onOpen`) or a client. A listener's socket whose
  * peer was gone before Bun opened it is closed at once and goes to `onDead`, not `onOpen`;
  * its `s.data` stays unset.
+ *
+ * `noDelaySet`: the sockets come from a plain TCP listener, on which Bun sets TCP_NODELAY
+ * as it accepts each one (before `open`), so turning Nagle off again would only cost a
+ * system call per connection.
  */
 export function socketHandler(
   hwm: number,
   known: KnownAddrs,
   onOpen?: (s: RawSocket) => void,
   onDead?: TransportListenOptions["onAcceptError"],
+  noDelaySet = false,
 ): BunSocketHandler<Slot> {
   return {
     open(s) {
-      const raw = new BunRawSocket(s, hwm, known);
+      const raw = new BunRawSocket(s, hwm, known, noDelaySet);
       if (onOpen && arrivedDead(raw.remoteAddr)) {
         s.terminate();
         return onDead?.("aborted", deadOnArrival());

@@ -82,7 +82,13 @@ export const bunTransport: Transport = {
 
   listen(o: TransportListenOptions, onSocket: (s: RawSocket) => void): TransportListener {
     const known: KnownAddrs = { unix: o.path !== undefined };
-    let socket = socketHandler(o.writeHighWaterMark, known, onSocket, o.onAcceptError);
+    let socket = socketHandler(
+      o.writeHighWaterMark,
+      known,
+      onSocket,
+      o.onAcceptError,
+      o.path === undefined,
+    );
     let handshaking: Set<BunSocket<Slot>> | undefined;
     const tls = o.tls ? { tls: bunServerTls(o.tls) } : {};
     if (o.tls) {
