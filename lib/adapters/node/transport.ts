@@ -17,6 +17,7 @@
 
 import * as net from "node:net";
 import * as tls from "node:tls";
+import process from "node:process";
 import type { Addr, TlsInfo } from "../../types.ts";
 import type {
   RawSocket,
@@ -40,6 +41,13 @@ import {
 } from "../_util.ts";
 import { NodeSocket } from "./socket.ts";
 
+/**
+ * Node itself turns Nagle off as it accepts, with the server's `noDelay: true`; the
+ * `node:net` of Deno and Bun may not, and there the adapter asks for it on each socket.
+ */
+const NO_DELAY_ON_ACCEPT = process.versions.bun === undefined &&
+  process.versions.deno === undefined;
+
 /** The `node:net` transport. */
 export const nodeTransport: Transport = {
   name: "node",
@@ -56,8 +64,7 @@ export const nodeTransport: Transport = {
         s.destroy();
         return options.onAcceptError?.("aborted", deadOnArrival());
       }
-      // A no-op on Node, which set it as it accepted (noDelay: true); not every node:net does.
-      if (path === undefined) s.setNoDelay(true);
+      if (path === undefined && !NO_DELAY_ON_ACCEPT) s.setNoDelay(true);
       if (info) socket.tls = info;
       onSocket(socket);
     };
