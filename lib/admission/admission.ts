@@ -227,7 +227,7 @@ export class Admission {
     this.#unhold(ticket.key);
     if (was === "running") {
       this.#running--;
-      this.#pump();
+      if (this.#qHead < this.#queue.length) this.#pump(); // else nobody waits
     } else {
       // A queued ticket stays in the array and is skipped when it reaches the head.
       this.#waiting--;
@@ -301,8 +301,10 @@ export class Admission {
       this.#qHead++;
     }
     if (this.#qHead === this.#queue.length) {
-      this.#queue = [];
-      this.#qHead = 0;
+      if (this.#qHead !== 0) { // (an empty queue stays the same array: no garbage per release)
+        this.#queue = [];
+        this.#qHead = 0;
+      }
     } else if (this.#qHead > 1024 && this.#qHead * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#qHead);
       this.#qHead = 0;

@@ -138,8 +138,9 @@ export class Sweeper {
   }
 
   /** Watches `w.conn` from now on (nothing to do when no per-connection timeout is on). */
-  add(w: Watch, now: number = Date.now()): void {
+  add(w: Watch, now?: number): void {
     if (!this.#perConn || w.slot >= 0) return;
+    now ??= Date.now(); // not read when nothing is watched
     w.startedAt = now;
     w.moved = 0;
     w.movedAt = now;
