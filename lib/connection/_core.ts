@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { RawSocket } from "../transport.ts";
+import type { RawSocket, RawSocketHandler } from "../transport.ts";
 import type { Decoder, Framer } from "../framers/framer.ts";
 
 /** @internal `ConnectionLimits` with the defaults applied. */
@@ -42,6 +42,12 @@ export interface CoreInit<In, Out> {
   parentSignal?: AbortSignal;
   report?(error: unknown, conn: ConnectionCore<In, Out, unknown>): void;
   onClosed?(conn: ConnectionCore<In, Out, unknown>, error?: Error): void;
+  /**
+   * Where the socket's events go: an object of the caller's that routes them to the
+   * connection once the connection sets `c` (see `ConnectionLifecycle.Events`). Else the
+   * connection makes a small router of its own.
+   */
+  events?: RawSocketHandler & { c: unknown };
 }
 
 /** @internal The hooks as the layers under `Connection` call them (`ConnectionHooks` is the documented form). */

@@ -12,30 +12,48 @@ import { DONE, PAUSE_TLS, Rare, type Stage } from "./_core.ts";
 import { ConnectionInbound } from "./_inbound.ts";
 import type { TlsClientOptions, TlsServerOptions } from "../types.ts";
 
+/** The members of a connection that its socket's events go to (protected on the class). */
+interface EventSink {
+  _onData(chunk: Uint8Array): void;
+  _onEnd(): void;
+  _onDrain(): void;
+  _onClose(error?: Error): void;
+}
+
+/**
+ * @internal Routes a socket's events to its connection (`c`): one small object per
+ * socket, no closure per event. A caller that keeps a record of each connection anyway
+ * (the server) makes that record a subclass and passes it as `init.events`: then no
+ * router object is made, and the connection sets `c` as it starts its socket.
+ */
+export class SocketEvents implements RawSocketHandler {
+  /** The connection; set by it before the socket can report anything. */
+  c: EventSink | undefined;
+  constructor(c?: EventSink) {
+    this.c = c;
+  }
+  data(chunk: Uint8Array): void {
+    this.c!._onData(chunk);
+  }
+  end(): void {
+    this.c!._onEnd();
+  }
+  drain(): void {
+    this.c!._onDrain();
+  }
+  close(error?: Error): void {
+    this.c!._onClose(error);
+  }
+}
+
 /** @internal Events in, ending, closing, the close, and STARTTLS. */
 export abstract class ConnectionLifecycle<In, Out, Data> extends ConnectionInbound<In, Out, Data> {
-  /** Routes a socket's events here: one small object per socket, no closure per event. */
-  static #Events = class implements RawSocketHandler {
-    c: ConnectionLifecycle<unknown, unknown, unknown>;
-    constructor(c: ConnectionLifecycle<unknown, unknown, unknown>) {
-      this.c = c;
-    }
-    data(chunk: Uint8Array): void {
-      this.c._onData(chunk);
-    }
-    end(): void {
-      this.c._onEnd();
-    }
-    drain(): void {
-      this.c._onDrain();
-    }
-    close(error?: Error): void {
-      this.c._onClose(error);
-    }
-  };
-
   protected _events(): RawSocketHandler {
-    return new ConnectionLifecycle.#Events(this as ConnectionLifecycle<unknown, unknown, unknown>);
+    const sink = this as unknown as EventSink;
+    const own = this._init.events as SocketEvents | undefined;
+    if (own === undefined) return new SocketEvents(sink);
+    own.c = sink;
+    return own;
   }
 
   /** Makes the controller behind `conn.signal`. */

@@ -15,6 +15,7 @@ import type { ProxyStage } from "../admission/_proxy_stage.ts";
 import { Connection, type ConnectionInit, type ResolvedLimits } from "../connection/connection.ts";
 import { nextConnectionId } from "../connection/_id.ts";
 import type { Watch } from "../connection/_timeouts.ts";
+import { SocketEvents } from "../connection/_lifecycle.ts";
 import { type RejectReason, TimeoutError } from "../errors.ts";
 import type { Framer } from "../framers/framer.ts";
 import { clientKey } from "../ip.ts";
@@ -35,9 +36,10 @@ function keyOf(hostname: string): string {
 /**
  * The server's record of one connection, one object per connection with its methods
  * on the prototype (no closure per connection): its admission ticket, the callbacks
- * its `Connection` reports to, and what the sweeper watches of it.
+ * its `Connection` reports to, what the sweeper watches of it, and the router of its
+ * socket's events to the connection (the base class).
  */
-class ServerEntry implements Entry, Watch, Ticket {
+class ServerEntry extends SocketEvents implements Entry, Watch, Ticket {
   server: ServerState;
   listener: string;
   /** Read once by the `Connection` constructor. */
@@ -52,7 +54,6 @@ class ServerEntry implements Entry, Watch, Ticket {
   live = -1;
   // What the sweeper keeps (see `Watch`): the fields themselves, not a base class, so
   // that a new entry is one plain construction.
-  conn!: Conn;
   startedAt = 0;
   moved = 0;
   movedAt = 0;
@@ -61,10 +62,19 @@ class ServerEntry implements Entry, Watch, Ticket {
   slot = -1;
 
   constructor(server: ServerState, listener: string, socket: RawSocket) {
+    super();
     this.server = server;
     this.listener = listener;
     this.socket = socket;
     this.id = nextConnectionId();
+  }
+  /** The connection (it sets `c` as it is made). */
+  get conn(): Conn {
+    return this.c as unknown as Conn;
+  }
+  /** The entry itself routes its socket's events: no router object per connection. */
+  get events(): this {
+    return this;
   }
   get framer(): Framer<unknown, unknown> {
     return this.server.framer;
@@ -113,7 +123,6 @@ export function accept(
   }
   const entry = new ServerEntry(s, listener, socket);
   const conn = new Connection(entry as ConnectionInit<unknown, unknown>) as Conn;
-  entry.conn = conn;
   entry.socket = undefined; // the connection holds it (and its successor after STARTTLS)
   entry.live = s.live.length;
   s.live.push(entry);
