@@ -20,8 +20,9 @@
  * `--workers N` (with `iterator`, `hooks` or `batch`) serves with `serve({ workers: N })`: the
  * process is the primary and prints `ready <port>` once every worker is bound; SIGTERM
  * drains the workers. Its handlers close a connection after a reply once the server is
- * draining (`conn.signal` aborted; `batch`: after the replies to the whole batch), so a rolling restart (SIGHUP) moves clients to the new
- * workers between two requests (bench/workers.ts). `--workers 0` is one process with
+ * draining (`conn.signal` aborted; `batch`: after the replies to the whole batch), so a
+ * rolling restart (SIGHUP) moves clients to the new workers between two requests
+ * (bench/workers.ts). `--workers 0` is one process with
  * those same handlers, the reference for the worker runs.
  *
  * `--lend` serves with `lentMessages: true` (with `connection` too): messages valid only
