@@ -1795,3 +1795,236 @@ test(`[${nativeAdapter()}] lentMessages: a 4 MiB sendBatch() echo to a peer that
   conn.close();
   await conn.closed;
 });
+
+// ------------------------------------------------------------------ conn.batches()
+
+/**
+ * Iterates `conn.batches()` to the end as a function handler would, checking each batch
+ * and that the one before it is spent; the log ends with the error next() rejected with
+ * (once), or `undefined` when done.
+ */
+async function iterateBatches(
+  conn: Connection<any, any>,
+  log: Event[],
+  onBatch: (b: MessageBatch<any>) => void | Promise<void>,
+  perBatch: number,
+): Promise<number[]> {
+  const sizes: number[] = [];
+  const it = conn.batches();
+  let prev: MessageBatch<any> | undefined;
+  for (let i = 0; i < 1_000_000; i++) {
+    let r: IteratorResult<MessageBatch<any>, undefined>;
+    try {
+      r = await it.next();
+    } catch (e) {
+      log.push(["close", (e as Error).name]);
+      const after = await it.next();
+      assert.equal(after.done, true, "done after the error");
+      break;
+    }
+    if (prev) assertSpent(prev, conn, "after the next next()");
+    if (r.done) {
+      log.push(["close", undefined]);
+      break;
+    }
+    const b = r.value;
+    for (const m of checkBatch(b, perBatch)) log.push(["m", m]);
+    sizes.push(b.count);
+    await onBatch(b);
+    prev = b;
+  }
+  return sizes;
+}
+
+/** The reference, and conn.batches() over a fake socket with the same chunks. */
+async function runBatchesCase(c: Case, seed: number): Promise<number[]> {
+  const r = rng(seed);
+  const budget = seed % 5 === 4 ? 1 + r(4) : undefined;
+  const input = budget === undefined ? c.input(r) : c.input(r).subarray(0, 600);
+  const chunks = splitInput(input, r, [1, 3, 17, 64, 400, 100_000][seed % 6]);
+  const how = r(7);
+  const what = `batches(): ${c.name}, seed ${seed} (budget ${budget}, sendBatch ${how})`;
+  const ref = reference();
+  const a = fake<any, any>(c.framer(), ref.hooks, { messageBudget: budget });
+  const log: Event[] = [];
+  const socket = new FakeSocket();
+  const b = new Connection<any, any>({
+    socket,
+    framer: c.framer(),
+    id: ids++,
+    messageBudget: budget,
+    // Without hooks, skipped frames are reported: in order with the messages.
+    report: (e) => void log.push(["error", (e as Error).name, (e as any).recoverable]),
+  });
+  b._start();
+  let sendFailed = false;
+  const iterating = iterateBatches(b, log, async (batch) => {
+    try {
+      if (how === 0) await b.sendBatch(batch);
+      else sendBack(b, batch, how);
+    } catch (e) {
+      if (!(e instanceof RangeError || e instanceof TypeError || e instanceof FrameTooLongError)) {
+        throw e;
+      }
+      sendFailed = true;
+    }
+  }, Math.min(256, budget ?? 1024));
+  for (const chunk of chunks) {
+    a.socket.feed(chunk);
+    socket.feed(chunk);
+    if (r(40) === 0) await tick(); // reads land while the iterator runs, or not
+  }
+  a.socket.finish();
+  socket.finish();
+  const sizes = await within(iterating, 20_000, what);
+  b.close();
+  await within(Promise.all([a.conn.closed, b.closed]), 20_000, what);
+  const delivered = log.filter((e) => e[0] === "m").length;
+  if (c.name === "raw") {
+    // Raw frames are what is read by the time they are asked for: only the bytes agree.
+    const bytesOf = (l: Event[]) =>
+      concat(l.filter((e) => e[0] === "m").map((e) => e[1] as Uint8Array));
+    assert.deepEqual(bytesOf(log), bytesOf(ref.log), what);
+  } else assert.deepEqual(log, ref.log, `messages and errors as message() gets them: ${what}`);
+  assert.equal(sizes.reduce((x, y) => x + y, 0), delivered, `batch sizes sum: ${what}`);
+  assert.equal(b.messagesIn, delivered, `messagesIn: ${what}`);
+  assert.equal(sendFailed, ref.state.sendFailed, `sendBatch throws where send() does: ${what}`);
+  const fatal = ref.log.at(-1)?.[1] !== undefined;
+  if (!sendFailed && fatal) {
+    const x = a.socket.output();
+    const y = socket.output();
+    const n = Math.min(x.length, y.length);
+    assert.deepEqual(y.subarray(0, n), x.subarray(0, n), `echo bytes before the abort: ${what}`);
+  } else if (!sendFailed) {
+    assert.deepEqual(socket.output(), a.socket.output(), `echo bytes: ${what}`);
+    if (c.name !== "raw") assert.equal(b.messagesOut, a.conn.messagesOut, `messagesOut: ${what}`);
+  }
+  return sizes;
+}
+
+for (const c of CASES) {
+  test(`property: batches() of ${c.name} gives what message() gets, under random splits`, async () => {
+    for (let seed = 0; seed < 24; seed++) {
+      const sizes = await runBatchesCase(c, seed);
+      if (c.batches === "one") {
+        assert.ok(sizes.every((n) => n === 1), `${c.name} comes in batches of one: ${sizes}`);
+      }
+    }
+  });
+}
+
+test("batches(): at most min(256, messageBudget) frames per batch, all in order", async () => {
+  for (const budget of [undefined, 100, 3]) {
+    const n = 1000;
+    const { client, server } = connectionPair(lines(), { messageBudget: budget });
+    const sizes: number[] = [];
+    const got: string[] = [];
+    const reading = (async () => {
+      for await (const b of server.batches()) {
+        sizes.push(b.count);
+        for (const m of b) got.push(m);
+        if (got.length === n) break;
+      }
+    })();
+    await client.write(bytes(Array.from({ length: n }, (_, i) => `${i}\n`).join("")));
+    await within(reading, 5000, `budget ${budget}`);
+    const most = Math.min(256, budget ?? 1024);
+    assert.ok(sizes.every((k) => k >= 1 && k <= most), `budget ${budget}: ${sizes}`);
+    assert.deepEqual(got, Array.from({ length: n }, (_, i) => String(i)));
+    client.close();
+    server.close();
+    await Promise.all([client.closed, server.closed]);
+  }
+});
+
+test("batches(): a batch is valid until the next next() or return()", async () => {
+  await using pair = connectionPair(lines());
+  await pair.client.write(bytes("a\nb\n"));
+  const it = pair.server.batches();
+  const first = await within(it.next(), 5000, "first");
+  assert.equal(first.done, false);
+  const b1 = first.value!;
+  assert.deepEqual([...b1], ["a", "b"]);
+  await pair.client.write(bytes("c\n"));
+  await sleep(10);
+  assert.equal(b1.at(0), "a", "still valid: no next() yet");
+  const second = await within(it.next(), 5000, "second");
+  assertSpent(b1, pair.server, "after next()");
+  const b2 = second.value!;
+  assert.deepEqual([...b2], ["c"]);
+  await it.return!();
+  assertSpent(b2, pair.server, "after return()");
+});
+
+test("batches(): a second next() before the first settles rejects with TypeError", async () => {
+  await using pair = connectionPair(lines());
+  const it = pair.server.batches();
+  const first = it.next();
+  await assert.rejects(it.next(), TypeError);
+  await pair.client.write(bytes("x\n"));
+  const r = await within(first, 5000, "first");
+  assert.deepEqual([...r.value!], ["x"]);
+});
+
+test("batches() on a connection whose hooks take the messages rejects with TypeError", async () => {
+  const seen: unknown[] = [];
+  await using pair = connectionPair(lines(), {
+    handler: {
+      message(c) {
+        c.batches().next().then(
+          () => seen.push("resolved"),
+          (e) => seen.push(e),
+        );
+      },
+    },
+  });
+  await pair.client.write(bytes("x\n"));
+  await until(() => seen.length === 1, 5000, "next() settled");
+  assert.ok(seen[0] instanceof TypeError, String(seen[0]));
+});
+
+test("batches(): frames at end of input come as batches of one; a fatal error rejects once", async () => {
+  {
+    await using pair = connectionPair(lines());
+    await pair.client.write(bytes("a\nb\nlast"));
+    pair.client.end();
+    const batches: string[][] = [];
+    for await (const b of pair.server.batches()) batches.push([...b]);
+    assert.deepEqual(batches.at(-1), ["last"]);
+    assert.deepEqual(batches.flat(), ["a", "b", "last"]);
+  }
+  {
+    await using pair = connectionPair(lines({ maxLength: 4 }));
+    await pair.client.write(bytes("a\nb\ntoo long\nc\n"));
+    const it = pair.server.batches();
+    const got: string[] = [];
+    let error: unknown;
+    for (let i = 0; i < 10; i++) {
+      try {
+        const r = await within(it.next(), 5000, "next");
+        if (r.done) break;
+        got.push(...r.value);
+      } catch (e) {
+        error = e;
+      }
+    }
+    assert.deepEqual(got, ["a", "b"]);
+    assert.ok(error instanceof FrameTooLongError, String(error));
+  }
+});
+
+for (const c of ECHO_CASES) {
+  test(`[${nativeAdapter()}] ${c.name}: a batches() + sendBatch() echo over a socket equals the send() echo`, async () => {
+    const input = c.input(rng(9), 300);
+    const { out: expected } = echoOf(c.framer(), input);
+    const got = await echoOver(
+      c.framer(),
+      async (conn: Connection<any, any>) => {
+        for await (const b of conn.batches()) await conn.sendBatch(b);
+      },
+      input,
+      4,
+    );
+    assert.deepEqual(got, expected);
+  });
+}
