@@ -200,12 +200,12 @@ export class Admission {
       if (held >= this.#perClientMax) return "per-client";
       if (this.#rate && !this.#take(key)) return "rate";
     }
-    if (this.#running < this.#max && this.queued === 0) {
+    if (this.#running < this.#max && this.#waiting === 0) {
       this.#hold(key);
       this.#start(ticket);
       return "run";
     }
-    if (this.queued >= this.#backlog) return "capacity";
+    if (this.#waiting >= this.#backlog) return "capacity";
     this.#hold(key);
     ticket.state = "queued";
     ticket.queuedAt = this.#now();

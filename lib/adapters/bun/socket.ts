@@ -48,15 +48,16 @@ export class BunRawSocket extends BunWriteQueue<Slot> implements RawSocket {
    * @param s The socket.
    * @param hwm The write high-water mark.
    * @param known What is known of its addresses up front.
-   * @param noDelaySet Bun has turned Nagle off on it already (see {@linkcode socketHandler}).
+   * @param accepted It comes from a plain (not TLS) listener (see {@linkcode socketHandler}).
    */
-  constructor(s: BunSocket<Slot>, hwm: number, known: KnownAddrs, noDelaySet = false) {
+  constructor(s: BunSocket<Slot>, hwm: number, known: KnownAddrs, accepted = false) {
     super(s, hwm);
     // Each asks the socket (a system call), the local one only when it differs per socket.
     this.localAddr = known.local ?? localAddrOf(known, s.localAddress, s.localPort);
     this.remoteAddr = remoteAddrOf(known, s.remoteAddress, s.remotePort);
+    if (accepted) this.bunReading = true; // so the first resume() has nothing to ask of Bun
     if (known.unix) return;
-    if (noDelaySet || s.setNoDelay(true)) this.noDelay = true;
+    if (accepted || s.setNoDelay(true)) this.noDelay = true;
   }
 
   start(handler: RawSocketHandler): void {
@@ -285,20 +286,21 @@ export class BunRawSocket extends BunWriteQueue<Slot> implements RawSocket {
  * peer was gone before Bun opened it is closed at once and goes to `onDead`, not `onOpen`;
  * its `s.data` stays unset.
  *
- * `noDelaySet`: the sockets come from a plain TCP listener, on which Bun sets TCP_NODELAY
- * as it accepts each one (before `open`), so turning Nagle off again would only cost a
- * system call per connection.
+ * `accepted`: the sockets come from a plain (not TLS) listener. Bun reads from such a
+ * socket from the start, and on TCP has set TCP_NODELAY as it accepted it (before
+ * `open`): neither needs asking again, a call into Bun (and for Nagle a system call) per
+ * connection.
  */
 export function socketHandler(
   hwm: number,
   known: KnownAddrs,
   onOpen?: (s: RawSocket) => void,
   onDead?: TransportListenOptions["onAcceptError"],
-  noDelaySet = false,
+  accepted = false,
 ): BunSocketHandler<Slot> {
   return {
     open(s) {
-      const raw = new BunRawSocket(s, hwm, known, noDelaySet);
+      const raw = new BunRawSocket(s, hwm, known, accepted);
       if (onOpen && arrivedDead(raw.remoteAddr)) {
         s.terminate();
         return onDead?.("aborted", deadOnArrival());

@@ -87,7 +87,7 @@ export const bunTransport: Transport = {
       known,
       onSocket,
       o.onAcceptError,
-      o.path === undefined,
+      true, // (a TLS listener's handler replaces it)
     );
     let handshaking: Set<BunSocket<Slot>> | undefined;
     const tls = o.tls ? { tls: bunServerTls(o.tls) } : {};

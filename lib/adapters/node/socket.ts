@@ -80,7 +80,8 @@ export class NodeSocket implements RawSocket {
     // Each asks the socket (a system call), the local one only when it differs per socket.
     this.localAddr = known.local ?? localAddrOf(known, s.localAddress, s.localPort);
     this.remoteAddr = remoteAddrOf(known, s.remoteAddress, s.remotePort);
-    s.pause();
+    // (An accepted socket starts paused already: the listener has `pauseOnConnect`.)
+    if (s.readableFlowing !== false) s.pause();
     (s as Owned)[OWNER] = this;
     s.on("data", onData);
     s.on("end", onEnd);
