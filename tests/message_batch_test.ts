@@ -1869,10 +1869,12 @@ async function runBatchesCase(c: Case, seed: number): Promise<number[]> {
       sendFailed = true;
     }
   }, Math.min(256, budget ?? 1024));
+  let ticks = 0;
   for (const chunk of chunks) {
     a.socket.feed(chunk);
     socket.feed(chunk);
-    if (r(40) === 0) await tick(); // reads land while the iterator runs, or not
+    // Now and then reads land while the iterator waits, else they pile up before it runs.
+    if (ticks < 16 && r(40) === 0) ticks++, await tick();
   }
   a.socket.finish();
   socket.finish();
@@ -2028,3 +2030,52 @@ for (const c of ECHO_CASES) {
     assert.deepEqual(got, expected);
   });
 }
+
+test("a batch stays intact while its hook makes another connection deliver a batch", async () => {
+  const order: string[] = [];
+  const failures: unknown[] = [];
+  const b = fake<Uint8Array>(fixed(2), {
+    messages(c, batch) {
+      order.push(`B ${text(batch.at(0))}`);
+      void c.sendBatch(batch);
+      if (order.length === 1) c.pause(); // b2 and b3 stay decoded-to-be
+    },
+  });
+  b.socket.feed(bytes("b1b2b3"));
+  await until(() => order.length === 1, 5000, "B's first frame");
+  const a = fake<string>(lines(), {
+    messages(c, batch) {
+      try {
+        order.push(`A ${batch.at(0)}`);
+        b.conn.resume(); // B delivers b2 and b3 now, inside this call
+        order.push(`A ${[...batch].join(",")}`);
+        const { bytes: all } = batch;
+        assert.equal(text(all.subarray(batch.start(2), batch.end(2))), "a3");
+        void c.sendBatch(batch, 1);
+      } catch (e) {
+        failures.push(e);
+      }
+    },
+  });
+  a.socket.feed(bytes("a1\na2\na3\n"));
+  await until(() => order.length === 5, 5000, "both");
+  assert.deepEqual(failures, []);
+  assert.deepEqual(order, ["B b1", "A a1", "B b2", "B b3", "A a1,a2,a3"]);
+  await tick();
+  assert.deepEqual(text(a.socket.output()), "a2\na3\n");
+  assert.deepEqual(text(b.socket.output()), "b1b2b3");
+  a.conn.close();
+  b.conn.close();
+});
+
+test("batches(): setFramer() between two next() calls takes every byte after the batch", async () => {
+  await using pair = connectionPair<any, any>(lines());
+  const frame = (s: string) => encoded(lengthPrefixed().encode(bytes(s)));
+  await pair.client.write(concat([bytes("a\nUPGRADE\n"), frame("one"), frame("two")]));
+  const it = pair.server.batches();
+  const first = await within(it.next(), 5000, "lines");
+  assert.deepEqual([...first.value!], ["a", "UPGRADE"]);
+  pair.server.setFramer(lengthPrefixed());
+  const second = await within(it.next(), 5000, "frames");
+  assert.deepEqual([...second.value!].map(text), ["one", "two"]);
+});
