@@ -422,6 +422,12 @@ const CASES: Case[] = [
     batches: "several",
   },
   {
+    name: "delimited \\n (a \\r stays in the frame)",
+    framer: () => delimited({ delimiter: "\n" }),
+    input: (r) => draw(r, [97, 13, 10, 98], r(600)),
+    batches: "several",
+  },
+  {
     name: "delimited ; skip",
     framer: () => delimited({ delimiter: ";", maxLength: 3, tooLong: "skip" }),
     input: (r) => draw(r, [97, 59, 98, 98], r(600)),
@@ -441,6 +447,12 @@ const CASES: Case[] = [
     name: "lengthPrefixed 2 LE",
     framer: lp({ size: 2, endian: "little" }),
     input: lpWire({ size: 2, endian: "little" }, 300),
+    batches: "several",
+  },
+  {
+    name: "lengthPrefixed 4 LE",
+    framer: lp({ size: 4, endian: "little" }),
+    input: lpWire({ size: 4, endian: "little" }, 300),
     batches: "several",
   },
   {
@@ -2078,4 +2090,49 @@ test("batches(): setFramer() between two next() calls takes every byte after the
   pair.server.setFramer(lengthPrefixed());
   const second = await within(it.next(), 5000, "frames");
   assert.deepEqual([...second.value!].map(text), ["one", "two"]);
+});
+
+test("lending socket, async hooks: frames left while the hook's promise is pending stay intact", async () => {
+  for (
+    const [name, make] of [
+      ["lines", () => lines({ encoding: null })],
+      ["fixed", () => fixed(3)],
+      ["lengthPrefixed", () => lengthPrefixed({ size: 1 })],
+    ] as const
+  ) {
+    const framer: Framer<Uint8Array> = make();
+    const msgs = Array.from({ length: 200 }, (_, i) => draw(rng(i), [97, 98, 99], 3));
+    const input = concat(msgs.map((m) => encoded(framer.encode(m))));
+    const copies: Uint8Array[] = [];
+    let calls = 0;
+    const f = fake<Uint8Array>(make(), {
+      messages(c, b) {
+        for (const m of b) copies.push(m.slice());
+        void c.sendBatch(b);
+        if (++calls % 3 === 0) return sleep(1);
+      },
+    }, { lend: true });
+    for (const chunk of splitInput(input, rng(3), 200)) f.socket.feed(chunk);
+    await until(() => copies.length === msgs.length, 5000, name);
+    assert.deepEqual(copies, msgs, name);
+    assert.deepEqual(f.socket.output(), input, name);
+    f.conn.close();
+  }
+});
+
+test("lending socket: setFramer() to a decoder of the user's own in messages gets intact bytes", async () => {
+  const got: string[] = [];
+  const f = fake<any, any>(lines(), {
+    messages(c, b) {
+      for (const m of b) {
+        got.push(typeof m === "string" ? m : `tiny:${text(m)}`);
+        if (m === "SWITCH") c.setFramer(tiny());
+      }
+    },
+  }, { lend: true });
+  f.socket.feed(bytes("a\nSWITCH\n\x02bc\x01"));
+  f.socket.feed(bytes("d\x03efg"));
+  await until(() => got.length === 5, 5000, "five messages");
+  assert.deepEqual(got, ["a", "SWITCH", "tiny:bc", "tiny:d", "tiny:efg"]);
+  f.conn.close();
 });
