@@ -27,6 +27,7 @@ import {
   serve,
 } from "../mod.ts";
 import { concat, nativeAdapter, portOf, sleep, until, within } from "./_helpers.ts";
+import { certs } from "./_tls_certs.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -1451,16 +1452,25 @@ async function echoOver(
   input: Uint8Array,
   seed: number,
   lentMessages = false,
+  over: "tcp" | "memory" | "tls" = "tcp",
 ): Promise<Uint8Array> {
+  const adapter = over === "memory" ? "memory" : undefined;
   await using server = serve<any, any>({
+    adapter,
     hostname: "127.0.0.1",
     port: 0,
     framer,
     lentMessages,
     handler,
+    tls: over === "tls" ? { cert: certs.cert, key: certs.key } : undefined,
   });
   const port = await portOf(server);
-  const conn = await connect({ hostname: "127.0.0.1", port });
+  const conn = await connect({
+    adapter,
+    hostname: "127.0.0.1",
+    port,
+    tls: over === "tls" ? { caCerts: [certs.ca], serverName: "localhost" } : undefined,
+  });
   try {
     const back: Uint8Array[] = [];
     const reading = (async () => {
@@ -2136,3 +2146,30 @@ test("lending socket: setFramer() to a decoder of the user's own in messages get
   assert.deepEqual(got, ["a", "SWITCH", "tiny:bc", "tiny:d", "tiny:efg"]);
   f.conn.close();
 });
+
+for (const over of ["memory", "tls"] as const) {
+  test(`[${over === "tls" ? `${nativeAdapter()} TLS` : "memory"}] sendBatch() echoes equal the send() echo`, async () => {
+    const cases = over === "memory"
+      ? ECHO_CASES
+      : ECHO_CASES.filter((c) =>
+        ["lines bytes", "lines strings", "lengthPrefixed"].includes(c.name)
+      );
+    for (const c of cases) {
+      const input = c.input(rng(13), 200);
+      const { out: expected } = echoOf(c.framer(), input);
+      for (const lent of [false, true]) {
+        const got = await echoOver(
+          c.framer(),
+          {
+            messages: (conn, b) => void conn.sendBatch(b),
+          },
+          input,
+          5,
+          lent,
+          over,
+        );
+        assert.deepEqual(got, expected, `${c.name}, lentMessages ${lent}`);
+      }
+    }
+  });
+}
