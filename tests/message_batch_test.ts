@@ -326,6 +326,8 @@ function draw(r: Rand, alphabet: readonly number[], n: number): Uint8Array {
   return out;
 }
 
+/** Lines around a maxLength of 3, with and without \r. */
+const EDGE_LINES = ["abc\r\n", "abcd\n", "ab\r\r\n", "abc\n", "\r\n", "abcd\r\n", "x\r", "\n"];
 const LINE_BYTES = [97, 98, 99, 0, 255, 0xc3, 0xa9, 32, 13, 10, 10, 10, 10];
 const STRING_PIECES = ["a", "bc", "é", "日本", "😀", " ", "\r", "\n", "\n", "\r\n", "xyz"];
 
@@ -399,6 +401,12 @@ const CASES: Case[] = [
     framer: () => lines({ encoding: null, maxLength: 40, tooLong: "close" }),
     input: (r) => lineInput(r, r(3) === 0 ? 40 : 0),
   },
+  ...(["skip", "split", "close"] as const).map((tooLong): Case => ({
+    name: `lines at maxLength, ${tooLong}`,
+    framer: () => lines({ encoding: null, maxLength: 3, tooLong }),
+    input: (r) =>
+      bytes(Array.from({ length: r(80) }, () => EDGE_LINES[r(EDGE_LINES.length)]).join("")),
+  })),
   {
     name: "lines eof discard",
     framer: () => lines({ encoding: null, eof: "discard" }),
@@ -496,6 +504,11 @@ const CASES: Case[] = [
     framer: lp({ size: 2, eof: "emit" }),
     input: lpWire({ size: 2 }, 300),
   },
+  ...(["skip", "split", "close"] as const).map((tooLong): Case => ({
+    name: `lengthPrefixed at maxLength, ${tooLong}`,
+    framer: lp({ size: 1, maxLength: 3, tooLong }),
+    input: lpWire({ size: 1 }, 6),
+  })),
   {
     name: "lengthPrefixed skip",
     framer: lp({ size: 2, maxLength: 50, tooLong: "skip" }),
