@@ -2186,3 +2186,38 @@ for (const over of ["memory", "tls"] as const) {
     }
   });
 }
+
+test("without lentMessages, at()'s views are kept for good, across reads of any size", async () => {
+  for (const max of [1, 7, 300, 5000]) {
+    const framer = lines({ encoding: null });
+    const msgs = Array.from(
+      { length: 300 },
+      (_, i) => draw(rng(i + max), [97, 98, 0, 255], i % 40),
+    );
+    const input = concat(msgs.map((m) => encoded(framer.encode(m))));
+    const views: Uint8Array[] = [];
+    const viaIterator: Uint8Array[] = [];
+    const f = fake<Uint8Array>(lines({ encoding: null }), {
+      messages(_c, b) {
+        for (let i = 0; i < b.count; i++) views.push(b.at(i));
+      },
+    });
+    const socket = new FakeSocket();
+    const g = new Connection<Uint8Array>({ socket, framer: lines({ encoding: null }), id: ids++ });
+    g._start();
+    const iterating = (async () => {
+      for await (const b of g.batches()) for (const m of b) viaIterator.push(m);
+    })();
+    for (const chunk of splitInput(input, rng(max), max)) {
+      f.socket.feed(chunk);
+      socket.feed(chunk);
+    }
+    socket.finish();
+    await until(() => views.length === msgs.length, 5000, `reads of up to ${max}`);
+    await within(iterating, 5000, "iteration");
+    assert.deepEqual(views, msgs, `hooks, reads of up to ${max}`);
+    assert.deepEqual(viaIterator, msgs, `batches(), reads of up to ${max}`);
+    f.conn.close();
+    g.close();
+  }
+});
