@@ -2221,3 +2221,30 @@ test("without lentMessages, at()'s views are kept for good, across reads of any 
     g.close();
   }
 });
+
+test("an async messages hook at end of input: every frame, in order, then the end", async () => {
+  for (
+    const [name, make, wire, want] of [
+      ["fixed", () => fixed(2, { eof: "emit" }), "aabbccd", ["aa", "bb", "cc", "d"]],
+      ["lines", () => lines({ encoding: null }), "a\nb\r\nc", ["a", "b", "c"]],
+    ] as const
+  ) {
+    const got: string[] = [];
+    const f = fake<Uint8Array>(make(), {
+      async messages(_c, b) {
+        for (const m of b) got.push(text(m));
+        await sleep(1);
+        got.push("|");
+      },
+      end(c) {
+        got.push("end");
+        c.end();
+      },
+    });
+    f.socket.feed(bytes(wire));
+    f.socket.finish();
+    await within(f.conn.closed, 5000, name);
+    assert.deepEqual(got.filter((x) => x !== "|"), [...want, "end"], name);
+    assert.equal(got.at(-2), "|", `${name}: the end after the last hook settled`);
+  }
+});
