@@ -45,7 +45,7 @@ type BatchWaiter<T> = {
   batch(b: MessageBatch<T>): void;
 };
 
-/** What `_fill` found: a custom decoder's message that is not bytes. */
+/** What `_fill` found: a custom decoder's message that is not plain bytes. */
 let opaque: unknown = undefined;
 
 /** @internal The `messages` hook, `sendBatch()` and `batches()`. */
@@ -61,8 +61,10 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
     if (decoder[BATCH] !== undefined) return decoder[BATCH](slots, max);
     const msg = decoder.next(); // a decoder of the user's own: one message at a time
     if (msg === undefined) return 0;
-    if (msg instanceof Uint8Array) return batchOfOne(slots, msg);
-    opaque = msg;
+    if (msg instanceof Uint8Array && Object.getPrototypeOf(msg) === Uint8Array.prototype) {
+      return batchOfOne(slots, msg);
+    }
+    opaque = msg; // (a subclass of Uint8Array too: `at()` gives the decoder's own object)
     return -1;
   }
 

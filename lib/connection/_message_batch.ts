@@ -22,9 +22,16 @@ import { utf8Decoder, utf8Encoder } from "../framers/_common.ts";
  *
  * `bytes`, `start()` and `end()` give the frames' bytes without making an object per
  * frame: message `i` is `bytes[start(i)]` up to `bytes[end(i) - 1]`, payload only (no
- * delimiter, no length header). For `lines()` text these are the line's UTF-8 bytes.
- * A message a custom framer decodes to something else than bytes has none: `bytes` is
- * empty and `start(i) === end(i) === 0`.
+ * delimiter, no length header). For `lines()` text these are the line's bytes as
+ * received, except a last line without its delimiter at end of input: the UTF-8 encoding
+ * of its text (the same bytes unless they were not valid UTF-8). A message a custom
+ * framer decodes to something else than bytes has none: `bytes` is empty and
+ * `start(i) === end(i) === 0`.
+ *
+ * Which frames share a batch depends on how the bytes arrived, as with any split of a
+ * stream: the frames that lie whole in one block the connection holds come together; a
+ * frame split over reads comes alone or with the frames after it (small reads are packed
+ * into one block). Frames only come whole, once, and in order.
  *
  * @typeParam T The message type (the framer's frame type).
  *
@@ -192,7 +199,8 @@ export type One<T> = { msg: T; opaque: boolean } | undefined;
 export function oneOf<T>(slots: BatchSlots, msg: T, builtIn: boolean): One<T> {
   if (msg instanceof Uint8Array) {
     batchOfOne(slots, msg);
-    return undefined;
+    // A subclass (a decoder's own frame type) is handed over as it is.
+    return Object.getPrototypeOf(msg) === Uint8Array.prototype ? undefined : { msg, opaque: false };
   }
   const text = builtIn && typeof msg === "string";
   batchOfOne(slots, text ? utf8Encoder.encode(msg) : EMPTY);
