@@ -135,7 +135,11 @@ export class Batch<T> implements MessageBatch<T> {
   _payload(i: number): unknown {
     if (this._opaque) return this._one;
     const s = this._slots;
-    return s.bytes.subarray(s.starts[i], s.ends[i]);
+    const b = s.bytes;
+    const start = s.starts[i];
+    const end = s.ends[i];
+    // A batch of one frame that next() cut or copied (raw(), a frame over two reads): itself.
+    return start === 0 && end === b.length ? b : b.subarray(start, end);
   }
 
   *[Symbol.iterator](): Iterator<T> {
