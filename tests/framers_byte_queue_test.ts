@@ -140,10 +140,40 @@ test("ByteQueue take() is a view inside one chunk and exactly one copy across ch
   const span = q.take(600);
   assert.notEqual(span.buffer, a.buffer);
   assert.notEqual(span.buffer, b.buffer);
-  assert.equal(span.byteLength, span.buffer.byteLength); // a fresh buffer of exactly the frame
   assert.deepEqual([span[0], span[499], span[500], span[599]], [1, 1, 2, 2]);
   const rest = q.take(100);
   assert.equal(rest.buffer, b.buffer);
+});
+
+test("ByteQueue copies up to 1 KiB share slabs without overlapping; a larger one is its own buffer", () => {
+  const copies: Uint8Array[] = [];
+  for (let i = 0; i < 40; i++) {
+    // Each frame of 700 bytes spans two chunks of 600 (too large to be packed): one copy.
+    const q = new ByteQueue();
+    q.push(new Uint8Array(600).fill(i));
+    q.push(new Uint8Array(600).fill(i));
+    copies.push(q.take(700));
+  }
+  assert.ok(new Set(copies.map((c) => c.buffer)).size < copies.length, "slabs are shared");
+  for (let i = 0; i < copies.length; i++) {
+    assert.ok(copies[i].every((x) => x === i), `copy ${i} intact`); // no copy wrote over another
+  }
+  const byBuffer = new Map<ArrayBufferLike, [number, number][]>();
+  for (const c of copies) {
+    const list = byBuffer.get(c.buffer) ?? [];
+    list.push([c.byteOffset, c.byteOffset + c.length]);
+    byBuffer.set(c.buffer, list);
+  }
+  for (const list of byBuffer.values()) {
+    list.sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < list.length; i++) assert.ok(list[i][0] >= list[i - 1][1], "disjoint");
+  }
+  const q = new ByteQueue();
+  q.push(new Uint8Array(1000).fill(7));
+  q.push(new Uint8Array(1000).fill(8));
+  const big = q.take(1500);
+  assert.equal(big.byteLength, big.buffer.byteLength); // a fresh buffer of exactly the frame
+  assert.deepEqual([big[0], big[999], big[1000], big[1499]], [7, 7, 8, 8]);
 });
 
 test("ByteQueue packs a trickle of tiny chunks instead of keeping one object per byte", () => {

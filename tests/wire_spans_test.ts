@@ -260,6 +260,29 @@ test("echo through spans equals encode() for any input and any split (property)"
   );
 });
 
+test("a decoder's FRAME_BUFFER is null after a frame copied from two chunks", () => {
+  const framers: [string, () => Framer<Uint8Array, Uint8Array>, Uint8Array][] = [
+    ["lines", byteLines, new Uint8Array(1200).fill(65).fill(10, 699, 700)],
+    [
+      "length",
+      () => lengthPrefixed({ size: 2 }),
+      Uint8Array.of(2, 150, ...new Array(1198).fill(1)),
+    ],
+    ["fixed", () => fixed(700), new Uint8Array(1200).fill(3)],
+  ];
+  for (const [name, make, wire] of framers) {
+    const decoder = make().decoder() as Decoder<Uint8Array> & FrameBufferSource;
+    const a = wire.slice(0, 600); // two chunks too large to be packed together
+    const b = wire.slice(600);
+    decoder.push(a);
+    decoder.push(b);
+    const f = decoder.next();
+    assert.ok(f !== undefined && f.length >= 662, name);
+    assert.ok(f.buffer !== a.buffer && f.buffer !== b.buffer, `${name}: a copy`);
+    assert.equal(decoder[FRAME_BUFFER], null, name);
+  }
+});
+
 test("a decoder's FRAME_BUFFER is its last frame's buffer, or undefined (property)", () => {
   let known = 0;
   const framers: [string, () => Framer<Uint8Array, Uint8Array>][] = [
@@ -275,13 +298,17 @@ test("a decoder's FRAME_BUFFER is its last frame's buffer, or undefined (propert
       (which, raw, cuts) => {
         const decoder = framers[which][1]().decoder() as Decoder<Uint8Array> & FrameBufferSource;
         const wire = raw.map((b) => (which === 0 && b % 5 === 0 ? 10 : which === 1 ? b % 9 : b));
+        const pushed = new Set<ArrayBufferLike>();
         for (let at = 0, i = 0; at < wire.length; i++) {
           const n = cuts[i % cuts.length];
-          decoder.push(wire.slice(at, at + n));
+          const chunk = wire.slice(at, at + n);
+          pushed.add(chunk.buffer);
+          decoder.push(chunk);
           at += n;
           for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
             const buf = decoder[FRAME_BUFFER];
-            if (buf !== undefined) {
+            if (buf === null) assert.ok(f.length === 0 || !pushed.has(f.buffer), "a copy");
+            else if (buf !== undefined) {
               assert.equal(buf, f.buffer);
               known++;
             }

@@ -67,6 +67,7 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
     // The frame being handled: its decoder knows its buffer (`.buffer` is a call per frame).
     const trusted = msg === this._fresh;
     const buf = trusted ? (this._decoder as FrameBufferSource)[FRAME_BUFFER] : undefined;
+    if (buf === null) return undefined; // a copy
     if (buf === undefined) {
       if (!(msg instanceof Uint8Array) || msg.buffer !== this._rxBuf) return undefined;
     } else if (buf !== this._rxBuf) return undefined;

@@ -5,17 +5,20 @@
  *   reads) are packed into an owned block: a slow sender costs bytes, not objects.
  * - `indexOf()` searches across chunks with the native `indexOf` from a start offset;
  *   a cursor keeps the chunk the last search stopped in, so resuming is free.
- * - `take(n)` returns a view (`new Uint8Array(buffer, offset, n)`: no species lookup,
- *   unlike `subarray()`) when the bytes lie in one chunk, else exactly one copy.
+ * - `take(n)` returns a view (`new Uint8Array(buffer, offset, n)`: no species lookup)
+ *   when the bytes lie in one chunk, else one copy (a small one cut from a slab).
  *
  * Positions are relative to the front of the queue (the oldest byte held).
  *
  * @module
  */
 
+import { Slab } from "../_slab.ts";
+
 /** A shared empty chunk. */
 export const EMPTY: Uint8Array = new Uint8Array(0);
-
+/** Where a frame copied from several chunks, up to 1 KiB, is cut from (_slab.ts). */
+const COPIES = new Slab(16 * 1024);
 /** Chunks shorter than this are packed together while they keep coming. */
 const SMALL = 512;
 const SCRATCH_MIN = 1024;
@@ -25,7 +28,6 @@ const SCRATCH_MAX = 64 * 1024;
 export class ByteQueue {
   /** Bytes examined by searches plus chunks stepped over, over all queues (tests: linear). */
   static work = 0;
-
   #chunks: Uint8Array[] = [];
   #head = 0; // index of the oldest live chunk
   #off = 0; // bytes of chunks[#head] already consumed
@@ -36,8 +38,8 @@ export class ByteQueue {
   #scratch: Uint8Array | null = null; // owned block small chunks are packed into
   /** The last chunk when it is packed: `#scratch.subarray(0, bytes packed)`. */
   #scratchTail: Uint8Array | null = null;
-  // The head chunk's buffer and byteOffset, read once per chunk (undefined: not yet read).
-  #viewBuf: ArrayBufferLike | undefined = undefined;
+  // The head chunk's buffer and offset, read once per chunk (null: and the last take copied).
+  #viewBuf: ArrayBufferLike | undefined | null = undefined;
   #viewBase = 0;
 
   /** Bytes held. */
@@ -285,7 +287,7 @@ export class ByteQueue {
         this.#off = end;
         this.#len -= n + drop;
         this.#consumed += n + drop;
-        if (this.#viewBuf === undefined) {
+        if (this.#viewBuf == null) {
           this.#viewBuf = c.buffer;
           this.#viewBase = c.byteOffset;
         }
@@ -296,31 +298,29 @@ export class ByteQueue {
     return this.#takeSlow(n, drop);
   }
 
-  /** The last `take()`'s frame's buffer when its hot path cut a view, else `undefined`. */
-  get viewBuffer(): ArrayBufferLike | undefined {
+  /** The last `take()`'s frame's buffer when its hot path cut a view; `null`: it was a copy. */
+  get viewBuffer(): ArrayBufferLike | undefined | null {
     return this.#viewBuf;
   }
 
   #takeSlow(n: number, drop: number): Uint8Array {
     let frame = EMPTY;
-    if (n !== 0) {
-      const c = this.#chunks[this.#head];
+    const c = this.#chunks[this.#head];
+    const avail = n === 0 ? 0 : c.length - this.#off;
+    if (n !== 0 && n <= avail) {
       const off = this.#off;
-      const avail = c.length - off;
-      if (n <= avail) {
-        frame = off === 0 && n === c.length ? c : new Uint8Array(c.buffer, c.byteOffset + off, n);
-        this.#advance(n, avail);
-      } else frame = this.#takeCopy(n);
-    }
+      frame = off === 0 && n === c.length ? c : new Uint8Array(c.buffer, c.byteOffset + off, n);
+      this.#advance(n, avail);
+    } else if (n !== 0) frame = this.#takeCopy(n);
     if (drop !== 0) this.skip(drop);
+    if (n > avail) this.#viewBuf = null; // a copy: a view of no chunk
     return frame;
   }
 
   #takeCopy(n: number): Uint8Array {
     if (n > this.#len) throw new RangeError(`cannot take ${n} bytes from ${this.#len}`);
-    const out = new Uint8Array(n);
-    let done = 0;
-    while (done < n) {
+    const out = n <= 1024 ? COPIES.take(n) : new Uint8Array(n);
+    for (let done = 0; done < n;) {
       const c = this.#chunks[this.#head];
       const off = this.#off;
       const k = Math.min(c.length - off, n - done);

@@ -160,7 +160,7 @@ export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
   }
 
   /** @internal See `FRAME_BUFFER` (_wire.ts). */
-  get [FRAME_BUFFER](): ArrayBufferLike | undefined {
+  get [FRAME_BUFFER](): ArrayBufferLike | undefined | null {
     return this.#q.viewBuffer;
   }
 
@@ -226,6 +226,7 @@ export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
     this.#q.skip(at);
     this.#scanned = searched; // (linear: a search resumes where the last one ended)
     slots.bytes = bytes;
+    slots.single = false;
     slots.wireStart = canonical ? 0 : -1;
     return n;
   }

@@ -61,7 +61,7 @@ export class LengthDecoder implements Decoder<Uint8Array> {
   }
 
   /** @internal See `FRAME_BUFFER` (_wire.ts). */
-  get [FRAME_BUFFER](): ArrayBufferLike | undefined {
+  get [FRAME_BUFFER](): ArrayBufferLike | undefined | null {
     return this.#q.viewBuffer;
   }
 
@@ -128,6 +128,7 @@ export class LengthDecoder implements Decoder<Uint8Array> {
     if (n === 0) return batchOfOne(slots, this.next());
     this.#q.skip(at);
     slots.bytes = bytes;
+    slots.single = false;
     slots.wireStart = include ? -1 : 0;
     return n;
   }

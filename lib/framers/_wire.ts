@@ -61,8 +61,9 @@ export interface WireFramer {
 
 /**
  * The key of a decoder's getter for the buffer of the frame its last `next()` or
- * `finish()` returned, when that frame is a view it cut from a chunk; `undefined` when
- * not known (then `frame.buffer` tells). A connection reads it for the frame it is
+ * `finish()` returned, when that frame is a view it cut from a chunk; `null` when it is a
+ * copy (no span: on V8, `.buffer` of a small copy would move its bytes off the heap);
+ * `undefined` when not known (then `frame.buffer` tells). A connection reads it for the frame it is
  * handling instead of `frame.buffer`, a call per frame that costs on Bun about what the
  * view itself does.
  */
@@ -70,5 +71,5 @@ export const FRAME_BUFFER: unique symbol = Symbol("tcpkit.frameBuffer");
 
 /** A decoder that may tell the buffer of its last frame. */
 export interface FrameBufferSource {
-  readonly [FRAME_BUFFER]?: ArrayBufferLike | undefined;
+  readonly [FRAME_BUFFER]?: ArrayBufferLike | undefined | null;
 }

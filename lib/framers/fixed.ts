@@ -102,7 +102,7 @@ class FixedDecoder implements Decoder<Uint8Array> {
   }
 
   /** @internal See `FRAME_BUFFER` (_wire.ts). */
-  get [FRAME_BUFFER](): ArrayBufferLike | undefined {
+  get [FRAME_BUFFER](): ArrayBufferLike | undefined | null {
     return this.#q.viewBuffer;
   }
 

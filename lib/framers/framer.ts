@@ -35,9 +35,10 @@ export type EofPolicy = "error" | "emit" | "discard";
  * afterwards. Frames returned may be views (`subarray`) into those chunks.
  *
  * The built-in decoders choose zero copy: a frame that lies inside one pushed chunk is
- * a view of it, and a frame that spans chunks is copied once. Views stay valid for
- * good (nothing ever writes into a pushed chunk), but a small frame kept alive also
- * keeps its whole chunk alive (harper#2080): `.slice()` the frames you store for long.
+ * a view of it, and a frame that spans chunks is copied once (up to 1 KiB, into a slab
+ * of 16 KiB shared with other such copies). Views stay valid for good (nothing ever
+ * writes into a pushed chunk or a copy), but a small frame kept alive also keeps its
+ * whole chunk or slab alive (harper#2080): `.slice()` the frames you store for long.
  * Frames are plain `Uint8Array`s, also when the chunks pushed are a subclass.
  * A trickle of tiny chunks is packed into blocks the decoder owns, so a slow sender
  * costs bytes, not one object per byte.
