@@ -77,6 +77,8 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
       n = 1;
     }
     this.messagesIn += n;
+    // A frame next() just returned: sent back, its decoder tells whether it is a span.
+    this._fresh = slots.single ? slots.bytes : undefined;
     return new Batch(this, this._framer, slots, n, one);
   }
 
@@ -139,10 +141,12 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
       r = (this._hooks as BatchHooks).messages!(this, batch);
     } catch (e) {
       releaseSlots(slots);
+      this._fresh = undefined;
       this._hookFailed(e);
       return;
     }
     releaseSlots(slots);
+    this._fresh = undefined;
     if (r && typeof r.then === "function") this._awaitHook(r);
   }
 

@@ -30,6 +30,8 @@ export class BatchSlots {
    * -1 when not (a `\r\n` line, a frame copied from several chunks, a custom decoder).
    */
   wireStart = -1;
+  /** `bytes` is the one frame `next()` returned (by {@linkcode batchOfOne}). */
+  single = false;
   /** Frames are UTF-8 text: a message is its bytes decoded. */
   text = false;
   /** Counts the batches handed out over these slots (a batch is valid while it matches). */
@@ -63,6 +65,7 @@ export interface BatchDecoder {
 export function batchOfOne(slots: BatchSlots, frame: Uint8Array | undefined): number {
   if (frame === undefined) return 0;
   slots.bytes = frame;
+  slots.single = true;
   slots.starts[0] = 0;
   slots.ends[0] = slots.wireEnds[0] = frame.length;
   slots.wireStart = -1;
