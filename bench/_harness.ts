@@ -26,7 +26,7 @@ export interface BenchFlags {
    * the runtime's adapter, without `serve()`; `adapter` is the adapter alone, echoing
    * each chunk as it comes, whatever the framer.
    */
-  style: "iterator" | "hooks" | "batch" | "connection" | "adapter";
+  style: "iterator" | "hooks" | "batch" | "batches" | "connection" | "adapter";
 }
 
 /** The longest line the lines servers accept, in bytes (tcpkit's `lines()` default). */
@@ -63,7 +63,7 @@ export function benchFlags(): BenchFlags {
     framer: oneOf("framer", ["raw", "lines", "length"] as const, "raw"),
     style: oneOf(
       "style",
-      ["iterator", "hooks", "batch", "connection", "adapter"] as const,
+      ["iterator", "hooks", "batch", "batches", "connection", "adapter"] as const,
       "hooks",
     ),
   };

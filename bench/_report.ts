@@ -41,7 +41,7 @@ export interface BenchRun {
 export interface SummaryRow {
   runtime: string;
   /** The server measured: a tcpkit style, or (against Go) the runtime's native control. */
-  variant: "hooks" | "iterator" | "batch" | "native";
+  variant: "hooks" | "iterator" | "batch" | "batches" | "native";
   /** The control: the runtime's native control, or the Go peer run in its rotation. */
   against: "native" | "go";
   /** e.g. `raw pipelined cpu`. */
@@ -188,8 +188,8 @@ function median(xs: number[]): number {
 
 /** What each control is compared with. */
 const COMPARED: Record<SummaryRow["against"], SummaryRow["variant"][]> = {
-  native: ["hooks", "iterator", "batch"],
-  go: ["native", "hooks", "iterator", "batch"],
+  native: ["hooks", "iterator", "batch", "batches"],
+  go: ["native", "hooks", "iterator", "batch", "batches"],
 };
 
 /** The servers compared with `against` that the report has figures for, in order. */
@@ -204,7 +204,7 @@ export function comparedIn(
 
 /** The tcpkit styles the report has runs of, in order (the absolute tables' columns). */
 export function stylesIn(report: BenchReport): string[] {
-  return ["hooks", "iterator", "batch"].filter((v) =>
+  return ["hooks", "iterator", "batch", "batches"].filter((v) =>
     report.runs.some((r) => r.variant === v && r.ok)
   );
 }

@@ -11,6 +11,7 @@
  *
  * `iterator` is `for await (const msg of conn) await conn.send(msg)`; `hooks` is
  * `message(conn, msg) { conn.send(msg) }`; `batch` is `messages(conn, b) { conn.sendBatch(b) }`,
+ * `batches` is `for await (const b of conn.batches()) await conn.sendBatch(b)`;
  * the whole frames of one read in one call, echoed as one view of the bytes read (with `raw()`,
  * frames come as batches of one). `connection` and `adapter` take layers away
  * (see `_harness.ts`). Limits are set so the benchmark measures the
@@ -82,6 +83,10 @@ const handler: ServeOptions<Uint8Array>["handler"] = drainClose
   : style === "iterator"
   ? async (conn) => {
     for await (const msg of conn) await conn.send(msg);
+  }
+  : style === "batches"
+  ? async (conn) => {
+    for await (const batch of conn.batches()) await conn.sendBatch(batch);
   }
   : style === "batch"
   ? {

@@ -38,13 +38,14 @@ type Runtime = "deno" | "bun" | "node";
 /**
  * `adapter` and `connection` are layers below serve(), for the breakdown (bench/server.ts);
  * `go` is the Go standard library peer; `batch` is the `messages` hook echoing with
- * `sendBatch()`; `hooks-lent`, `iterator-lent` and `batch-lent` serve with
+ * `sendBatch()`, `batches` the `batches()` iterator doing the same; `hooks-lent`, `iterator-lent` and `batch-lent` serve with
  * `lentMessages: true` (`--lend`).
  */
 type Variant =
   | "hooks"
   | "iterator"
   | "batch"
+  | "batches"
   | "native"
   | "go"
   | "connection"
@@ -69,7 +70,7 @@ if (argv.includes("--help") || argv.includes("-h")) {
   console.log(usage.map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
   console.log(
     "\nFlags: --runtimes deno,bun,node  --framers raw,lines,length  --modes " +
-      "pipelined,reqresp,pingpong,bulk,conns\n  --variants native,go,hooks,iterator,batch," +
+      "pipelined,reqresp,pingpong,bulk,conns\n  --variants native,go,hooks,iterator,batch,batches," +
       "connection,adapter,hooks-lent,iterator-lent,batch-lent\n  --reps N  --secs S  --conns N " +
       "--out DIR  --quick",
   );
@@ -85,13 +86,21 @@ const ALL_VARIANTS: Variant[] = [
   "hooks",
   "iterator",
   "batch",
+  "batches",
   "connection",
   "adapter",
   "hooks-lent",
   "iterator-lent",
   "batch-lent",
 ];
-const EXTRA: Variant[] = ["connection", "adapter", "hooks-lent", "iterator-lent", "batch-lent"];
+const EXTRA: Variant[] = [
+  "batches",
+  "connection",
+  "adapter",
+  "hooks-lent",
+  "iterator-lent",
+  "batch-lent",
+];
 const VARIANTS = list<Variant>("variants", ALL_VARIANTS)
   .filter((v) => opt("variants") !== undefined || !EXTRA.includes(v));
 const REPS = Number(opt("reps") ?? (quick ? 1 : 3));
