@@ -10,7 +10,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Connection } from "../lib/connection/connection.ts";
-import type { RawSocket, RawSocketHandler, StartTlsOptions } from "../lib/transport.ts";
 import {
   connect,
   type Decoder,
@@ -22,90 +21,8 @@ import {
   serve,
 } from "../mod.ts";
 import { encoded } from "./_framer_helpers.ts";
+import { FakeSocket, GARBAGE } from "./_fake_socket.ts";
 import { concat, nativeAdapter, portOf, randomBytes, sleep, within } from "./_helpers.ts";
-
-/** What a scribbled buffer holds: a byte no test message contains. */
-const GARBAGE = 0xee;
-
-/**
- * A socket that lends: every chunk is a view of one buffer, filled with garbage as soon
- * as `data()` returns. A write made during `data()` is copied at once (the adapter keeps
- * a lent chunk written then intact); a write made later is read only at the end, after
- * the scribbling, as a slow socket would send it.
- */
-class LendingSocket implements RawSocket {
-  readonly localAddr = { transport: "unix", path: "" } as const;
-  readonly remoteAddr = { transport: "unix", path: "" } as const;
-  bufferedAmount = 0;
-  handler!: RawSocketHandler;
-  lending = false;
-  paused = true;
-  #inData = false;
-  #pending: Uint8Array[] = [];
-  readonly memory = new Uint8Array(256 * 1024);
-  #at = 0;
-  /** Writes: copies when made during `data()`, else the chunk itself. */
-  #out: Uint8Array[] = [];
-  /** `head` of the last `startTls()`. */
-  head: Uint8Array[] | undefined;
-  next: LendingSocket | undefined;
-
-  start(handler: RawSocketHandler): void {
-    this.handler = handler;
-  }
-  lend(): boolean {
-    return this.lending = true;
-  }
-  /** Delivers `bytes` now, or once resumed. */
-  feed(bytes: Uint8Array): void {
-    if (this.paused) this.#pending.push(bytes);
-    else this.#deliver(bytes);
-  }
-  #deliver(bytes: Uint8Array): void {
-    if (!this.lending) return this.handler.data(bytes.slice());
-    // Rotate where chunks lie, so that views of different reads overlap.
-    if (this.#at + bytes.length > this.memory.length) this.#at = 0;
-    const view = this.memory.subarray(this.#at, this.#at + bytes.length);
-    view.set(bytes);
-    this.#at = (this.#at + 7 * 1024 + 13) % (this.memory.length / 2);
-    this.#inData = true;
-    try {
-      this.handler.data(view);
-    } finally {
-      this.#inData = false;
-      this.memory.fill(GARBAGE);
-    }
-  }
-  write(chunk: Uint8Array): boolean {
-    this.#out.push(this.#inData ? chunk.slice() : chunk);
-    return true;
-  }
-  pause(): void {
-    this.paused = true;
-  }
-  resume(): void {
-    this.paused = false;
-    queueMicrotask(() => {
-      while (!this.paused && this.#pending.length) this.#deliver(this.#pending.shift()!);
-    });
-  }
-  cork(): void {}
-  uncork(): void {}
-  end(): void {}
-  close(): void {}
-  abort(): void {}
-  setNoDelay(): void {}
-  setKeepAlive(): void {}
-  startTls(options: StartTlsOptions): Promise<RawSocket> {
-    this.head = options.head;
-    this.next = new LendingSocket();
-    return new Promise((r) => setTimeout(() => r(this.next!), 1));
-  }
-  /** Everything written, in order. */
-  output(): Uint8Array {
-    return concat(this.#out);
-  }
-}
 
 /** A connection over a lending socket; `hooks` undefined: iteration. */
 function lentConnection<In>(
@@ -118,7 +35,7 @@ function lentConnection<In>(
     | undefined,
   extra: { messageBudget?: number; lentMessages?: boolean } = {},
 ) {
-  const socket = new LendingSocket();
+  const socket = new FakeSocket(true);
   const errors: unknown[] = [];
   const conn = new Connection<In, In>({
     socket,

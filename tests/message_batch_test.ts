@@ -9,7 +9,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Connection } from "../lib/connection/connection.ts";
-import type { RawSocket, RawSocketHandler } from "../lib/transport.ts";
 import {
   connect,
   connectionPair,
@@ -28,17 +27,14 @@ import {
 } from "../mod.ts";
 import { concat, nativeAdapter, portOf, sleep, until, within } from "./_helpers.ts";
 import { certs } from "./_tls_certs.ts";
+import { FakeSocket, GARBAGE } from "./_fake_socket.ts";
+import { encoded } from "./_framer_helpers.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder("utf-8", { ignoreBOM: true });
 const bytes = (s: string): Uint8Array => te.encode(s);
 const text = (b: Uint8Array): string => td.decode(b);
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
-
-/** What an encoder returned, as one buffer. */
-function encoded(out: Uint8Array | readonly Uint8Array[]): Uint8Array {
-  return out instanceof Uint8Array ? out : concat([...out]);
-}
 
 /** Deterministic integers: `r(n)` is in `[0, n)` (xorshift32), so failures reproduce. */
 type Rand = (n: number) => number;
@@ -66,114 +62,6 @@ function splitInput(input: Uint8Array, r: Rand, max: number): Uint8Array[] {
 }
 
 // ------------------------------------------------------------------ a fake socket
-
-/** What a lent buffer holds once the read is over. */
-const GARBAGE = 0xee;
-
-/**
- * A socket fed by the test. It honours pause(): chunks fed meanwhile wait, as the
- * kernel holds them. A lending one hands each chunk as a view of one buffer that it
- * scribbles over as soon as `data()` returns; a write made during `data()` is copied at
- * once (as the Deno adapter does), a later one is read only at the end. A non-lending one
- * keeps every chunk written and reads it at the end, as a slow socket would send it.
- */
-class FakeSocket implements RawSocket {
-  readonly localAddr = { transport: "unix", path: "" } as const;
-  readonly remoteAddr = { transport: "unix", path: "" } as const;
-  bufferedAmount = 0;
-  handler!: RawSocketHandler;
-  paused = true;
-  gone = false;
-  /** Writes made. */
-  writes = 0;
-  /** `data()` calls made. */
-  reads = 0;
-  readonly #lends: boolean;
-  #pending: (Uint8Array | null)[] = [];
-  #inData = false;
-  #out: Uint8Array[] = [];
-  #memory = new Uint8Array(0);
-  #at = 0;
-
-  constructor(lends = false) {
-    this.#lends = lends;
-    if (lends) this.#memory = new Uint8Array(512 * 1024);
-  }
-  start(handler: RawSocketHandler): void {
-    this.handler = handler;
-  }
-  lend(): boolean {
-    return this.#lends;
-  }
-  /** Bytes from the peer, delivered now or once resumed. */
-  feed(chunk: Uint8Array): void {
-    this.#pending.push(chunk);
-    this.#flush();
-  }
-  /** The peer's FIN, after what was fed. */
-  finish(): void {
-    this.#pending.push(null);
-    this.#flush();
-  }
-  /** Nothing fed is still waiting. */
-  get idle(): boolean {
-    return this.#pending.length === 0;
-  }
-  #flush(): void {
-    while (!this.paused && !this.gone && this.#pending.length) {
-      const c = this.#pending.shift()!;
-      if (c === null) this.handler.end();
-      else this.#deliver(c);
-    }
-  }
-  #deliver(chunk: Uint8Array): void {
-    this.reads++;
-    if (!this.#lends) return this.handler.data(chunk.slice());
-    if (this.#at + chunk.length > this.#memory.length) this.#at = 0;
-    const view = this.#memory.subarray(this.#at, this.#at + chunk.length);
-    view.set(chunk);
-    this.#at = (this.#at + 5 * 1024 + 11) % (this.#memory.length / 2);
-    this.#inData = true;
-    try {
-      this.handler.data(view);
-    } finally {
-      this.#inData = false;
-      this.#memory.fill(GARBAGE);
-    }
-  }
-  write(chunk: Uint8Array): boolean {
-    this.writes++;
-    this.#out.push(this.#inData ? chunk.slice() : chunk);
-    return true;
-  }
-  pause(): void {
-    this.paused = true;
-  }
-  resume(): void {
-    this.paused = false;
-    queueMicrotask(() => this.#flush());
-  }
-  cork(): void {}
-  uncork(): void {}
-  end(): void {}
-  close(): void {
-    this.#gone();
-  }
-  abort(): void {
-    this.#gone();
-  }
-  #gone(): void {
-    if (this.gone) return;
-    this.gone = true;
-    queueMicrotask(() => this.handler.close());
-  }
-  setNoDelay(): void {}
-  setKeepAlive(): void {}
-  /** Everything written, in order. */
-  output(): Uint8Array {
-    return concat(this.#out);
-  }
-}
 
 let ids = 1;
 

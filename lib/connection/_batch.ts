@@ -10,7 +10,7 @@
  */
 
 import { ConnectionLifecycle } from "./_lifecycle.ts";
-import { DONE, PAUSE_CONSUMER, PAUSE_FAIRNESS, Rare, rejected, RESOLVED } from "./_core.ts";
+import { DONE, PAUSE_CONSUMER, rejected, RESOLVED } from "./_core.ts";
 import { ConnectionClosedError } from "../errors.ts";
 import {
   BATCH,
@@ -111,16 +111,7 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
       }
       const batch = this._batch(slots, n);
       this._runBatch(slots, batch);
-      if ((budget -= batch.count) === 0) {
-        // Fairness: one read that holds thousands of messages must not starve the others.
-        this._pause(PAUSE_FAIRNESS);
-        const rare = this._rare ??= new Rare();
-        rare.yieldTimer = setTimeout(() => {
-          rare.yieldTimer = undefined;
-          this._unpause(PAUSE_FAIRNESS);
-        }, 0);
-        return;
-      }
+      if ((budget -= batch.count) === 0) return this._yieldTurn();
     }
   }
 

@@ -228,17 +228,21 @@ export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutboun
         return;
       }
       this._deliver(msg);
-      if (--budget === 0) {
-        // Fairness: one read that holds thousands of messages must not starve the others.
-        this._pause(PAUSE_FAIRNESS);
-        const rare = this._rare ??= new Rare();
-        rare.yieldTimer = setTimeout(() => {
-          rare.yieldTimer = undefined;
-          this._unpause(PAUSE_FAIRNESS);
-        }, 0);
-        return;
-      }
+      if (--budget === 0) return this._yieldTurn();
     }
+  }
+
+  /**
+   * Fairness: one read that holds thousands of messages must not starve the others.
+   * Delivery pauses until the next turn of the event loop.
+   */
+  protected _yieldTurn(): void {
+    this._pause(PAUSE_FAIRNESS);
+    const rare = this._rare ??= new Rare();
+    rare.yieldTimer = setTimeout(() => {
+      rare.yieldTimer = undefined;
+      this._unpause(PAUSE_FAIRNESS);
+    }, 0);
   }
 
   protected _deliver(msg: In): void {
