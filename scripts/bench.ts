@@ -80,19 +80,6 @@ if (argv.includes("--help") || argv.includes("-h")) {
 const RUNTIMES = list<Runtime>("runtimes", ["deno", "bun", "node"]);
 const FRAMERS = list("framers", quick ? ["raw", "lines"] : ["raw", "lines", "length"]);
 const MODES = list<Mode>("modes", ["pipelined", "reqresp", "pingpong", "bulk", "conns"]);
-const ALL_VARIANTS: Variant[] = [
-  "native",
-  "go",
-  "hooks",
-  "iterator",
-  "batch",
-  "batches",
-  "connection",
-  "adapter",
-  "hooks-lent",
-  "iterator-lent",
-  "batch-lent",
-];
 const EXTRA: Variant[] = [
   "batches",
   "connection",
@@ -101,6 +88,7 @@ const EXTRA: Variant[] = [
   "iterator-lent",
   "batch-lent",
 ];
+const ALL_VARIANTS: Variant[] = ["native", "go", "hooks", "iterator", "batch", ...EXTRA];
 const VARIANTS = list<Variant>("variants", ALL_VARIANTS)
   .filter((v) => opt("variants") !== undefined || !EXTRA.includes(v));
 const REPS = Number(opt("reps") ?? (quick ? 1 : 3));

@@ -84,3 +84,19 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * Deterministic integers for seeded random tests (xorshift32 from `state`, not 0): the
+ * function returns one in `[0, n)` per call, so a failure reproduces.
+ */
+export function xorshift(state: number): (n: number) => number {
+  let x = state >>> 0;
+  return (n) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+}

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Admission, clientKey, type RejectReason, type Ticket } from "../mod.ts";
+import { xorshift } from "./_helpers.ts";
 
 /** A ticket that records what happened to it. */
 function ticket(key = "", log?: string[], name = key): Ticket & { events: string[] } {
@@ -267,15 +268,7 @@ test("Admission rejects bad options with RangeError", () => {
 });
 
 test("Admission: random offers and releases keep the counts equal to a model", () => {
-  let x = 12345;
-  const rnd = (n: number) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
+  const rnd = xorshift(12345);
   const max = 4, backlog = 6, perClient = 3;
   const a = new Admission({
     maxConnections: max,

@@ -13,7 +13,7 @@ import {
   ShutdownError,
   TimeoutError,
 } from "../mod.ts";
-import { nativeAdapter, portOf, sleep, until, within } from "./_helpers.ts";
+import { nativeAdapter, portOf, sleep, until, within, xorshift } from "./_helpers.ts";
 
 const adapter = nativeAdapter();
 const t = (name: string, fn: () => Promise<void>) => test(`[${adapter}] ${name}`, fn);
@@ -237,15 +237,7 @@ t(
   "accounting: 600 seeded random opens, closes, resets and throws keep the counters true, then 0",
   async () => {
     const MAX = 6;
-    let seed = 0x9e3779b9;
-    const rnd = (n: number) => {
-      seed ^= seed << 13;
-      seed >>>= 0;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      seed >>>= 0;
-      return seed % n;
-    };
+    const rnd = xorshift(0x9e3779b9);
     let errors = 0;
     const { server, rejected } = lineServer(async () => {}, {
       maxConnections: MAX,

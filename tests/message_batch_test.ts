@@ -25,7 +25,7 @@ import {
   router,
   serve,
 } from "../mod.ts";
-import { concat, nativeAdapter, portOf, sleep, until, within } from "./_helpers.ts";
+import { concat, nativeAdapter, portOf, sleep, until, within, xorshift } from "./_helpers.ts";
 import { certs } from "./_tls_certs.ts";
 import { FakeSocket, GARBAGE } from "./_fake_socket.ts";
 import { encoded } from "./_framer_helpers.ts";
@@ -39,15 +39,7 @@ const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
 /** Deterministic integers: `r(n)` is in `[0, n)` (xorshift32), so failures reproduce. */
 type Rand = (n: number) => number;
 function rng(seed: number): Rand {
-  let x = (Math.imul(seed + 1, 2654435761) >>> 0) || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
+  return xorshift((Math.imul(seed + 1, 2654435761) >>> 0) || 1);
 }
 
 /** Splits `input` into chunks of 1 to `max` bytes, copies of it. */
