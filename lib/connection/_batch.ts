@@ -151,13 +151,13 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
     if (this._waiter) {
       return rejected(new TypeError("next() called again before the last call settled"));
     }
-    releaseSlots(it.slots);
+    it.drop();
     if (this._hooks !== undefined) {
       return rejected(new TypeError("batches() needs a function handler: hooks take the messages"));
     }
     if (this._qHead < this._queue.length) return Promise.resolve(this._queued(it));
     if (this._rare?.peek === undefined && !this._dropInput) {
-      const batch = this._takeBatch(it.slots);
+      const batch = this._takeBatch(it.take());
       if (batch !== undefined) {
         if (!this._corked) this._corkForIterator();
         if ((this._burst += batch.count) >= this._limits.budget) {
@@ -172,6 +172,7 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
         if (this._qHead < this._queue.length) return Promise.resolve(this._queued(it));
       }
     }
+    it.drop(); // (nothing to hold while it waits)
     if (this._corked) this._uncork(); // caught up: the replies go out
     if (this._error && !this._errorDelivered) {
       this._errorDelivered = true;
@@ -182,7 +183,7 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
     const p = new Promise<IteratorResult<MessageBatch<In>, undefined>>((resolve, reject) => {
       const waiter: BatchWaiter<In> = {
         resolve: (r) =>
-          resolve(r.done ? DONE : { done: false, value: this._batchOfOne(it.slots, r.value) }),
+          resolve(r.done ? DONE : { done: false, value: this._batchOfOne(it.take(), r.value) }),
         reject,
         it,
         batch: (value) => resolve({ done: false, value }),
@@ -201,7 +202,7 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
       this._queue.length = 0;
       this._qHead = 0;
     }
-    return { done: false, value: this._batchOfOne(it.slots, msg) };
+    return { done: false, value: this._batchOfOne(it.take(), msg) };
   }
 
   /** Decodes a batch, reporting skipped frames; `undefined` when none is whole (or on a fatal error). */
@@ -224,13 +225,14 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
     const w = this._waiter as BatchWaiter<In> | undefined;
     if (w?.it === undefined) return super._feedIterator();
     if (this._dropInput) return;
-    const batch = this._takeBatch(w.it.slots);
+    const batch = this._takeBatch(w.it.take());
     if (batch !== undefined) {
       this._waiter = undefined;
       if (!this._corked) this._corkForIterator();
       w.batch(batch);
       return;
     }
+    w.it.drop();
     if (this._eofPending && !this._error) this._finishInput();
   }
 

@@ -154,19 +154,37 @@ export interface BatchSource<T> {
 
 /** Frames one `batches()` iterator's batch holds at most: its slots cost 12 bytes each. */
 const ITERATOR_BATCH = 256;
+/** Slots of iterators that wait (bounded: more are left to the collector). */
+const idle: BatchSlots[] = [];
 
-/** @internal The iterator of `batches()`: its own slots, as its batch outlives the call. */
+/**
+ * @internal The iterator of `batches()`. Its batch outlives the call that made it, so it
+ * holds slots of its own, but only from a batch's making to the next `next()`: an
+ * iterator that waits for bytes holds none (an idle connection costs no offsets).
+ */
 export class BatchIterator<T> implements AsyncIterableIterator<MessageBatch<T>> {
-  slots: BatchSlots = new BatchSlots(ITERATOR_BATCH);
+  slots: BatchSlots | undefined = undefined;
   c: BatchSource<T>;
   constructor(c: BatchSource<T>) {
     this.c = c;
+  }
+  /** Its slots, taken for a batch. */
+  take(): BatchSlots {
+    return this.slots ??= idle.pop() ?? new BatchSlots(ITERATOR_BATCH);
+  }
+  /** Ends its batch's validity and gives the slots back. */
+  drop(): void {
+    const s = this.slots;
+    if (s === undefined) return;
+    releaseSlots(s);
+    this.slots = undefined;
+    if (idle.length < 64) idle.push(s);
   }
   next(): Promise<IteratorResult<MessageBatch<T>, undefined>> {
     return this.c._nextBatch(this);
   }
   return(): Promise<IteratorResult<MessageBatch<T>, undefined>> {
-    releaseSlots(this.slots);
+    this.drop();
     return Promise.resolve(DONE);
   }
   [Symbol.asyncIterator](): AsyncIterableIterator<MessageBatch<T>> {
