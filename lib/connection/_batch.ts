@@ -10,7 +10,7 @@
  */
 
 import { ConnectionLifecycle } from "./_lifecycle.ts";
-import { DONE, PAUSE_CONSUMER, rejected, RESOLVED } from "./_core.ts";
+import { DONE, rejected, RESOLVED } from "./_core.ts";
 import { ConnectionClosedError } from "../errors.ts";
 import {
   BATCH,
@@ -155,54 +155,32 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
     if (this._hooks !== undefined) {
       return rejected(new TypeError("batches() needs a function handler: hooks take the messages"));
     }
-    if (this._qHead < this._queue.length) return Promise.resolve(this._queued(it));
+    if (this._qHead < this._queue.length) return this._queued(it);
     if (this._rare?.peek === undefined && !this._dropInput) {
       const batch = this._takeBatch(it.take());
-      if (batch !== undefined) {
-        if (!this._corked) this._corkForIterator();
-        if ((this._burst += batch.count) >= this._limits.budget) {
-          // Fairness: a long run of messages already read yields to other connections.
-          this._burst = 0;
-          return new Promise((r) => setTimeout(() => r({ done: false, value: batch }), 0));
-        }
-        return Promise.resolve({ done: false, value: batch });
-      }
+      if (batch !== undefined) return this._handOut<MessageBatch<In>>(batch, batch.count);
       if (this._eofPending && !this._error) {
         this._finishInput();
-        if (this._qHead < this._queue.length) return Promise.resolve(this._queued(it));
+        if (this._qHead < this._queue.length) return this._queued(it);
       }
     }
     it.drop(); // (nothing to hold while it waits)
-    if (this._corked) this._uncork(); // caught up: the replies go out
-    if (this._error && !this._errorDelivered) {
-      this._errorDelivered = true;
-      return Promise.reject(this._error);
-    }
-    if (this._peerEnded || this._state === "closed") return Promise.resolve(DONE);
-    this._burst = 0;
-    const p = new Promise<IteratorResult<MessageBatch<In>, undefined>>((resolve, reject) => {
-      const waiter: BatchWaiter<In> = {
-        resolve: (r) =>
-          resolve(r.done ? DONE : { done: false, value: this._batchOfOne(it.take(), r.value) }),
-        reject,
-        it,
-        batch: (value) => resolve({ done: false, value }),
-      };
-      this._waiter = waiter;
-    });
-    if (this._paused & PAUSE_CONSUMER) this._unpause(PAUSE_CONSUMER);
-    return p;
+    return this._caughtUp<MessageBatch<In>>((resolve, reject): BatchWaiter<In> => ({
+      // A message handed over by `_deliver` (end of input) becomes a batch of one.
+      resolve: (r) =>
+        resolve(r.done ? DONE : { done: false, value: this._batchOfOne(it.take(), r.value) }),
+      reject,
+      it,
+      batch: (value) => resolve({ done: false, value }),
+    }));
   }
 
   /** The next message queued at end of input, as a batch of one. */
-  protected _queued(it: BatchIterator<In>): IteratorResult<MessageBatch<In>, undefined> {
-    const msg = this._queue[this._qHead];
-    this._queue[this._qHead++] = undefined as In;
-    if (this._qHead === this._queue.length) {
-      this._queue.length = 0;
-      this._qHead = 0;
-    }
-    return { done: false, value: this._batchOfOne(it.take(), msg) };
+  protected _queued(it: BatchIterator<In>): Promise<IteratorResult<MessageBatch<In>, undefined>> {
+    return Promise.resolve({
+      done: false,
+      value: this._batchOfOne(it.take(), this._shiftQueued()),
+    });
   }
 
   /** Decodes a batch, reporting skipped frames; `undefined` when none is whole (or on a fatal error). */

@@ -23,6 +23,15 @@ import { ConnectionOutbound } from "./_outbound.ts";
 import { OWN, type OwningDecoder } from "../framers/_own.ts";
 import type { Decoder } from "../framers/framer.ts";
 
+/** A waiting `next()` (`ConnectionCore._waiter`): what `_deliver` and the end hand it. */
+type Waiter<In> = { resolve(r: IteratorResult<In, undefined>): void; reject(e: unknown): void };
+
+/** The waiter of `next()`: its promise's own functions. */
+const plainWaiter = <T>(
+  resolve: (r: IteratorResult<T, undefined>) => void,
+  reject: (e: unknown) => void,
+) => ({ resolve, reject });
+
 /** @internal Delivery of frames, flow control of reading, the end of the input. */
 export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutbound<In, Out, Data> {
   /**
@@ -72,12 +81,7 @@ export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutboun
       return rejected(new TypeError("next() called again before the last call settled"));
     }
     if (this._qHead < this._queue.length) {
-      const value = this._queue[this._qHead];
-      this._queue[this._qHead++] = undefined as In;
-      if (this._qHead === this._queue.length) {
-        this._queue.length = 0;
-        this._qHead = 0;
-      }
+      const value = this._shiftQueued();
       if (this._paused & PAUSE_CONSUMER) this._unpause(PAUSE_CONSUMER);
       return Promise.resolve({ done: false, value });
     }
@@ -85,33 +89,57 @@ export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutboun
     // a setFramer() between two next() calls sees every byte after the last message.
     if (this._hooks === undefined && this._rare?.peek === undefined && !this._dropInput) {
       const value = this._decodeOne();
-      if (value !== undefined) {
-        if (!this._corked) this._corkForIterator();
-        if (++this._burst >= this._limits.budget) {
-          // Fairness: a long run of messages already read yields to other connections.
-          this._burst = 0;
-          return new Promise((r) => setTimeout(() => r({ done: false, value }), 0));
-        }
-        return Promise.resolve({ done: false, value });
-      }
+      if (value !== undefined) return this._handOut(value, 1);
       if (this._eofPending && !this._error) {
         this._finishInput();
         if (this._qHead < this._queue.length) return this._nextResult();
       }
     }
-    if (this._corked) this._uncork(); // caught up: the replies go out
+    return this._caughtUp(plainWaiter);
+  }
+
+  /** Removes and returns the oldest message queued (there is one). */
+  protected _shiftQueued(): In {
+    const value = this._queue[this._qHead];
+    this._queue[this._qHead++] = undefined as In;
+    if (this._qHead === this._queue.length) {
+      this._queue.length = 0;
+      this._qHead = 0;
+    }
+    return value;
+  }
+
+  /** `next()` returns `value`, which holds `n` messages just decoded (fairness counts them). */
+  protected _handOut<T>(value: T, n: number): Promise<IteratorResult<T, undefined>> {
+    if (!this._corked) this._corkForIterator();
+    if ((this._burst += n) >= this._limits.budget) {
+      // Fairness: a long run of messages already read yields to other connections.
+      this._burst = 0;
+      return new Promise((r) => setTimeout(() => r({ done: false, value }), 0));
+    }
+    return Promise.resolve({ done: false, value });
+  }
+
+  /**
+   * `next()` found nothing decoded: the replies held go out, then it gets the error (once),
+   * the end, or waits for bytes with the waiter `wait` makes.
+   */
+  protected _caughtUp<T>(
+    wait: (
+      resolve: (r: IteratorResult<T, undefined>) => void,
+      reject: (e: unknown) => void,
+    ) => Waiter<In>,
+  ): Promise<IteratorResult<T, undefined>> {
+    if (this._corked) this._uncork();
     if (this._error && !this._errorDelivered) {
       this._errorDelivered = true;
       return Promise.reject(this._error);
     }
-    if (this._peerEnded || this._state === "closed") {
-      return Promise.resolve(DONE);
-    }
+    if (this._peerEnded || this._state === "closed") return Promise.resolve(DONE);
     this._burst = 0;
-    const p = new Promise<IteratorResult<In, undefined>>((
-      resolve,
-      reject,
-    ) => (this._waiter = { resolve, reject }));
+    const p = new Promise<IteratorResult<T, undefined>>((resolve, reject) => {
+      this._waiter = wait(resolve, reject);
+    });
     if (this._paused & PAUSE_CONSUMER) this._unpause(PAUSE_CONSUMER);
     return p;
   }
