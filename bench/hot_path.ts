@@ -5,6 +5,8 @@
 //   chunk         nothing but the fresh copy of the chunk that every row is given
 //   scan          the hand-written control: indexOf() for each \n, nothing else
 //   view          one Uint8Array view per frame: what any API that hands out frames pays
+//   contract      by hand, no framework: scan, a view per frame, a handler called per frame
+//                 whose reply is gathered as a range of the chunk: the per-frame API's floor
 //   decoder       lines()/lengthPrefixed() decoder: push the chunk, next() every frame
 //   deliver       a Connection over a recording socket, a message hook that sends nothing
 //   hooks         the same, message hook: conn.send(msg)
@@ -119,6 +121,47 @@ for (const kind of ["lines", "length"] as const) {
       sink += new Uint8Array(c.buffer, c.byteOffset + i * SIZE, SIZE - 1).length;
     }
   }, input);
+  // The per-frame contract by hand, with no framework: the scan, one view per frame, one
+  // call of a handler per frame, and its reply gathered as a range of the chunk (what the
+  // hook and zero-copy send do): the least any API that hands out each frame must pay.
+  const run = { end: -1, bytes: 0 };
+  const handler = {
+    message(m: Uint8Array, wireEnd: number): void {
+      if (m.byteOffset - (kind === "lines" ? 0 : 4) !== run.end) run.bytes += 0;
+      run.end = wireEnd;
+      run.bytes += m.length;
+    },
+  };
+  results[`${kind} contract`] = await measure(
+    kind === "lines"
+      ? (c) => {
+        run.end = c.byteOffset;
+        let at = 0;
+        for (let p = c.indexOf(10); p >= 0; p = c.indexOf(10, at)) {
+          handler.message(
+            new Uint8Array(c.buffer, c.byteOffset + at, p - at),
+            c.byteOffset + p + 1,
+          );
+          at = p + 1;
+        }
+        sink += run.bytes;
+      }
+      : (c) => {
+        run.end = c.byteOffset;
+        let at = 0;
+        while (at + 4 <= c.length) {
+          const n = (c[at] << 24) | (c[at + 1] << 16) | (c[at + 2] << 8) | c[at + 3];
+          if (at + 4 + n > c.length) break;
+          handler.message(
+            new Uint8Array(c.buffer, c.byteOffset + at + 4, n),
+            c.byteOffset + at + 4 + n,
+          );
+          at += 4 + n;
+        }
+        sink += run.bytes;
+      },
+    input,
+  );
   const decoder = framer().decoder();
   results[`${kind} decoder`] = await measure((c) => {
     decoder.push(c);
