@@ -9,6 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Connection } from "../lib/connection/connection.ts";
+import type { RawSocketHandler } from "../lib/transport.ts";
 import {
   connect,
   connectionPair,
@@ -671,6 +672,53 @@ test("one read of whole frames is one batch: lines, one-byte delimited, 1/2/4-by
     const { batches, conn } = await batchesOf(framer, [wire]);
     assert.deepEqual(batches, [want], name);
     assert.equal(conn.messagesIn, 3, name);
+  }
+});
+
+test("sendBatch() of a whole read writes that chunk itself; after a split frame, one view of the rest", async () => {
+  class Recording extends FakeSocket {
+    got: Uint8Array[] = [];
+    read: Uint8Array[] = [];
+    override start(h: RawSocketHandler): void {
+      const read = this.read;
+      super.start(
+        new Proxy(h, {
+          get(t, k) {
+            const v = Reflect.get(t, k);
+            if (k === "data") return (c: Uint8Array) => (read.push(c), t.data(c));
+            return typeof v === "function" ? v.bind(t) : v;
+          },
+        }),
+      );
+    }
+    override write(chunk: Uint8Array): boolean {
+      this.got.push(chunk);
+      return super.write(chunk);
+    }
+  }
+  const three = [bytes("a"), bytes("bb"), bytes("ccc")];
+  for (const framer of [lines({ encoding: null }), lengthPrefixed({ size: 2 })]) {
+    const wire = concat(three.map((m) => encoded(framer.encode(m))));
+    const socket = new Recording();
+    const conn = new Connection<Uint8Array>({ socket, framer, id: ids++ });
+    conn._start({ messages: (c, batch) => void c.sendBatch(batch) });
+    socket.feed(wire);
+    assert.equal(socket.got.length, 1, `${framer.name}: one write`);
+    assert.equal(socket.got[0], socket.read[0], `${framer.name}: the chunk read itself`);
+    // A frame split over two reads comes alone (a copy); the frames after it in the
+    // second read (long enough not to be packed with the first) are one view of it.
+    const many = concat(Array.from({ length: 60 }, () => wire));
+    const first = encoded(framer.encode(three[0])).length;
+    socket.feed(many.slice(0, 1));
+    socket.feed(many.subarray(1));
+    // (the split frame is encoded: its write or writes come first)
+    const rest = socket.got[socket.got.length - 1];
+    const chunk = socket.read[2];
+    assert.equal(rest.buffer, chunk.buffer, `${framer.name}: a view of the chunk read`);
+    assert.equal(rest.byteOffset, chunk.byteOffset + first - 1);
+    assert.deepEqual(rest, many.subarray(first));
+    assert.deepEqual(socket.output(), concat([wire, many]), framer.name);
+    conn.close();
   }
 });
 

@@ -213,8 +213,9 @@ export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutboun
     this._keepChunk(chunk);
     this._decoder.push(chunk);
     this._pump();
-    if (this._run === lent) this._flushRun(); // (`_pump` flushes it; in case it was corked)
-    if (this._rxBuf === lent) this._rxBuf = this._rxChunk = undefined;
+    // (`_pump` flushes the run; in case it was corked)
+    if (this._run === lent || this._run === chunk) this._flushRun();
+    if (this._rxChunk === chunk) this._rxBuf = this._rxChunk = undefined;
     const decoder: Decoder<In> & OwningDecoder = this._decoder; // (a hook may swap it)
     if (decoder.buffered === 0) return;
     if (decoder[OWN]) return decoder[OWN](lent);

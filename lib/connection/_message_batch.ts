@@ -60,7 +60,10 @@ export interface MessageBatch<T> extends Iterable<T> {
   readonly count: number;
   /** Message `i` (`0 <= i < count`), as the `message` hook would get it; made on each call. */
   at(i: number): T;
-  /** The memory the messages' bytes lie in (a view of the chunk read, or a copy). */
+  /**
+   * The memory the messages' bytes lie in: the chunk read (with whatever it holds before
+   * the first message and after the last), or a copy.
+   */
   readonly bytes: Uint8Array;
   /** Where message `i`'s bytes start in `bytes`. */
   start(i: number): number;

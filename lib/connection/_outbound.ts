@@ -22,7 +22,7 @@ export abstract class ConnectionOutbound<In, Out, Data> extends ZeroCopyReplies<
       );
     }
     const framer = this._framer as Framer<In, Out> & WireFramer;
-    if (framer[WIRE] !== undefined && this._rxBuf !== undefined && this._corked) {
+    if (framer[WIRE] !== undefined && this._rxChunk !== undefined && this._corked) {
       const p = this._sendSpan(framer, msg);
       if (p !== undefined) return p;
     }

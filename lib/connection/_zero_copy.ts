@@ -6,17 +6,17 @@
  *
  * The state, in one place:
  *
- * - `_rxBuf`, `_rxStart`, `_rxEnd`: the buffer of the last chunk read and where the chunk
- *   lies in it. Spans are only looked for there, and only while the socket is corked
- *   for the replies to that chunk (the chunk is never written to meanwhile: see the
- *   transport contract). Uncorking forgets it: replies sent later may come after the
- *   next read.
- * - `_rxChunk`: that chunk, which the framer reads the bytes around a frame in (its
- *   offsets are `_rxBuf` based: `_rxChunk[offset - _rxStart]`).
+ * - `_rxChunk`: the last chunk read. Spans are only looked for there, and only while the
+ *   socket is corked for the replies to that chunk (the chunk is never written to
+ *   meanwhile: see the transport contract). Uncorking forgets it: replies sent later may
+ *   come after the next read. The framer reads the bytes around a frame in it.
+ * - `_rxBuf`, `_rxStart`, `_rxEnd`: its buffer (read on the first span looked for: on
+ *   Bun `.buffer` costs an `ArrayBuffer` object) and where the chunk lies in it; span
+ *   offsets are `_rxBuf` based (`_rxChunk[offset - _rxStart]`).
  * - `_fresh`: the frame being handled (a hook runs, or `next()` returned it). It is sent
  *   back as it came: the decoder has just checked it.
- * - `_run`, `_runStart`, `_runEnd`: the buffer and offsets of the run of adjacent spans
- *   gathered while corked, handed to the socket as one view by `_flushRun()` (on uncork, before any other write,
+ * - `_run`, `_runStart`, `_runEnd`: the buffer (or the chunk read, offsets into it) and
+ *   offsets of the run of adjacent spans gathered while corked, handed to the socket as one view by `_flushRun()` (on uncork, before any other write,
  *   on end and close, or once it reaches `RUN_MAX`). Its bytes count in `bufferedAmount`.
  *
  * @module
@@ -31,6 +31,13 @@ const RUN_MAX = 16 * 1024;
 /** Where the framer writes the span it finds (one at a time: filled, then read at once). */
 const SPAN: Span = { start: 0, end: 0 };
 
+/** Bytes `[start, end)` of `buf`; a chunk whole is itself (on Bun a view costs its `.buffer`). */
+function viewOf(buf: ArrayBufferLike | Uint8Array, start: number, end: number): Uint8Array {
+  if (!(buf instanceof Uint8Array)) return new Uint8Array(buf, start, end - start);
+  if (start === 0 && end === buf.length) return buf;
+  return new Uint8Array(buf.buffer, buf.byteOffset + start, end - start);
+}
+
 /** @internal The zero-copy reply path and the corking around replies. */
 export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, Out, Data> {
   protected _rxBuf: ArrayBufferLike | undefined = undefined;
@@ -38,7 +45,7 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
   protected _rxStart = 0;
   protected _rxEnd = 0;
   protected _fresh: unknown = undefined;
-  protected _run: ArrayBufferLike | undefined = undefined;
+  protected _run: ArrayBufferLike | Uint8Array | undefined = undefined;
   protected _runStart = 0;
   protected _runEnd = 0;
 
@@ -50,8 +57,7 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
   /** Notes where a chunk just read lies, when the framer can find wire spans. */
   protected _keepChunk(chunk: Uint8Array): void {
     if ((this._framer as WireFramer)[WIRE] !== undefined) {
-      // (Only then: on Bun, a chunk's `.buffer` costs an ArrayBuffer object.)
-      this._rxBuf = chunk.buffer;
+      this._rxBuf = undefined; // (read when a span is looked for)
       this._rxChunk = chunk;
       this._rxStart = chunk.byteOffset;
       this._rxEnd = chunk.byteOffset + chunk.length;
@@ -68,9 +74,10 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
     const trusted = msg === this._fresh;
     const buf = trusted ? (this._decoder as FrameBufferSource)[FRAME_BUFFER] : undefined;
     if (buf === null) return undefined; // a copy
+    const rx = this._rxBuf ??= this._rxChunk!.buffer;
     if (buf === undefined) {
-      if (!(msg instanceof Uint8Array) || msg.buffer !== this._rxBuf) return undefined;
-    } else if (buf !== this._rxBuf) return undefined;
+      if (!(msg instanceof Uint8Array) || msg.buffer !== rx) return undefined;
+    } else if (buf !== rx) return undefined;
     const base = this._rxStart;
     if (
       !framer[WIRE]!(msg as Uint8Array, this._rxChunk!, base, trusted, SPAN) ||
@@ -79,20 +86,23 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
     const { start, end } = SPAN;
     this.messagesOut++;
     this.bytesOut += end - start;
-    return this._sendRange(this._rxBuf!, start, end);
+    return this._sendRange(rx, start, end);
   }
 
   /**
-   * Sends the bytes at `[start, end)` of `buf` (received bytes, which no one writes to),
-   * gathered with adjacent ones into one write while corked.
+   * Sends the bytes at `[start, end)` of `buf` (received bytes, which no one writes to:
+   * a buffer, or a chunk read and offsets into it), gathered with adjacent ones into one
+   * write while corked.
    */
-  protected _sendRange(buf: ArrayBufferLike, start: number, end: number): Promise<void> {
+  protected _sendRange(
+    buf: ArrayBufferLike | Uint8Array,
+    start: number,
+    end: number,
+  ): Promise<void> {
     if (this._run === buf && this._runEnd === start) this._runEnd = end;
     else {
       if (this._run !== undefined) this._flushRun();
-      if (!this._corked) {
-        return this._afterWrite(this._socket.write(new Uint8Array(buf, start, end - start)));
-      }
+      if (!this._corked) return this._afterWrite(this._socket.write(viewOf(buf, start, end)));
       this._run = buf;
       this._runStart = start;
       this._runEnd = end;
@@ -103,7 +113,7 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
 
   /** Hands the gathered run of spans to the socket as one view. */
   protected _flushRun(): boolean {
-    const view = new Uint8Array(this._run!, this._runStart, this._runBytes);
+    const view = viewOf(this._run!, this._runStart, this._runEnd);
     this._run = undefined;
     this._runStart = this._runEnd = 0;
     return this._socket.write(view);

@@ -115,9 +115,14 @@ export class ByteQueue {
     this.#curStart = start;
   }
 
-  /** The bytes held in the front chunk (a view: no copy), or `undefined` when empty. */
-  front(): Uint8Array | undefined {
-    return this.#len === 0 ? undefined : this.#chunks[this.#head].subarray(this.#off);
+  /** The chunk holding the front, itself (its first `headOffset` bytes are consumed); `undefined` when empty. */
+  head(): Uint8Array | undefined {
+    return this.#len === 0 ? undefined : this.#chunks[this.#head];
+  }
+
+  /** Where the front lies in {@linkcode head}. */
+  get headOffset(): number {
+    return this.#off;
   }
 
   /** The last byte held, or -1 when the queue is empty. */
@@ -134,25 +139,6 @@ export class ByteQueue {
     if (j < c.length) return c[j];
     this.#locate(i);
     return this.#chunks[this.#curIdx][this.#consumed + i - this.#curStart];
-  }
-
-  /** The unsigned integer in the `n` bytes (1 to 4) at `at`, or -1 when not all held. */
-  readUint(at: number, n: number, little: boolean): number {
-    const c = this.#chunks[this.#head];
-    const j = this.#off + at;
-    if (c !== undefined && j + n <= c.length) {
-      if (n === 4) {
-        return little
-          ? (c[j] | (c[j + 1] << 8) | (c[j + 2] << 16) | (c[j + 3] << 24)) >>> 0
-          : ((c[j] << 24) | (c[j + 1] << 16) | (c[j + 2] << 8) | c[j + 3]) >>> 0;
-      }
-      if (n === 2) return little ? c[j] | (c[j + 1] << 8) : (c[j] << 8) | c[j + 1];
-      if (n === 1) return c[j];
-    }
-    if (at + n > this.#len) return -1;
-    let v = 0;
-    for (let i = 0; i < n; i++) v = v * 256 + this.peekByte(at + (little ? n - 1 - i : i));
-    return v;
   }
 
   /**

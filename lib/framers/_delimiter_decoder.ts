@@ -193,7 +193,8 @@ export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
   [BATCH](slots: BatchSlots, max: number): number {
     const init = this.#init;
     const byte = init.batchByte ??= batchByteOf(init);
-    const bytes = this.#q.front();
+    const q = this.#q;
+    const bytes = q.head(); // the chunk itself: offsets below are into it
     if (byte < 0 || bytes === undefined || this.#error !== null || this.#discarding) {
       return batchOfOne(slots, this.next());
     }
@@ -202,8 +203,9 @@ export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
     const include = init.includeDelimiter;
     const cr = byte === 10 && init.scanner instanceof LfScanner;
     let canonical = !include;
-    let at = 0; // where the next frame starts
-    let from = this.#scanned < bytes.length ? this.#scanned : bytes.length;
+    const first = q.headOffset;
+    let at = first; // where the next frame starts
+    let from = first + Math.min(this.#scanned, bytes.length - first);
     let n = 0;
     let searched = 0; // how far the rest of the chunk is known to hold no delimiter
     for (; n < max; n++) {
@@ -223,11 +225,11 @@ export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
       wireEnds[n] = from = at = p + 1;
     }
     if (n === 0) return batchOfOne(slots, this.next());
-    this.#q.skip(at);
+    q.skip(at - first);
     this.#scanned = searched; // (linear: a search resumes where the last one ended)
     slots.bytes = bytes;
     slots.single = false;
-    slots.wireStart = canonical ? 0 : -1;
+    slots.wireStart = canonical ? first : -1;
     return n;
   }
 

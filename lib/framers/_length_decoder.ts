@@ -97,7 +97,8 @@ export class LengthDecoder implements Decoder<Uint8Array> {
    */
   [BATCH](slots: BatchSlots, max: number): number {
     const size = this.#size;
-    const bytes = this.#q.front();
+    const q = this.#q;
+    const bytes = q.head(); // the chunk itself: offsets below are into it
     if (
       bytes === undefined || this.#offset !== 0 || (size !== 1 && size !== 2 && size !== 4) ||
       this.#hlen >= 0 || this.#error !== null || this.#discard !== 0 || this.#split !== 0
@@ -108,7 +109,8 @@ export class LengthDecoder implements Decoder<Uint8Array> {
     const include = this.#include;
     const limit = this.#max;
     const last = bytes.length - size; // the last offset a header fits at
-    let at = 0;
+    const first = q.headOffset;
+    let at = first;
     let n = 0;
     for (; n < max && at <= last; n++) {
       const v = size === 4
@@ -126,10 +128,10 @@ export class LengthDecoder implements Decoder<Uint8Array> {
       at = end;
     }
     if (n === 0) return batchOfOne(slots, this.next());
-    this.#q.skip(at);
+    q.skip(at - first);
     slots.bytes = bytes;
     slots.single = false;
-    slots.wireStart = include ? -1 : 0;
+    slots.wireStart = include ? -1 : first;
     return n;
   }
 
@@ -180,11 +182,11 @@ export class LengthDecoder implements Decoder<Uint8Array> {
       hlen = at + size;
       if (q.length < hlen) return -1;
       if (size === 8) {
-        const hi = q.readUint(this.#little ? at + 4 : at, 4, this.#little);
+        const hi = readUint(q, this.#little ? at + 4 : at, 4, this.#little);
         if (hi > 0x1fffff) throw this.#fatal(new CorruptFrameError("length over 2^53 - 1"));
-        value = hi * 0x100000000 + q.readUint(this.#little ? at : at + 4, 4, this.#little);
+        value = hi * 0x100000000 + readUint(q, this.#little ? at : at + 4, 4, this.#little);
       } else {
-        value = q.readUint(at, size, this.#little);
+        value = readUint(q, at, size, this.#little);
       }
     }
     const plen = value + this.#adjustment;
@@ -260,4 +262,23 @@ export class LengthDecoder implements Decoder<Uint8Array> {
     this.#split = 0;
     return this.#q.takeRemaining();
   }
+}
+
+/** The unsigned integer in the `n` bytes (1 to 4) at `at` of `q`, or -1 when not all held. */
+function readUint(q: ByteQueue, at: number, n: number, little: boolean): number {
+  const c = q.head();
+  const j = q.headOffset + at;
+  if (c !== undefined && j + n <= c.length) {
+    if (n === 4) {
+      return little
+        ? (c[j] | (c[j + 1] << 8) | (c[j + 2] << 16) | (c[j + 3] << 24)) >>> 0
+        : ((c[j] << 24) | (c[j + 1] << 16) | (c[j + 2] << 8) | c[j + 3]) >>> 0;
+    }
+    if (n === 2) return little ? c[j] | (c[j + 1] << 8) : (c[j] << 8) | c[j + 1];
+    if (n === 1) return c[j];
+  }
+  if (at + n > q.length) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + q.peekByte(at + (little ? n - 1 - i : i));
+  return v;
 }
