@@ -675,7 +675,7 @@ test("one read of whole frames is one batch: lines, one-byte delimited, 1/2/4-by
   }
 });
 
-test("sendBatch() of a whole read writes that chunk itself; after a split frame, one view of the rest", async () => {
+test("sendBatch() of a whole read writes that chunk itself; after a split frame, one view of the rest", () => {
   class Recording extends FakeSocket {
     got: Uint8Array[] = [];
     read: Uint8Array[] = [];
