@@ -26,51 +26,11 @@
 //   deno run -A bench/hot_path.ts      bun run bench/hot_path.ts      node bench/hot_path.ts
 import process from "node:process";
 import { Connection } from "../lib/connection/connection.ts";
-import type { RawSocket, RawSocketHandler } from "../lib/transport.ts";
 import { type Framer, lengthPrefixed, lines } from "../mod.ts";
+import { chunks, CountingSocket, PER_CHUNK, SIZE } from "./_in_process.ts";
 
 const ROUNDS = 7;
 const CHUNKS = 20_000;
-const PER_CHUNK = 32;
-const SIZE = 32;
-
-/** A socket that counts what is written; cork is a no-op, as it is for the connection. */
-class CountingSocket implements RawSocket {
-  readonly localAddr = { transport: "unix", path: "" } as const;
-  readonly remoteAddr = { transport: "unix", path: "" } as const;
-  bufferedAmount = 0;
-  written = 0;
-  handler!: RawSocketHandler;
-  start(h: RawSocketHandler): void {
-    this.handler = h;
-  }
-  write(chunk: Uint8Array): boolean {
-    this.written += chunk.length;
-    return true;
-  }
-  pause(): void {}
-  resume(): void {}
-  cork(): void {}
-  uncork(): void {}
-  end(): void {}
-  close(): void {}
-  abort(): void {}
-  setNoDelay(): void {}
-  setKeepAlive(): void {}
-}
-
-function chunks(kind: "lines" | "length"): Uint8Array[] {
-  const one = new Uint8Array(SIZE).fill(97);
-  if (kind === "lines") one[SIZE - 1] = 10;
-  else new DataView(one.buffer).setUint32(0, SIZE - 4);
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < 64; i++) {
-    const c = new Uint8Array(SIZE * PER_CHUNK);
-    for (let j = 0; j < PER_CHUNK; j++) c.set(one, j * SIZE);
-    out.push(c);
-  }
-  return out;
-}
 
 /** Best CPU ns per message over the rounds; `feed` handles one chunk (may be async). */
 async function measure(feed: (c: Uint8Array) => void | Promise<void>, input: Uint8Array[]) {

@@ -12,13 +12,12 @@
 import process from "node:process";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { chunks, CountingSocket, PER_CHUNK } from "./_in_process.ts";
 
 const [oldDir, newDir] = process.argv.slice(2);
 if (!oldDir || !newDir) throw new TypeError("usage: hot_path_ab.ts OLD_TREE NEW_TREE");
 const ROUNDS = Number(process.env.ROUNDS ?? 11);
 const CHUNKS = 10_000;
-const PER_CHUNK = 32;
-const SIZE = 32;
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -29,44 +28,6 @@ for (const dir of [oldDir, newDir]) {
     mod: await load(dir, "mod.ts"),
     Connection: (await load(dir, "lib/connection/connection.ts")).Connection,
   });
-}
-
-/** A socket that counts what is written; cork is a no-op. */
-class CountingSocket {
-  readonly localAddr = { transport: "unix", path: "" } as const;
-  readonly remoteAddr = { transport: "unix", path: "" } as const;
-  bufferedAmount = 0;
-  written = 0;
-  handler: Any;
-  start(h: Any): void {
-    this.handler = h;
-  }
-  write(c: Uint8Array): boolean {
-    this.written += c.length;
-    return true;
-  }
-  pause(): void {}
-  resume(): void {}
-  cork(): void {}
-  uncork(): void {}
-  end(): void {}
-  close(): void {}
-  abort(): void {}
-  setNoDelay(): void {}
-  setKeepAlive(): void {}
-}
-
-function chunks(kind: string): Uint8Array[] {
-  const one = new Uint8Array(SIZE).fill(97);
-  if (kind === "lines") one[SIZE - 1] = 10;
-  else new DataView(one.buffer).setUint32(0, SIZE - 4);
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < 64; i++) {
-    const c = new Uint8Array(SIZE * PER_CHUNK);
-    for (let j = 0; j < PER_CHUNK; j++) c.set(one, j * SIZE);
-    out.push(c);
-  }
-  return out;
 }
 
 type Feed = (c: Uint8Array) => void | Promise<void>;
@@ -83,7 +44,7 @@ async function once(feed: Feed, input: Uint8Array[]): Promise<number> {
 
 let sink = 0;
 const rows: { name: string; feeds: Feed[]; input: Uint8Array[] }[] = [];
-for (const kind of ["lines", "length"]) {
+for (const kind of ["lines", "length"] as const) {
   const input = chunks(kind);
   const feeds: Record<string, Feed[]> = { deliver: [], hooks: [], batch: [], iterator: [] };
   for (const { mod, Connection } of trees) {
