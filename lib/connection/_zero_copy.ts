@@ -16,8 +16,10 @@
  * - `_fresh`: the frame being handled (a hook runs, or `next()` returned it). It is sent
  *   back as it came: the decoder has just checked it.
  * - `_run`, `_runStart`, `_runEnd`: the buffer (or the chunk read, offsets into it) and
- *   offsets of the run of adjacent spans gathered while corked, handed to the socket as one view by `_flushRun()` (on uncork, before any other write,
- *   on end and close, or once it reaches `RUN_MAX`). Its bytes count in `bufferedAmount`.
+ *   offsets of the run of adjacent spans gathered while corked, handed to the socket as
+ *   one write by `_flushRun()` (on uncork, before any other write, on end and close, or
+ *   once it reaches `RUN_MAX`): the chunk itself when the run is all of it, else a view.
+ *   Its bytes count in `bufferedAmount`.
  *
  * @module
  */

@@ -115,7 +115,7 @@ export class ByteQueue {
     this.#curStart = start;
   }
 
-  /** The chunk holding the front, itself (its first `headOffset` bytes are consumed); `undefined` when empty. */
+  /** The chunk holding the front itself (its first `headOffset` bytes consumed), or `undefined`. */
   head(): Uint8Array | undefined {
     return this.#len === 0 ? undefined : this.#chunks[this.#head];
   }
