@@ -4,6 +4,7 @@
 // gives, whatever the framing around the frame in memory.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { Connection } from "../lib/connection/connection.ts";
 import type { RawSocket, RawSocketHandler } from "../lib/transport.ts";
@@ -17,7 +18,7 @@ import {
 } from "../mod.ts";
 import { fixed } from "../lib/framers/fixed.ts";
 import type { Decoder } from "../lib/framers/framer.ts";
-import { FRAME_BUFFER, type FrameBufferSource } from "../lib/framers/_wire.ts";
+import { FRAME_WIRE, type FrameWireSource, type Span } from "../lib/framers/_wire.ts";
 import { bytes, concat, encoded } from "./_framer_helpers.ts";
 import { nativeAdapter, portOf, within } from "./_helpers.ts";
 
@@ -82,10 +83,29 @@ test("the replies to one read of clean lines leave as one write of the chunk its
   const chunk = bytes("one\ntwo\nthree\n");
   socket.handler.data(chunk);
   assert.equal(socket.writes.length, 1, "one write");
-  assert.equal(socket.writes[0].buffer, chunk.buffer, "no copy: a view of the chunk read");
+  assert.equal(socket.writes[0], chunk, "no copy and no view: the chunk read itself");
   assert.deepEqual(socket.output(), chunk);
   assert.equal(conn.messagesOut, 3);
   assert.equal(conn.bytesOut, chunk.length);
+});
+
+test("a read that is a Buffer (Node) is echoed as one plain view of its bytes", () => {
+  for (const framer of [byteLines(), lengthPrefixed(), fixed(3)]) {
+    const msgs = [bytes("abc"), bytes("def"), bytes("ghi")];
+    const wire = expected(framer, msgs);
+    const { socket, conn } = wired(framer, echo);
+    const pool = Buffer.alloc(wire.length + 16); // a Buffer inside a larger pool, as Node reads
+    pool.set(wire, 5);
+    const read = pool.subarray(5, 5 + wire.length);
+    socket.handler.data(read);
+    assert.equal(socket.writes.length, 1, framer.name);
+    const w = socket.writes[0];
+    assert.equal(Object.getPrototypeOf(w), Uint8Array.prototype, framer.name);
+    assert.equal(w.buffer, read.buffer, `${framer.name}: no copy`);
+    assert.equal(w.byteOffset, read.byteOffset, framer.name);
+    assert.deepEqual(socket.output(), wire, framer.name);
+    assert.equal(conn.messagesOut, 3, framer.name);
+  }
 });
 
 test("a \\r\\n line is re-framed by encode(), in order between spans", () => {
@@ -260,7 +280,7 @@ test("echo through spans equals encode() for any input and any split (property)"
   );
 });
 
-test("a decoder's FRAME_BUFFER is null after a frame copied from two chunks", () => {
+test("a decoder's FRAME_WIRE is null after a frame copied from two chunks", () => {
   const framers: [string, () => Framer<Uint8Array, Uint8Array>, Uint8Array][] = [
     ["lines", byteLines, new Uint8Array(1200).fill(65).fill(10, 699, 700)],
     [
@@ -271,7 +291,7 @@ test("a decoder's FRAME_BUFFER is null after a frame copied from two chunks", ()
     ["fixed", () => fixed(700), new Uint8Array(1200).fill(3)],
   ];
   for (const [name, make, wire] of framers) {
-    const decoder = make().decoder() as Decoder<Uint8Array> & FrameBufferSource;
+    const decoder = make().decoder() as Decoder<Uint8Array> & FrameWireSource;
     const a = wire.slice(0, 600); // two chunks too large to be packed together
     const b = wire.slice(600);
     decoder.push(a);
@@ -279,15 +299,18 @@ test("a decoder's FRAME_BUFFER is null after a frame copied from two chunks", ()
     const f = decoder.next();
     assert.ok(f !== undefined && f.length >= 662, name);
     assert.ok(f.buffer !== a.buffer && f.buffer !== b.buffer, `${name}: a copy`);
-    assert.equal(decoder[FRAME_BUFFER], null, name);
+    assert.equal(decoder[FRAME_WIRE]!({ start: 0, end: 0 }, f), null, name);
   }
 });
 
-test("a decoder's FRAME_BUFFER is its last frame's buffer, or undefined (property)", () => {
+test("a decoder's FRAME_WIRE span holds exactly what encode() writes for its frame (property)", () => {
   let known = 0;
+  let refused = 0;
   const framers: [string, () => Framer<Uint8Array, Uint8Array>][] = [
     ["lines", byteLines],
+    ["crlf lines", () => lines({ encoding: null, delimiter: "\r\n" }) as Framer<Uint8Array>],
     ["length", () => lengthPrefixed({ size: 1 })],
+    ["varint", () => lengthPrefixed({ size: "varint" })],
     ["fixed", () => fixed(3)],
   ];
   fc.assert(
@@ -296,29 +319,99 @@ test("a decoder's FRAME_BUFFER is its last frame's buffer, or undefined (propert
       fc.uint8Array({ maxLength: 200 }),
       fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 6 }),
       (which, raw, cuts) => {
-        const decoder = framers[which][1]().decoder() as Decoder<Uint8Array> & FrameBufferSource;
-        const wire = raw.map((b) => (which === 0 && b % 5 === 0 ? 10 : which === 1 ? b % 9 : b));
-        const pushed = new Set<ArrayBufferLike>();
+        const framer = framers[which][1]();
+        const decoder = framer.decoder() as Decoder<Uint8Array> & FrameWireSource;
+        // Lines: a \n or \r now and then; lengths: small, so that frames end often.
+        const wire = raw.map((b) =>
+          which <= 1 ? (b % 5 === 0 ? 10 : b % 7 === 0 ? 13 : b) : which <= 3 ? b % 9 : b
+        );
+        const span: Span = { start: 0, end: 0 };
         for (let at = 0, i = 0; at < wire.length; i++) {
           const n = cuts[i % cuts.length];
           const chunk = wire.slice(at, at + n);
-          pushed.add(chunk.buffer);
           decoder.push(chunk);
           at += n;
           for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
-            const buf = decoder[FRAME_BUFFER];
-            if (buf === null) assert.ok(f.length === 0 || !pushed.has(f.buffer), "a copy");
-            else if (buf !== undefined) {
-              assert.equal(buf, f.buffer);
-              known++;
+            const c = decoder[FRAME_WIRE]!(span, f);
+            if (c === undefined) return assert.fail("these decoders always tell");
+            if (c === null) {
+              refused++;
+              continue;
             }
+            assert.ok(c.length >= span.end && span.start >= 0 && span.start <= span.end);
+            assert.deepEqual(c.subarray(span.start, span.end), encoded(framer.encode(f)));
+            if (f.length !== 0) {
+              assert.equal(f.buffer, c.buffer, "the frame itself lies in that span");
+              assert.ok(f.byteOffset >= c.byteOffset + span.start);
+              assert.ok(f.byteOffset + f.length <= c.byteOffset + span.end);
+            }
+            known++;
           }
         }
+        decoder[FRAME_WIRE]!(null);
+        assert.equal(decoder[FRAME_WIRE]!(span, new Uint8Array(0)), null, "forgotten");
       },
     ),
-    { numRuns: 300 },
+    { numRuns: 500 },
   );
-  assert.ok(known > 100, `the buffer was known for ${known} frames`);
+  assert.ok(known > 100, `a span was told for ${known} frames`);
+  assert.ok(refused > 0, `and refused for ${refused}`);
+});
+
+test("FRAME_WIRE refuses a frame finish() emits without its framing", () => {
+  const span: Span = { start: 0, end: 0 };
+  const cases: [Framer<Uint8Array>, Uint8Array, Uint8Array][] = [
+    [byteLines() as Framer<Uint8Array>, bytes("ab\n"), bytes("cd")],
+    [fixed(4, { eof: "emit" }), bytes("abcd"), bytes("e")],
+    [lengthPrefixed({ size: 1, eof: "emit" }), Uint8Array.of(2, 97, 98), Uint8Array.of(5, 99)],
+  ];
+  for (const [framer, whole, partial] of cases) {
+    const decoder = framer.decoder() as Decoder<Uint8Array> & FrameWireSource;
+    decoder.push(Uint8Array.of(...whole, ...partial));
+    const first = decoder.next();
+    assert.ok(first !== undefined, framer.name);
+    assert.notEqual(decoder[FRAME_WIRE]!(span, first), null, `${framer.name}: a whole frame`);
+    assert.deepEqual(span, { start: 0, end: whole.length }, framer.name);
+    const last = decoder.finish();
+    assert.ok(last !== undefined && last.length > 0, framer.name);
+    assert.equal(decoder[FRAME_WIRE]!(span, last), null, `${framer.name}: a partial frame`);
+  }
+});
+
+test("FRAME_WIRE refuses the pieces of a frame split for being too long", () => {
+  const span: Span = { start: 0, end: 0 };
+  const cases: [Framer<Uint8Array>, Uint8Array][] = [
+    [
+      lines({ encoding: null, maxLength: 4, tooLong: "split" }) as Framer<Uint8Array>,
+      bytes("abcdefghij\nx\n"),
+    ],
+    [
+      lengthPrefixed({ size: 1, maxLength: 4, tooLong: "split" }),
+      Uint8Array.of(10, ...bytes("abcdefghij"), 1, 120),
+    ],
+  ];
+  for (const [framer, wire] of cases) {
+    const decoder = framer.decoder() as Decoder<Uint8Array> & FrameWireSource;
+    decoder.push(wire);
+    const told: boolean[] = [];
+    for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
+      told.push(decoder[FRAME_WIRE]!(span, f) !== null);
+    }
+    // Three pieces of "abcdefghij", then "x" whole; (lines: the last piece ends at its \n)
+    assert.deepEqual(told.slice(0, 2), [false, false], framer.name);
+    assert.equal(told[told.length - 1], true, framer.name);
+  }
+});
+
+test("the decoder lets go of the chunk once the replies to a read are out", () => {
+  for (const framer of [byteLines(), lengthPrefixed(), fixed(3)]) {
+    const msgs = [bytes("abc"), bytes("def")];
+    const { socket, conn } = wired(framer, echo);
+    socket.handler.data(expected(framer, msgs));
+    const decoder = (conn as unknown as { _decoder: FrameWireSource })._decoder;
+    assert.equal(decoder[FRAME_WIRE]!({ start: 0, end: 0 }, msgs[1]), null, framer.name);
+    assert.equal(socket.writes.length, 1, framer.name);
+  }
 });
 
 for (const style of ["hooks", "iterator"] as const) {

@@ -196,11 +196,13 @@ export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutboun
       // user's own: the whole chunk is kept, so it is copied now.
       chunk = chunk.slice();
     }
-    this._keepChunk(chunk);
+    chunk = this._keepChunk(chunk);
     this._decoder.push(chunk);
     const peek = this._rare?.peek;
-    if (peek) peek(chunk, false);
-    else this._pump();
+    if (peek) return peek(chunk, false);
+    this._pump();
+    // Uncorking forgets the chunk; a socket that cannot cork is never corked.
+    if (this._socket.cork === undefined) this._forgetChunk();
   }
 
   /**
@@ -210,12 +212,12 @@ export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutboun
    */
   protected _onLentData(chunk: Uint8Array): void {
     const lent = chunk.buffer;
-    this._keepChunk(chunk);
+    chunk = this._keepChunk(chunk);
     this._decoder.push(chunk);
     this._pump();
     // (`_pump` flushes the run; in case it was corked)
     if (this._run === lent || this._run === chunk) this._flushRun();
-    if (this._rxChunk === chunk) this._rxBuf = this._rxChunk = undefined;
+    this._forgetChunk(); // (the decoder must not point into the lent chunk either)
     const decoder: Decoder<In> & OwningDecoder = this._decoder; // (a hook may swap it)
     if (decoder.buffered === 0) return;
     if (decoder[OWN]) return decoder[OWN](lent);

@@ -14,7 +14,9 @@
  *   Bun `.buffer` costs an `ArrayBuffer` object) and where the chunk lies in it; span
  *   offsets are `_rxBuf` based (`_rxChunk[offset - _rxStart]`).
  * - `_fresh`: the frame being handled (a hook runs, or `next()` returned it). It is sent
- *   back as it came: the decoder has just checked it.
+ *   back as it came: the decoder has just checked it, and tells where it lies in the
+ *   chunk with its framing (`FRAME_WIRE`). Uncorking also has the decoder forget that
+ *   frame, so that it does not keep the chunk alive.
  * - `_run`, `_runStart`, `_runEnd`: the buffer (or the chunk read, offsets into it) and
  *   offsets of the run of adjacent spans gathered while corked, handed to the socket as
  *   one write by `_flushRun()` (on uncork, before any other write, on end and close, or
@@ -24,8 +26,8 @@
  * @module
  */
 
-import type { FrameBufferSource, Span, WireFramer } from "../framers/_wire.ts";
-import { FRAME_BUFFER, WIRE } from "../framers/_wire.ts";
+import type { FrameWireSource, Span, WireFramer } from "../framers/_wire.ts";
+import { FRAME_WIRE, WIRE } from "../framers/_wire.ts";
 import { afterTask, ConnectionCore } from "./_core.ts";
 
 /** Bytes of adjacent wire spans gathered before they are handed to the socket as one write. */
@@ -56,14 +58,22 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
     return this._runEnd - this._runStart;
   }
 
-  /** Notes where a chunk just read lies, when the framer can find wire spans. */
-  protected _keepChunk(chunk: Uint8Array): void {
+  /**
+   * Notes where a chunk just read lies, when the framer can find wire spans; returns the
+   * chunk for the decoder: a subclass of `Uint8Array` (Node's `Buffer`) as a plain view,
+   * the one the decoder would make, so that its frames' chunk is this very one.
+   */
+  protected _keepChunk(chunk: Uint8Array): Uint8Array {
     if ((this._framer as WireFramer)[WIRE] !== undefined) {
+      if (Object.getPrototypeOf(chunk) !== Uint8Array.prototype) {
+        chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+      }
       this._rxBuf = undefined; // (read when a span is looked for)
       this._rxChunk = chunk;
       this._rxStart = chunk.byteOffset;
       this._rxEnd = chunk.byteOffset + chunk.length;
     }
+    return chunk;
   }
 
   /**
@@ -72,14 +82,20 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
    * when it cannot be (the caller then encodes).
    */
   protected _sendSpan(framer: WireFramer, msg: Out): Promise<void> | undefined {
-    // The frame being handled: its decoder knows its buffer (`.buffer` is a call per frame).
     const trusted = msg === this._fresh;
-    const buf = trusted ? (this._decoder as FrameBufferSource)[FRAME_BUFFER] : undefined;
-    if (buf === null) return undefined; // a copy
+    if (trusted) {
+      // The frame being handled: its decoder knows where it came from, and whether its
+      // framing is what encode() writes (no `.buffer`, offsets or bytes read here).
+      const chunk = (this._decoder as FrameWireSource)[FRAME_WIRE]?.(SPAN, msg as Uint8Array);
+      if (chunk !== undefined) {
+        if (chunk !== this._rxChunk) return undefined; // null (encode it) or another chunk
+        this.messagesOut++;
+        this.bytesOut += SPAN.end - SPAN.start;
+        return this._sendRange(chunk, SPAN.start, SPAN.end);
+      }
+    }
     const rx = this._rxBuf ??= this._rxChunk!.buffer;
-    if (buf === undefined) {
-      if (!(msg instanceof Uint8Array) || msg.buffer !== rx) return undefined;
-    } else if (buf !== rx) return undefined;
+    if (!(msg instanceof Uint8Array) || msg.buffer !== rx) return undefined;
     const base = this._rxStart;
     if (
       !framer[WIRE]!(msg as Uint8Array, this._rxChunk!, base, trusted, SPAN) ||
@@ -165,8 +181,14 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
     this._corked = false;
     if (this._run !== undefined) this._flushRun();
     // Replies sent from now on may come after the next read: no spans of this chunk.
-    this._rxBuf = this._rxChunk = this._fresh = undefined;
+    this._forgetChunk();
     this._socket.uncork?.();
+  }
+
+  /** Forgets the chunk read and the frame handled (the decoder no longer holds its chunk). */
+  protected _forgetChunk(): void {
+    this._rxBuf = this._rxChunk = this._fresh = undefined;
+    (this._decoder as FrameWireSource)[FRAME_WIRE]?.(null);
   }
 
   /** Resolves at once, or once the queue drains (_outbound.ts). */

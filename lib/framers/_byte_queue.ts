@@ -8,12 +8,11 @@
  * - `take(n)` returns a view (`new Uint8Array(buffer, offset, n)`: no species lookup)
  *   when the bytes lie in one chunk, else one copy (a small one cut from a slab).
  *
- * Positions are relative to the front of the queue (the oldest byte held).
- *
  * @module
  */
 
 import { Slab } from "../_slab.ts";
+import type { Span } from "./_wire.ts";
 
 /** A shared empty chunk. */
 export const EMPTY: Uint8Array = new Uint8Array(0);
@@ -24,7 +23,7 @@ const SMALL = 512;
 const SCRATCH_MIN = 1024;
 const SCRATCH_MAX = 64 * 1024;
 
-/** A FIFO of byte chunks with cross-chunk search. */
+/** A FIFO of byte chunks with cross-chunk search; positions count from its front (oldest byte). */
 export class ByteQueue {
   /** Bytes examined by searches plus chunks stepped over, over all queues (tests: linear). */
   static work = 0;
@@ -36,21 +35,20 @@ export class ByteQueue {
   #curIdx = -1; // cursor: a chunk index...
   #curStart = 0; // ...and the absolute position of that chunk's first byte
   #scratch: Uint8Array | null = null; // owned block small chunks are packed into
-  /** The last chunk when it is packed: `#scratch.subarray(0, bytes packed)`. */
-  #scratchTail: Uint8Array | null = null;
-  // The head chunk's buffer and offset, read once per chunk (null: and the last take copied).
-  #viewBuf: ArrayBufferLike | undefined | null = undefined;
+  #scratchTail: Uint8Array | null = null; // the last chunk when packed: #scratch.subarray(0, n)
+  #viewBuf: ArrayBufferLike | undefined = undefined; // the head chunk's, read once per chunk
   #viewBase = 0;
+  // The last take()'s frame: head chunk [#cutStart, #off), or #cut [-1 - #cutStart, #cutEnd).
+  #cutStart = -1;
+  #cut: Uint8Array | undefined = undefined;
+  #cutEnd = 0;
 
   /** Bytes held. */
   get length(): number {
     return this.#len;
   }
 
-  /**
-   * Appends a chunk, which the queue keeps (the caller must not change it). A subclass of
-   * `Uint8Array` is viewed as a plain `Uint8Array`, so frames are plain and fast to cut.
-   */
+  /** Appends a chunk, kept (not to be changed); a subclass of Uint8Array viewed as a plain one. */
   push(chunk: Uint8Array): void {
     const n = chunk.length;
     if (n === 0) return;
@@ -98,7 +96,7 @@ export class ByteQueue {
     this.#scratchTail = view;
   }
 
-  /** Points the cursor at the chunk holding position `pos` (`0 <= pos < length`). */
+  /** Points the cursor at the chunk holding `pos` (`0 <= pos < length`). */
   #locate(pos: number): void {
     const abs = this.#consumed + pos;
     let i = this.#curIdx;
@@ -142,9 +140,8 @@ export class ByteQueue {
   }
 
   /**
-   * The position of the first `needle` at or after `from`, or -1. For a byte
-   * sequence, -1 also means "maybe at the very end": resume the next search at
-   * `Math.max(from, length - needle.length + 1)`.
+   * The position of the first `needle` at or after `from`, or -1 (for a sequence, maybe a
+   * partial match at the very end: resume at `Math.max(from, length - needle.length + 1)`).
    */
   indexOf(needle: number | Uint8Array, from = 0): number {
     if (from < 0) from = 0;
@@ -273,7 +270,8 @@ export class ByteQueue {
         this.#off = end;
         this.#len -= n + drop;
         this.#consumed += n + drop;
-        if (this.#viewBuf == null) {
+        this.#cutStart = off;
+        if (this.#viewBuf === undefined) {
           this.#viewBuf = c.buffer;
           this.#viewBase = c.byteOffset;
         }
@@ -284,22 +282,38 @@ export class ByteQueue {
     return this.#takeSlow(n, drop);
   }
 
-  /** The last `take()`'s frame's buffer when its hot path cut a view; `null`: it was a copy. */
-  get viewBuffer(): ArrayBufferLike | undefined | null {
-    return this.#viewBuf;
+  /**
+   * The chunk the last `take()` cut from, `out` where its frame (with the `before` bytes before
+   * it and those it dropped) lies; `undefined`: a copy, not all there. `null` forgets it. Asked
+   * before anything else is taken or skipped (the head chunk is where a take left it). */
+  lastCut(out: Span | null, before: number): Uint8Array | undefined {
+    const hot = this.#cutStart >= 0;
+    const c = hot ? this.#chunks[this.#head] : this.#cut;
+    const start = hot ? this.#cutStart : -1 - this.#cutStart;
+    if (out === null) {
+      this.#cutStart = -1;
+      this.#cut = undefined;
+    } else if (c !== undefined && start >= before) {
+      out.start = start - before;
+      out.end = hot ? this.#off : this.#cutEnd;
+      return c;
+    }
+    return undefined;
   }
 
   #takeSlow(n: number, drop: number): Uint8Array {
     let frame = EMPTY;
     const c = this.#chunks[this.#head];
     const avail = n === 0 ? 0 : c.length - this.#off;
+    const off = this.#off;
+    this.#cut = c !== undefined && off + n + drop <= c.length ? c : undefined;
+    this.#cutStart = -1 - off;
+    this.#cutEnd = off + n + drop;
     if (n !== 0 && n <= avail) {
-      const off = this.#off;
       frame = off === 0 && n === c.length ? c : new Uint8Array(c.buffer, c.byteOffset + off, n);
       this.#advance(n, avail);
     } else if (n !== 0) frame = this.#takeCopy(n);
     if (drop !== 0) this.skip(drop);
-    if (n > avail) this.#viewBuf = null; // a copy: a view of no chunk
     return frame;
   }
 

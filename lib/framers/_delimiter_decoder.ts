@@ -13,7 +13,7 @@
 import type { Decoder, EofPolicy, TooLongPolicy } from "./framer.ts";
 import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
-import { FRAME_BUFFER } from "./_wire.ts";
+import { FRAME_WIRE, type Span } from "./_wire.ts";
 import { OWN, ownQueue } from "./_own.ts";
 import { BATCH, batchOfOne, type BatchSlots } from "./_batch.ts";
 
@@ -134,6 +134,11 @@ export interface DelimiterDecoderInit {
   utf8: boolean;
   /** Set on first use: the one delimiter byte a batch scans for, or -1 (no fast batches). */
   batchByte?: number;
+  /**
+   * The length of the delimiter `encode()` writes, when a frame whose match was as long
+   * is written as it came (`lines()`); without it the decoder does not tell (FRAME_WIRE).
+   */
+  wireLength?: number;
 }
 
 /** Frames bytes by delimiter, with the length limit and the policies. */
@@ -159,9 +164,14 @@ export class DelimiterDecoder implements Decoder<Uint8Array>, ScanResult {
     return this.#q.length;
   }
 
-  /** @internal See `FRAME_BUFFER` (_wire.ts). */
-  get [FRAME_BUFFER](): ArrayBufferLike | undefined | null {
-    return this.#q.viewBuffer;
+  /** @internal See `FRAME_WIRE` (_wire.ts); `null` forgets the frame. */
+  [FRAME_WIRE](out: Span | null, frame?: Uint8Array): Uint8Array | null | undefined {
+    const wire = this.#init.wireLength;
+    const chunk = this.#q.lastCut(out, 0);
+    if (wire === undefined || out === null) return undefined;
+    // The frame and the delimiter dropped after it (none after a piece of a long line or
+    // a last line without one, two for a \r\n where encode() writes \n)
+    return chunk !== undefined && out.end - out.start === frame!.length + wire ? chunk : null;
   }
 
   push(chunk: Uint8Array): void {

@@ -14,10 +14,10 @@ import {
   IncompleteFrameError,
 } from "../errors.ts";
 import { ByteQueue } from "./_byte_queue.ts";
-import { FRAME_BUFFER } from "./_wire.ts";
+import { FRAME_WIRE, type Span } from "./_wire.ts";
 import { OWN, ownQueue } from "./_own.ts";
 import { BATCH, batchOfOne, type BatchSlots } from "./_batch.ts";
-import type { HeaderLayout } from "./_length_header.ts";
+import { type HeaderLayout, headerLength } from "./_length_header.ts";
 
 /** The checked options of a `lengthPrefixed()` framer. */
 export interface LengthInit extends HeaderLayout {
@@ -44,6 +44,7 @@ export class LengthDecoder implements Decoder<Uint8Array> {
   #discard = 0; // bytes of a skipped frame still to drop
   #split = 0; // payload bytes of a split frame still to deliver
   #error: FramingError | null = null;
+  #layout: HeaderLayout;
 
   constructor(init: LengthInit) {
     this.#size = init.size;
@@ -54,15 +55,25 @@ export class LengthDecoder implements Decoder<Uint8Array> {
     this.#max = init.maxLength;
     this.#tooLong = init.tooLong;
     this.#eof = init.eof;
+    this.#layout = init;
   }
 
   get buffered(): number {
     return this.#q.length;
   }
 
-  /** @internal See `FRAME_BUFFER` (_wire.ts). */
-  get [FRAME_BUFFER](): ArrayBufferLike | undefined | null {
-    return this.#q.viewBuffer;
+  /**
+   * @internal See `FRAME_WIRE` (_wire.ts); `null` forgets the frame. A header read is the
+   * one `encode()` writes (a varint is minimal) unless it has offset bytes; the pieces of
+   * a frame split and a frame cut short at the end are forgotten as they are taken.
+   */
+  [FRAME_WIRE](out: Span | null, frame?: Uint8Array): Uint8Array | null | undefined {
+    if (out === null || this.#include || this.#offset !== 0) {
+      this.#q.lastCut(null, 0);
+      return undefined;
+    }
+    const n = frame!.length;
+    return this.#q.lastCut(out, headerLength(this.#layout, n - this.#adjustment)) ?? null;
   }
 
   push(chunk: Uint8Array): void {
@@ -148,7 +159,9 @@ export class LengthDecoder implements Decoder<Uint8Array> {
       const n = Math.min(this.#split, this.#max);
       if (q.length < n) return undefined;
       this.#split -= n;
-      return q.take(n);
+      const piece = q.take(n);
+      q.lastCut(null, 0); // no header right before it: no wire form (FRAME_WIRE)
+      return piece;
     }
     return this.next();
   }
@@ -242,9 +255,13 @@ export class LengthDecoder implements Decoder<Uint8Array> {
       return undefined;
     }
     switch (this.#eof) {
-      case "emit":
+      case "emit": {
         if (hlen >= 0 && !this.#include) q.skip(hlen);
-        return q.length === 0 ? undefined : q.take(q.length);
+        if (q.length === 0) return undefined;
+        const rest = q.take(q.length);
+        q.lastCut(null, 0); // cut short: no wire form (FRAME_WIRE)
+        return rest;
+      }
       case "discard":
         q.skip(n);
         return undefined;

@@ -60,16 +60,20 @@ export interface WireFramer {
 }
 
 /**
- * The key of a decoder's getter for the buffer of the frame its last `next()` or
- * `finish()` returned, when that frame is a view it cut from a chunk; `null` when it is a
- * copy (no span: on V8, `.buffer` of a small copy would move its bytes off the heap);
- * `undefined` when not known (then `frame.buffer` tells). A connection reads it for the frame it is
- * handling instead of `frame.buffer`, a call per frame that costs on Bun about what the
- * view itself does.
+ * The key of a decoder's method that tells where `frame`, which its last `next()` or
+ * `finish()` returned, came from, with its framing: it sets `out` to the span of that frame's wire form
+ * in the chunk it was cut from (offsets into that chunk, which it returns) when those bytes
+ * are exactly what `encode()` writes for it; `null` when they are not (a copy from several
+ * chunks, a header or delimiter `encode()` writes otherwise: encode it); `undefined` when the
+ * decoder cannot tell (then the frame is checked as any other message is). A connection asks
+ * it for the frame it is handling, instead of reading the frame's `.buffer` and
+ * `.byteOffset` and the bytes around it: on Bun `.buffer` costs about what a view does.
+ * Called with `null`, the decoder forgets that frame and lets go of its chunk; a connection
+ * does so once the replies to a read are out.
  */
-export const FRAME_BUFFER: unique symbol = Symbol("tcpkit.frameBuffer");
+export const FRAME_WIRE: unique symbol = Symbol("tcpkit.frameWire");
 
-/** A decoder that may tell the buffer of its last frame. */
-export interface FrameBufferSource {
-  readonly [FRAME_BUFFER]?: ArrayBufferLike | undefined | null;
+/** A decoder that may tell where its last frame came from. */
+export interface FrameWireSource {
+  [FRAME_WIRE]?(out: Span | null, frame?: Uint8Array): Uint8Array | null | undefined;
 }

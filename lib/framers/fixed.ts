@@ -8,7 +8,7 @@ import { FrameTooLongError, type FramingError, IncompleteFrameError } from "../e
 import { ByteQueue } from "./_byte_queue.ts";
 import { OWN, ownQueue } from "./_own.ts";
 import { checkEof, checkInteger, checkOptions } from "./_common.ts";
-import { FRAME_BUFFER, type Span, WIRE, type WireFramer } from "./_wire.ts";
+import { FRAME_WIRE, type Span, WIRE, type WireFramer } from "./_wire.ts";
 import type { Keys } from "../_options.ts";
 
 /** Options of {@linkcode fixed}. */
@@ -101,9 +101,10 @@ class FixedDecoder implements Decoder<Uint8Array> {
     return this.#q.length;
   }
 
-  /** @internal See `FRAME_BUFFER` (_wire.ts). */
-  get [FRAME_BUFFER](): ArrayBufferLike | undefined | null {
-    return this.#q.viewBuffer;
+  /** @internal See `FRAME_WIRE` (_wire.ts): a whole frame is its own wire form. */
+  [FRAME_WIRE](out: Span | null, frame?: Uint8Array): Uint8Array | null {
+    const chunk = this.#q.lastCut(out, 0);
+    return chunk !== undefined && frame!.length === this.#size ? chunk : null;
   }
 
   push(chunk: Uint8Array): void {

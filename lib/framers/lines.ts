@@ -20,7 +20,7 @@ import {
   LfScanner,
   SequenceScanner,
 } from "./_delimiter_decoder.ts";
-import { type Span, WIRE, type WireFramer } from "./_wire.ts";
+import { FRAME_WIRE, type FrameWireSource, type Span, WIRE, type WireFramer } from "./_wire.ts";
 import { OWN, type OwningDecoder } from "./_own.ts";
 import { BATCH, type BatchDecoder, type BatchSlots } from "./_batch.ts";
 import type { Keys } from "../_options.ts";
@@ -176,6 +176,7 @@ export function lines(
     eof,
     includeDelimiter: false,
     utf8: text,
+    wireLength: delimiterBytes.length,
   };
   const framer: Framer<string | Uint8Array, string | Uint8Array> & WireFramer = {
     name: "lines",
@@ -251,6 +252,10 @@ class TextDecoderOf implements Decoder<string> {
   /** @internal See `OWN` (_own.ts). */
   [OWN](lent: ArrayBufferLike): void {
     (this.#inner as OwningDecoder)[OWN]!(lent);
+  }
+  /** @internal See `FRAME_WIRE` (_wire.ts): only forgets (its frames are strings). */
+  [FRAME_WIRE](out: Span | null): undefined {
+    if (out === null) (this.#inner as FrameWireSource)[FRAME_WIRE]!(null);
   }
   /** @internal See `BATCH` (_batch.ts): the byte frames, marked as text. */
   [BATCH](slots: BatchSlots, max: number): number {

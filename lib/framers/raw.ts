@@ -6,6 +6,7 @@
 import type { Decoder, Framer } from "./framer.ts";
 import { ByteQueue } from "./_byte_queue.ts";
 import { OWN, ownQueue } from "./_own.ts";
+import { FRAME_WIRE, type Span } from "./_wire.ts";
 import { checkInteger, checkOptions } from "./_common.ts";
 import type { Keys } from "../_options.ts";
 
@@ -78,6 +79,10 @@ class RawDecoder implements Decoder<Uint8Array> {
   /** @internal See `OWN` (_own.ts). */
   [OWN](lent: ArrayBufferLike): void {
     ownQueue(this.#q, lent);
+  }
+  /** @internal See `FRAME_WIRE` (_wire.ts): only forgets (raw frames have no framing). */
+  [FRAME_WIRE](out: Span | null): undefined {
+    if (out === null) this.#q.lastCut(null, 0);
   }
   next(): Uint8Array | undefined {
     return this.#q.takeChunk(this.#max);
