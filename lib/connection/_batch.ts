@@ -232,14 +232,11 @@ export abstract class ConnectionBatches<In, Out, Data> extends ConnectionLifecyc
     if (from === to) return RESOLVED;
     if (s.wireStart >= 0 && batch._framer === this._framer) {
       // The frames as they came are what encode() would write: one span of the chunk.
-      const b = s.bytes;
       const start = from === 0 ? s.wireStart : s.wireEnds[from - 1];
       const end = s.wireEnds[to - 1];
       this.messagesOut += to - from;
       this.bytesOut += end - start;
-      // The chunk just read, as itself: no `.buffer` (on Bun it makes an ArrayBuffer).
-      if (b === this._rxChunk) return this._sendRange(b, start, end);
-      return this._sendRange(b.buffer, b.byteOffset + start, b.byteOffset + end);
+      return this._sendRange(s.bytes, start, end);
     }
     let p: Promise<void> = RESOLVED;
     for (let i = from; i < to; i++) {

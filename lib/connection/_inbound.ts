@@ -216,7 +216,7 @@ export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutboun
     this._decoder.push(chunk);
     this._pump();
     // (`_pump` flushes the run; in case it was corked)
-    if (this._run === lent || this._run === chunk) this._flushRun();
+    if (this._run !== undefined && this._run.buffer === lent) this._flushRun();
     this._forgetChunk(); // (the decoder must not point into the lent chunk either)
     const decoder: Decoder<In> & OwningDecoder = this._decoder; // (a hook may swap it)
     if (decoder.buffered === 0) return;

@@ -17,11 +17,11 @@
  *   back as it came: the decoder has just checked it, and tells where it lies in the
  *   chunk with its framing (`FRAME_WIRE`). Uncorking also has the decoder forget that
  *   frame, so that it does not keep the chunk alive.
- * - `_run`, `_runStart`, `_runEnd`: the buffer (or the chunk read, offsets into it) and
- *   offsets of the run of adjacent spans gathered while corked, handed to the socket as
- *   one write by `_flushRun()` (on uncork, before any other write, on end and close, or
- *   once it reaches `RUN_MAX`): the chunk itself when the run is all of it, else a view.
- *   Its bytes count in `bufferedAmount`.
+ * - `_run`, `_runStart`, `_runEnd`: the chunk (the one read, or one the decoder still
+ *   held) and the offsets into it of the run of adjacent spans gathered while corked,
+ *   handed to the socket as one write by `_flushRun()` (on uncork, before any other write,
+ *   on end and close, or once it reaches `RUN_MAX`): the chunk itself when the run is all
+ *   of it, else a view. Its bytes count in `bufferedAmount`.
  *
  * @module
  */
@@ -35,11 +35,10 @@ const RUN_MAX = 16 * 1024;
 /** Where the framer writes the span it finds (one at a time: filled, then read at once). */
 const SPAN: Span = { start: 0, end: 0 };
 
-/** Bytes `[start, end)` of `buf`; a chunk whole is itself (on Bun a view costs its `.buffer`). */
-function viewOf(buf: ArrayBufferLike | Uint8Array, start: number, end: number): Uint8Array {
-  if (!(buf instanceof Uint8Array)) return new Uint8Array(buf, start, end - start);
-  if (start === 0 && end === buf.length) return buf;
-  return new Uint8Array(buf.buffer, buf.byteOffset + start, end - start);
+/** Bytes `[start, end)` of `chunk`; all of it is itself (on Bun a view costs its `.buffer`). */
+function viewOf(chunk: Uint8Array, start: number, end: number): Uint8Array {
+  if (start === 0 && end === chunk.length) return chunk;
+  return new Uint8Array(chunk.buffer, chunk.byteOffset + start, end - start);
 }
 
 /** @internal The zero-copy reply path and the corking around replies. */
@@ -49,7 +48,7 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
   protected _rxStart = 0;
   protected _rxEnd = 0;
   protected _fresh: unknown = undefined;
-  protected _run: ArrayBufferLike | Uint8Array | undefined = undefined;
+  protected _run: Uint8Array | undefined = undefined;
   protected _runStart = 0;
   protected _runEnd = 0;
 
@@ -101,27 +100,21 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
       !framer[WIRE]!(msg as Uint8Array, this._rxChunk!, base, trusted, SPAN) ||
       SPAN.start < base || SPAN.end > this._rxEnd
     ) return undefined;
-    const { start, end } = SPAN;
     this.messagesOut++;
-    this.bytesOut += end - start;
-    return this._sendRange(rx, start, end);
+    this.bytesOut += SPAN.end - SPAN.start;
+    return this._sendRange(this._rxChunk!, SPAN.start - base, SPAN.end - base);
   }
 
   /**
-   * Sends the bytes at `[start, end)` of `buf` (received bytes, which no one writes to:
-   * a buffer, or a chunk read and offsets into it), gathered with adjacent ones into one
-   * write while corked.
+   * Sends the bytes at `[start, end)` of `chunk` (received bytes, which no one writes to),
+   * gathered with adjacent ones into one write while corked.
    */
-  protected _sendRange(
-    buf: ArrayBufferLike | Uint8Array,
-    start: number,
-    end: number,
-  ): Promise<void> {
-    if (this._run === buf && this._runEnd === start) this._runEnd = end;
+  protected _sendRange(chunk: Uint8Array, start: number, end: number): Promise<void> {
+    if (this._run === chunk && this._runEnd === start) this._runEnd = end;
     else {
       if (this._run !== undefined) this._flushRun();
-      if (!this._corked) return this._afterWrite(this._socket.write(viewOf(buf, start, end)));
-      this._run = buf;
+      if (!this._corked) return this._afterWrite(this._socket.write(viewOf(chunk, start, end)));
+      this._run = chunk;
       this._runStart = start;
       this._runEnd = end;
     }
