@@ -72,7 +72,9 @@ export interface RawSocket {
    * handed to `data()` is valid only until `data()` returns, and the adapter reads into
    * the same memory again, so the receiver copies what it keeps. A lent chunk, or part
    * of it, written during `data()` to this socket or another of the same adapter stays
-   * intact until it is sent. Returns `true` if chunks are lent from now on; where absent, chunks stay owned.
+   * intact until it is sent. What a view kept past `data()` reads later is the
+   * adapter's: Deno's detaches it (length 0) before reading into that memory again.
+   * Returns `true` if chunks are lent from now on; where absent, chunks stay owned.
    */
   lend?(): boolean;
   /** Holds small writes until {@linkcode RawSocket.uncork} (an optimisation; optional). */

@@ -143,3 +143,32 @@ test("ReadBuffer.lend(): chunks are views of the buffer read into; detach() keep
   assert.ok(fromSlot.every((x) => x === 1));
   rb.dispose();
 });
+
+test("ReadBuffer.reclaim(): the chunk lent last is detached, and its memory read into again", () => {
+  const rb = new ReadBuffer({ idle: 1024, min: 1024, max: 65536 }); // no pooled probe
+  rb.lend();
+  const buf = rb.buf;
+  const size = buf.length;
+  buf.fill(5, 0, 300);
+  const lent = rb.take(300);
+  assert.equal(lent.buffer, buf.buffer, "lent, not copied");
+  const kept = lent.subarray(10, 20); // a view the receiver made of it
+  rb.reclaim();
+  assert.equal(lent.length, 0, "the lent chunk reads as empty");
+  assert.equal(kept.length, 0, "and so does every view of it");
+  assert.throws(() => lent.slice(), TypeError);
+  const next = rb.buf;
+  assert.notEqual(next.buffer, buf.buffer, "a new ArrayBuffer...");
+  assert.equal(buf.length, 0, "(the old one detached)");
+  assert.equal(next.length, size);
+  assert.ok(next.subarray(0, 300).every((x) => x === 5), "...over the same memory (not zeroed)");
+  rb.reclaim(); // nothing lent since: a no-op
+  assert.equal(rb.buf, next);
+  next.fill(6, 0, 40);
+  const second = rb.take(40);
+  rb.detach(); // a reply still holds it: reads go into new memory instead
+  rb.reclaim();
+  assert.equal(second.length, 40, "a chunk left by detach() stays intact");
+  assert.ok(second.every((x) => x === 6));
+  rb.dispose();
+});

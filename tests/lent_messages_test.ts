@@ -378,6 +378,66 @@ for (const [name, make] of FRAMERS) {
   }
 }
 
+for (const sendBack of [false, true]) {
+  const how = sendBack ? "sent back" : "answered with a copy";
+  test(`lent over ${nativeAdapter()}: a message kept without copying (${how}) never shows later bytes`, async () => {
+    const framer = lengthPrefixed();
+    const msgs = messages(300, 5);
+    const input = concat(msgs.map((m) => encoded(framer.encode(m))));
+    const kept: Uint8Array[] = [];
+    const copies: Uint8Array[] = [];
+    await using server = serve<Uint8Array, Uint8Array>({
+      hostname: "127.0.0.1",
+      port: 0,
+      framer,
+      lentMessages: true,
+      handler: {
+        message(c, m) {
+          kept.push(m); // the mistake the option warns about
+          copies.push(m.slice());
+          c.send(sendBack ? m : m.slice());
+        },
+      },
+    });
+    const port = await portOf(server);
+    const conn = await connect({ hostname: "127.0.0.1", port });
+    const back: Uint8Array[] = [];
+    let n = 0;
+    const reading = (async () => {
+      while (n < input.length) {
+        const c = await conn.next();
+        if (c === undefined) break;
+        back.push(c.slice());
+        n += c.length;
+      }
+    })();
+    for (const chunk of splits(input, 9, 4000)) {
+      await conn.write(chunk);
+      await sleep(0); // more reads, so that the server's buffers are read into again
+    }
+    await within(reading, 10_000, "echo");
+    assert.deepEqual(concat(back), input);
+    assert.deepEqual(copies, msgs);
+    const isDetached = (m: Uint8Array) =>
+      (m.buffer as ArrayBuffer & { detached: boolean }).detached;
+    let detached = 0;
+    kept.forEach((m, i) => {
+      if (isDetached(m)) {
+        detached++;
+        assert.equal(m.length, 0);
+      } else assert.deepEqual(m, msgs[i], `kept message ${i} shows other bytes`);
+    });
+    if (nativeAdapter() === "deno") {
+      // The adapter lends: the memory of every message not still queued is taken back.
+      assert.ok(detached > 0, "no kept message was detached");
+      if (!sendBack) assert.ok(detached > kept.length / 2, `only ${detached} detached`);
+      assert.throws(() => kept.find(isDetached)!.slice(), TypeError);
+    } else assert.equal(detached, 0, "messages stay the receiver's where the adapter cannot lend");
+    conn.close();
+    await conn.closed;
+  });
+}
+
 test(`lent over ${nativeAdapter()}: bulk echo of 4 MiB to a peer that reads late`, async () => {
   const big = randomBytes(4 * 1024 * 1024, 99);
   await using server = serve({

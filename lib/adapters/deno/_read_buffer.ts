@@ -53,6 +53,8 @@ export class ReadBuffer {
   #flowing: boolean;
   /** Chunks are lent (see {@linkcode ReadBuffer.lend}): views of buffers read into again. */
   #lending = false;
+  /** The buffer the last chunk was lent from, until {@linkcode ReadBuffer.reclaim} or `detach()`. */
+  #lentFrom: Uint8Array | undefined;
 
   /**
    * Creates the buffers; nothing is allocated before the first read.
@@ -77,7 +79,8 @@ export class ReadBuffer {
    * Lends chunks from now on: {@linkcode ReadBuffer.take} hands out views of the buffer
    * read into, which the next read overwrites, instead of copies or buffers replaced
    * (reads into a pooled probe are still copied: its slot is given back to the pool).
-   * {@linkcode ReadBuffer.detach} keeps a chunk lent last intact from then on.
+   * Before the next read, {@linkcode ReadBuffer.reclaim} takes the memory back from the
+   * chunk lent last, or {@linkcode ReadBuffer.detach} leaves that chunk intact for good.
    */
   lend(): void {
     this.#lending = true;
@@ -85,9 +88,26 @@ export class ReadBuffer {
 
   /** Reads go into new memory from now on: whatever views the current buffers stay intact. */
   detach(): void {
-    this.#data = undefined;
+    this.#lentFrom = this.#data = undefined;
     const probe = this.#probe;
     if (probe && probe.length !== POOLED_PROBE) this.#probe = new Uint8Array(probe.length);
+  }
+
+  /**
+   * Takes the memory of the chunk lent last back from every view of it: its
+   * `ArrayBuffer` is detached (`transfer()`, which moves the memory without copying or
+   * zeroing it), so views kept past `data()` read as empty (length 0) instead of showing
+   * the bytes of later reads, and the next read goes into the same memory under a new
+   * `ArrayBuffer`. Call it before the next read, only when nothing (a write in flight or
+   * queued) still needs the lent bytes: else call {@linkcode ReadBuffer.detach}.
+   */
+  reclaim(): void {
+    const from = this.#lentFrom;
+    if (from === undefined) return;
+    this.#lentFrom = undefined;
+    const moved = new Uint8Array((from.buffer as ArrayBuffer).transfer());
+    if (from === this.#data) this.#data = moved;
+    else if (from === this.#probe) this.#probe = moved;
   }
 
   /**
@@ -101,9 +121,9 @@ export class ReadBuffer {
       const full = n === probe.length;
       this.#flowing = full;
       this.#spilled = full ? n : 0;
-      const chunk = this.#lending && probe.length !== POOLED_PROBE
-        ? probe.subarray(0, n)
-        : copyOut(probe, n);
+      const lent = this.#lending && probe.length !== POOLED_PROBE;
+      if (lent) this.#lentFrom = probe;
+      const chunk = lent ? probe.subarray(0, n) : copyOut(probe, n);
       if (full && probe.length >= this.#min && probe.length < this.#min * 2) {
         // A burst filled a grown probe: wait on twice that from now on. A read that fills
         // its buffer leaves the socket marked readable, so the next read is a system call
@@ -140,6 +160,7 @@ export class ReadBuffer {
       this.#data = undefined;
       return n === size ? buf : buf.subarray(0, n);
     }
+    if (this.#lending) this.#lentFrom = buf;
     const chunk = this.#lending ? buf.subarray(0, n) : copyOut(buf, n);
     if (n === size && size < this.#max) {
       this.#size = Math.min(size * 2, this.#max);
@@ -162,7 +183,7 @@ export class ReadBuffer {
    */
   dispose(): void {
     if (this.#probe) releaseProbe(this.#probe);
-    this.#probe = this.#data = undefined;
+    this.#probe = this.#data = this.#lentFrom = undefined;
   }
 }
 

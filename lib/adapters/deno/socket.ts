@@ -168,7 +168,9 @@ export class DenoSocket implements RawSocket {
   /**
    * Lends chunks from now on: a chunk handed to `data()` is valid until `data()` returns,
    * and the next read goes into the same memory. A lent chunk (or part of it) written
-   * to this socket during `data()` stays intact until it is sent.
+   * to this socket during `data()` stays intact until it is sent. Views of a lent chunk
+   * kept past `data()` are detached before that memory is read into again (see
+   * `ReadBuffer.reclaim`): they read as empty, never as later bytes.
    */
   lend(): boolean {
     this.#rb.lend();
@@ -235,9 +237,12 @@ export class DenoSocket implements RawSocket {
   #startRead(): void {
     if (this.#reading || this.#paused || this.#closed || this.#readEof) return;
     this.#reading = true;
-    if (this.#pinned) {
+    if (this.#lending) {
       // The queue still holds a lent chunk: read into new memory rather than over it.
-      if (this.#queued > 0) this.#rb.detach();
+      // Else the memory of the chunk lent last is taken back from the views of it that
+      // outlived data(): they read as empty, never as the bytes of a later read.
+      if (this.#pinned && this.#queued > 0) this.#rb.detach();
+      else this.#rb.reclaim();
       this.#pinned = false;
     }
     this.#conn.read(this.#rb.buf).then(this.#onRead, this.#onReadError);
