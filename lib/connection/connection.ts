@@ -105,12 +105,9 @@ export interface ConnectionLimits {
    * again: no fresh buffer per read. Copy a message to keep it (`msg.slice()`); sending
    * it back with `conn.send()` or `conn.write()` during the hook is safe (the bytes are
    * kept until they are written), and so is sending it on another connection during the
-   * hook (that socket copies it); after the hook returns it is not. A message kept
-   * anyway never shows the bytes of a later read: its memory is taken back first
-   * (`ArrayBuffer.prototype.transfer()`, no copy), so it reads as empty (length 0), and
-   * `slice()` of it throws a `TypeError`; one sent back that is still queued stays intact.
-   * Strings and decoded objects are unaffected. Default false: messages are the
-   * receiver's to keep.
+   * hook (that socket copies it); after the hook returns it is not. One kept anyway is
+   * detached first (`transfer()`): it reads as empty, `slice()` throws, never later bytes.
+   * Strings and decoded objects are unaffected. Default false: messages are yours to keep.
    *
    * Adapters that cannot lend (Bun, Node, the memory pair) ignore it: there messages
    * stay valid for good. What the connection keeps past a read (a partial frame, messages
