@@ -322,6 +322,38 @@ test("lentMessages is checked: a value that is not a boolean is a TypeError", as
 
 // ------------------------------------------------------------------ real sockets
 
+/**
+ * Writes `input` to the echo server at `port` in random pieces (`splits(input, seed, max)`,
+ * a turn of the event loop after each piece `pause` picks) and returns all that comes back.
+ */
+async function echoOver(
+  port: number,
+  input: Uint8Array,
+  seed: number,
+  max: number,
+  pause: (piece: Uint8Array) => boolean,
+): Promise<Uint8Array> {
+  const conn = await connect({ hostname: "127.0.0.1", port });
+  const back: Uint8Array[] = [];
+  let n = 0;
+  const reading = (async () => {
+    while (n < input.length) {
+      const c = await conn.next();
+      if (c === undefined) break;
+      back.push(c.slice());
+      n += c.length;
+    }
+  })();
+  for (const piece of splits(input, seed, max)) {
+    await conn.write(piece);
+    if (pause(piece)) await sleep(0);
+  }
+  await within(reading, 10_000, "echo");
+  conn.close();
+  await conn.closed;
+  return concat(back);
+}
+
 for (const [name, make] of FRAMERS) {
   for (const style of ["hooks", "async hooks", "iterator"] as const) {
     test(`lent over ${nativeAdapter()}: ${name} echo (${style}) under random splits`, async () => {
@@ -352,28 +384,10 @@ for (const [name, make] of FRAMERS) {
             }
           },
       });
-      const port = await portOf(server);
-      const conn = await connect({ hostname: "127.0.0.1", port });
-      const back: Uint8Array[] = [];
-      let n = 0;
-      const reading = (async () => {
-        while (n < input.length) {
-          const c = await conn.next();
-          if (c === undefined) break;
-          back.push(c.slice());
-          n += c.length;
-        }
-      })();
-      for (const chunk of splits(input, 21, 1500)) {
-        await conn.write(chunk);
-        if (chunk.length % 4 === 0) await sleep(0);
-      }
-      await within(reading, 10_000, "echo");
-      assert.deepEqual(concat(back), input);
+      const back = await echoOver(await portOf(server), input, 21, 1500, (c) => c.length % 4 === 0);
+      assert.deepEqual(back, input);
       if (name === "raw") assert.deepEqual(concat(kept), concat(msgs));
       else assert.deepEqual(kept, msgs);
-      conn.close();
-      await conn.closed;
     });
   }
 }
@@ -399,24 +413,8 @@ for (const sendBack of [false, true]) {
         },
       },
     });
-    const port = await portOf(server);
-    const conn = await connect({ hostname: "127.0.0.1", port });
-    const back: Uint8Array[] = [];
-    let n = 0;
-    const reading = (async () => {
-      while (n < input.length) {
-        const c = await conn.next();
-        if (c === undefined) break;
-        back.push(c.slice());
-        n += c.length;
-      }
-    })();
-    for (const chunk of splits(input, 9, 4000)) {
-      await conn.write(chunk);
-      await sleep(0); // more reads, so that the server's buffers are read into again
-    }
-    await within(reading, 10_000, "echo");
-    assert.deepEqual(concat(back), input);
+    // A pause after every piece: more reads, so that the server's buffers are read into again.
+    assert.deepEqual(await echoOver(await portOf(server), input, 9, 4000, () => true), input);
     assert.deepEqual(copies, msgs);
     const isDetached = (m: Uint8Array) =>
       (m.buffer as ArrayBuffer & { detached: boolean }).detached;
@@ -433,8 +431,6 @@ for (const sendBack of [false, true]) {
       if (!sendBack) assert.ok(detached > kept.length / 2, `only ${detached} detached`);
       assert.throws(() => kept.find(isDetached)!.slice(), TypeError);
     } else assert.equal(detached, 0, "messages stay the receiver's where the adapter cannot lend");
-    conn.close();
-    await conn.closed;
   });
 }
 
