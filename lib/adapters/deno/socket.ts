@@ -14,10 +14,13 @@ import { takeBatch, tcpAddr, toSocketError, unixAddr } from "../_util.ts";
 import { ReadBuffer, type ReadBufferSizes } from "./_read_buffer.ts";
 
 /**
- * Read loops waiting for their socket's write to finish before they read again (see
+ * Sockets whose reads wait, or lately waited, for their write to finish (see
  * `DenoSocket#deliver`), and the one timer that lets them read when the write is stuck.
+ * A socket joins the list once and stays while it keeps waiting; the timer drops those
+ * no longer waiting, so that waiting costs a socket two stores per read, not a set's
+ * insert and delete.
  */
-const gated = new Set<DenoSocket>();
+let gated: DenoSocket[] = [];
 let watchdog: ReturnType<typeof setTimeout> | undefined;
 /** How often the watchdog looks for stuck writes, ms. */
 const GATE_CHECK_MS = 20;
@@ -34,8 +37,10 @@ function armWatchdog(): void {
   if (watchdog !== undefined) return;
   watchdog = setTimeout(() => {
     watchdog = undefined;
-    for (const socket of gated) socket.gateCheck();
-    if (gated.size > 0) armWatchdog();
+    const list = gated;
+    gated = [];
+    for (const socket of list) if (socket.gateCheck()) gated.push(socket);
+    if (gated.length > 0) armWatchdog();
   }, GATE_CHECK_MS);
   Deno.unrefTimer(watchdog);
 }
@@ -78,6 +83,8 @@ export class DenoSocket implements RawSocket {
   #gateSeen = false;
   /** A write got stuck: reads go on without waiting until the queue empties. */
   #gateOff = false;
+  /** In the watchdog's list (`gated`). */
+  #listed = false;
   /** Chunks are lent (see `lend()`). */
   #lending = false;
   /** The buffer of the chunk being delivered, when chunks are lent. */
@@ -284,8 +291,11 @@ export class DenoSocket implements RawSocket {
     if (this.#writing && !this.#gateOff) {
       this.#waitsForWrite = true;
       this.#gateSeen = false;
-      gated.add(this);
-      armWatchdog();
+      if (!this.#listed) {
+        this.#listed = true;
+        gated.push(this);
+        armWatchdog();
+      }
     } else this.#startRead();
   }
 
@@ -338,19 +348,23 @@ export class DenoSocket implements RawSocket {
     );
   }
 
-  /** The watchdog's look: lets reading go on when the write waited for outlived a period. */
-  gateCheck(): void {
-    if (!this.#gateSeen) return void (this.#gateSeen = true);
+  /**
+   * The watchdog's look: lets reading go on when the write waited for outlived a period.
+   * Returns whether the socket stays in the watchdog's list (it still waits).
+   */
+  gateCheck(): boolean {
+    if (!this.#waitsForWrite) return this.#listed = false;
+    if (!this.#gateSeen) return this.#gateSeen = true;
+    this.#listed = false;
     this.#gateOff = true;
     this.#openGate();
     this.#readOn();
+    return false;
   }
 
-  /** Reading no longer waits for the write. */
+  /** Reading no longer waits for the write (the watchdog drops the socket later). */
   #openGate(): void {
-    if (!this.#waitsForWrite) return;
     this.#waitsForWrite = false;
-    gated.delete(this);
   }
 
   #destroy(error: Error | undefined): void {
