@@ -215,8 +215,9 @@ const COALESCE_MAX = 64 * 1024;
  * buffer, so several queued small writes cost one system call.
  */
 export function takeBatch(queue: Uint8Array[]): Uint8Array {
+  if (queue.length === 1) return queue.pop()!; // the common case: one write or one run
   const first = queue[0];
-  if (queue.length === 1 || first.length >= COALESCE_ALONE) return queue.shift()!;
+  if (first.length >= COALESCE_ALONE) return queue.shift()!;
   let count = 0;
   let total = 0;
   while (count < queue.length && total + queue[count].length <= COALESCE_MAX) {
