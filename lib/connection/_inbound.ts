@@ -103,7 +103,8 @@ export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutboun
     const value = this._queue[this._qHead];
     this._queue[this._qHead++] = undefined as In;
     if (this._qHead === this._queue.length) {
-      this._queue.length = 0;
+      const q = this._queue;
+      while (q.length > 0) q.pop(); // (cheaper than `length = 0` on V8)
       this._qHead = 0;
     }
     return value;

@@ -389,12 +389,12 @@ export class ByteQueue {
 
   /** Empties the chunk list (every byte in it consumed). */
   #clear(): void {
-    this.#chunks.length = 0;
+    const chunks = this.#chunks;
+    while (chunks.length > 0) chunks.pop(); // (`length = 0` is a runtime call on V8: 60 ns)
     this.#head = 0;
     this.#off = 0;
     this.#curIdx = -1;
-    this.#scratch = null;
-    this.#scratchTail = null;
+    this.#scratch = this.#scratchTail = null;
     this.#viewBuf = undefined;
   }
 }
