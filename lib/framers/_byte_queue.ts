@@ -18,8 +18,7 @@ import type { Span } from "./_wire.ts";
 export const EMPTY: Uint8Array = new Uint8Array(0);
 /** Where a frame copied from several chunks, up to 1 KiB, is cut from (_slab.ts). */
 const COPIES = new Slab(16 * 1024);
-/** Chunks shorter than this are packed together while they keep coming. */
-const SMALL = 512;
+const SMALL = 512; // chunks shorter than this are packed together while they keep coming
 const SCRATCH_MIN = 1024;
 const SCRATCH_MAX = 64 * 1024;
 
@@ -125,8 +124,9 @@ export class ByteQueue {
 
   /** The last byte held, or -1 when the queue is empty. */
   lastByte(): number {
+    if (this.#len === 0) return -1; // (before reading chunks[-1]: a slow lookup on V8)
     const c = this.#chunks[this.#chunks.length - 1];
-    return this.#len === 0 ? -1 : c[c.length - 1];
+    return c[c.length - 1];
   }
 
   /** The byte at position `i`, or -1 when `i` is outside the queue. */
