@@ -64,7 +64,7 @@ export abstract class ZeroCopyReplies<In, Out, Data> extends ConnectionCore<In, 
    */
   protected _keepChunk(chunk: Uint8Array): Uint8Array {
     if ((this._framer as WireFramer)[WIRE] !== undefined) {
-      if (Object.getPrototypeOf(chunk) !== Uint8Array.prototype) {
+      if (chunk.constructor !== Uint8Array) {
         chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
       }
       this._rxBuf = undefined; // (read when a span is looked for)

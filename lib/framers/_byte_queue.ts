@@ -51,7 +51,7 @@ export class ByteQueue {
   push(chunk: Uint8Array): void {
     const n = chunk.length;
     if (n === 0) return;
-    if (Object.getPrototypeOf(chunk) !== Uint8Array.prototype) {
+    if (chunk.constructor !== Uint8Array) { // (Object.getPrototypeOf() is 15 ns on V8)
       chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, n);
     }
     const chunks = this.#chunks;
