@@ -63,7 +63,7 @@ export class NodeSocket implements RawSocket {
    * first in a field of its own...
    */
   #one: Uint8Array | undefined;
-  /** The held writes after the first (most batches are one write: no array then). */
+  /** All the held writes once there are two or more (most batches are one write: no array then). */
   #held: Uint8Array[] | undefined;
   /** Bytes held; -1 when not corked. */
   #heldBytes = -1;
@@ -125,7 +125,11 @@ export class NodeSocket implements RawSocket {
     if ((this.#flags & CLOSED) !== 0 || s.writableEnded || s.destroyed) return false;
     if (this.#heldBytes >= 0) {
       if (this.#one === undefined) this.#one = chunk;
-      else (this.#held ??= []).push(chunk);
+      else {
+        const held = this.#held ??= [];
+        if (held.length === 0) held.push(this.#one); // all of them from the second on
+        held.push(chunk);
+      }
       if ((this.#heldBytes += chunk.length) >= 16 * 1024) this.#sendHeld();
     } else if ((this.#flags & NEED_DRAIN) !== 0) s.write(chunk, this.#written());
     else s.write(chunk);
@@ -171,8 +175,7 @@ export class NodeSocket implements RawSocket {
     }
     const cb = (this.#flags & NEED_DRAIN) !== 0 ? this.#written() : undefined;
     if (held === undefined || held.length === 0) return void s.write(one, cb);
-    held.unshift(one);
-    while (held.length > 0) s.write(takeBatch(held), cb);
+    while (held.length > 0) s.write(takeBatch(held), cb); // (`one` is held[0])
   }
 
   resume(): void {
