@@ -194,14 +194,7 @@ export class LengthDecoder implements Decoder<Uint8Array> {
     } else {
       hlen = at + size;
       if (q.length < hlen) return -1;
-      const c = q.head()!;
-      const j = q.headOffset + at;
-      if (size === 4 && j + 4 <= c.length) {
-        // The common header, read in place (readUint below is the general case).
-        value = this.#little
-          ? (c[j] | (c[j + 1] << 8) | (c[j + 2] << 16) | (c[j + 3] << 24)) >>> 0
-          : ((c[j] << 24) | (c[j + 1] << 16) | (c[j + 2] << 8) | c[j + 3]) >>> 0;
-      } else if (size === 8) {
+      if (size === 8) {
         const hi = readUint(q, this.#little ? at + 4 : at, 4, this.#little);
         if (hi > 0x1fffff) throw this.#fatal(new CorruptFrameError("length over 2^53 - 1"));
         value = hi * 0x100000000 + readUint(q, this.#little ? at : at + 4, 4, this.#little);
