@@ -22,6 +22,8 @@ export interface BenchRun {
   ok: boolean;
   error?: string;
   cpuUsPerMsg?: number;
+  /** The same, the server's first thread only (where the runtime runs JavaScript). */
+  mainCpuUsPerMsg?: number;
   msgsPerSec?: number;
   mbPerSec?: number;
   p50Us?: number;
@@ -31,6 +33,8 @@ export interface BenchRun {
   warmConnsPerSec?: number;
   /** Server CPU µs per connection in that second round. */
   warmCpuUsPerConn?: number;
+  /** The same, the server's first thread only. */
+  warmMainCpuUsPerConn?: number;
   rssPerConnBytes?: number;
   opened?: number;
   heldAfterSecondEcho?: number;
@@ -381,9 +385,18 @@ export function renderMarkdown(report: BenchReport): string {
     if (cells.every((c) => c === "–")) continue;
     out.push(`| ${figureLabel(f, report)} (${u}) | ${cells.join(" | ")} |`);
   }
-  // Server CPU per connection in the connections mode's two rounds (the warm one is absent
-  // from results written before it was measured).
-  for (const [round, key] of [["cold", "cpuUsPerMsg"], ["warm", "warmCpuUsPerConn"]] as const) {
+  // Server CPU per connection in the connections mode's two rounds, all threads and then the
+  // thread that runs JavaScript alone: the difference is the runtime's compiler and collector
+  // threads (the warm round and the main thread are absent from results written before they
+  // were measured).
+  for (
+    const [round, key] of [
+      ["cold", "cpuUsPerMsg"],
+      ["warm", "warmCpuUsPerConn"],
+      ["cold, main thread", "mainCpuUsPerMsg"],
+      ["warm, main thread", "warmMainCpuUsPerConn"],
+    ] as const
+  ) {
     const cpu = (v: string, rt?: string) => medianOf(report, v, "lines", "conns", key, rt);
     const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "–");
     const cells = runtimes.map((rt) => {

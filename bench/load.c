@@ -17,7 +17,10 @@
  * The measured window starts after `--warmup` seconds and lasts `--secs` seconds; then
  * sending stops and the replies in flight are drained. The server's CPU time in the
  * window is read from /proc/<pid>/stat (utime + stime, all threads); with several pids (a
- * primary and its workers), summed. The client's own CPU time in the window is given too.
+ * primary and its workers), summed. The same for the server's first thread alone (from
+ * /proc/<pid>/task/<pid>/stat: the thread where Deno, Bun and Node run JavaScript), as
+ * `mainCpuUsPerMsg`: the rest is the runtime's other threads (the optimising compiler's,
+ * the garbage collector's, Deno's I/O). The client's own CPU time in the window is given too.
  *
  * conns mode: opens --conns connections, at most --concurrency connecting or waiting for
  * their echo at once; each sends one message and waits for its echo; all stay open.
@@ -99,10 +102,12 @@ static double self_cpu(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* CPU time of one process in clock ticks (utime + stime), or -1. */
-static long pid_ticks(int pid) {
+/* CPU time in clock ticks (utime + stime) of one process, or with `main_thread` of its first
+   thread only (where the JavaScript of Deno, Bun and Node runs), or -1. */
+static long pid_ticks(int pid, int main_thread) {
   char path[64], buf[2048];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  if (main_thread) snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, pid);
+  else snprintf(path, sizeof path, "/proc/%d/stat", pid);
   FILE *f = fopen(path, "r");
   if (!f) return -1;
   size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -118,17 +123,21 @@ static long pid_ticks(int pid) {
   return ut + st;
 }
 
-/* Server CPU time in clock ticks, summed over the --pid list, or -1. */
-static long server_ticks(void) {
+/* Server CPU time in clock ticks, summed over the --pid list (with `main_thread`, over their
+   first threads), or -1. */
+static long server_ticks_of(int main_thread) {
   if (n_server_pids == 0) return -1;
   long sum = 0;
   for (int i = 0; i < n_server_pids; i++) {
-    long t = pid_ticks(server_pids[i]);
+    long t = pid_ticks(server_pids[i], main_thread);
     if (t < 0) return -1;
     sum += t;
   }
   return sum;
 }
+
+static long server_ticks(void) { return server_ticks_of(0); }
+static long server_main_ticks(void) { return server_ticks_of(1); }
 
 /* The message number as it appears in a message of connection c. */
 static void put_counter(unsigned char *dst, int c, uint64_t i) {
@@ -298,6 +307,7 @@ static int check_connected(int idx) {
 }
 
 static double client_cpu = -1; /* the client's CPU seconds in the window */
+static long main_ticks = -1;  /* the servers' first threads' CPU ticks in the window */
 
 static void print_json(double window, uint64_t msgs, uint64_t bytes, long ticks, int ok,
                        const char *extra) {
@@ -309,12 +319,14 @@ static void print_json(double window, uint64_t msgs, uint64_t bytes, long ticks,
   printf("{\"mode\":\"%s\",\"framer\":\"%s\",\"conns\":%d,\"depth\":%d,\"size\":%d,"
          "\"secs\":%.4f,\"msgs\":%llu,\"bytes\":%llu,\"cpuTicks\":%ld,\"hz\":%ld,"
          "\"cpuSecs\":%.4f,\"msgsPerSec\":%.1f,\"mbPerSec\":%.3f,\"cpuUsPerMsg\":%.4f,"
+         "\"mainCpuTicks\":%ld,\"mainCpuUsPerMsg\":%.4f,"
          "\"p50Us\":%.2f,\"p99Us\":%.2f,\"latencySamples\":%zu,\"clientCpuSecs\":%.4f%s,"
          "\"ok\":%s,\"error\":\"%s\"}\n",
          modes[mode], framers[framer], nconns, depth, size, window, (unsigned long long)msgs,
          (unsigned long long)bytes, ticks, hz, cpu, window > 0 ? msgs / window : 0,
          window > 0 ? bytes / window / 1e6 : 0,
-         ticks >= 0 && msgs > 0 ? cpu * 1e6 / msgs : -1, percentile(0.5), percentile(0.99), nlat,
+         ticks >= 0 && msgs > 0 ? cpu * 1e6 / msgs : -1, main_ticks,
+         main_ticks >= 0 && msgs > 0 ? (double)main_ticks / hz * 1e6 / msgs : -1, percentile(0.5), percentile(0.99), nlat,
          client_cpu, extra ? extra : "", ok ? "true" : "false", error_text);
   fflush(stdout);
 }
@@ -329,7 +341,7 @@ static int run_stream(void) {
   double t_drain_end = 0;
   int measuring = 0, sending = 1;
   uint64_t done_at_start = 0, bytes_at_start = 0, total_done = 0, total_bytes = 0;
-  long ticks0 = -1, ticks1 = -1;
+  long ticks0 = -1, ticks1 = -1, mticks0 = -1, mticks1 = -1;
   double window = 0, cpu0 = 0;
   uint64_t done_at_end = 0, bytes_at_end = 0;
   for (;;) {
@@ -337,6 +349,7 @@ static int run_stream(void) {
     if (!measuring && sending && t >= t_measure) {
       measuring = 1;
       ticks0 = server_ticks();
+      mticks0 = server_main_ticks();
       cpu0 = self_cpu();
       done_at_start = total_done;
       bytes_at_start = total_bytes;
@@ -345,6 +358,7 @@ static int run_stream(void) {
     }
     if (sending && (t >= t_end || total_done >= max_msgs)) {
       ticks1 = server_ticks();
+      mticks1 = server_main_ticks();
       client_cpu = self_cpu() - cpu0;
       window = t - t_measure;
       done_at_end = total_done;
@@ -400,6 +414,7 @@ static int run_stream(void) {
     close_conn(&conns[i]);
   }
   long ticks = ticks0 >= 0 && ticks1 >= 0 ? ticks1 - ticks0 : -1;
+  main_ticks = mticks0 >= 0 && mticks1 >= 0 ? mticks1 - mticks0 : -1;
   print_json(window, done_at_end - done_at_start, bytes_at_end - bytes_at_start, ticks, ok, NULL);
   return ok ? 0 : 1;
 }
@@ -489,11 +504,11 @@ static int run_conns(void) {
     return 1;
   }
   wait_stdin("warm");
-  long ticks0 = server_ticks();
+  long ticks0 = server_ticks(), mticks0 = server_main_ticks();
   double t0 = now(), cpu0 = self_cpu();
   int done = open_and_echo(0, nconns, t0 + 60);
   double t1 = now();
-  long ticks1 = server_ticks();
+  long ticks1 = server_ticks(), mticks1 = server_main_ticks();
   client_cpu = self_cpu() - cpu0;
   int held = 0;
   for (int i = 0; i < nconns; i++) held += conns[i].state == OPEN;
@@ -518,11 +533,11 @@ static int run_conns(void) {
        before that, each connect walks the port range past them and the client's CPU, not
        the server, sets the pace (2 to 3 times slower, whichever server). */
     while (now() < closed_at + 1.1) usleep(10000);
-    long wticks0 = server_ticks();
+    long wticks0 = server_ticks(), wmticks0 = server_main_ticks();
     double w0 = now(), wcpu0 = self_cpu();
     int wdone = open_and_echo(0, nconns, w0 + 60);
     double w1 = now();
-    long wticks1 = server_ticks();
+    long wticks1 = server_ticks(), wmticks1 = server_main_ticks();
     double wclient = self_cpu() - wcpu0;
     int wround_ok = !failed && echo_round(nconns, now() + 30) == 0;
     int wheld_after = 0;
@@ -530,16 +545,20 @@ static int run_conns(void) {
     for (int i = 0; i < nconns; i++) close_conn(&conns[i]);
     long wticks = wticks0 >= 0 && wticks1 >= 0 ? wticks1 - wticks0 : -1;
     double wcpu = wticks >= 0 ? (double)wticks / sysconf(_SC_CLK_TCK) : -1;
+    long wmticks = wmticks0 >= 0 && wmticks1 >= 0 ? wmticks1 - wmticks0 : -1;
+    double wmcpu = wmticks >= 0 ? (double)wmticks / sysconf(_SC_CLK_TCK) : -1;
     snprintf(extra + len, sizeof extra - len,
              ",\"warmSecs\":%.4f,\"warmOpened\":%d,\"warmHeldAfterSecondEcho\":%d,"
              "\"warmConnsPerSec\":%.1f,\"warmCpuSecs\":%.4f,\"warmCpuUsPerConn\":%.4f,"
-             "\"warmClientCpuSecs\":%.4f",
+             "\"warmMainCpuUsPerConn\":%.4f,\"warmClientCpuSecs\":%.4f",
              w1 - w0, wdone, wround_ok ? wheld_after : 0, wdone / (w1 - w0), wcpu,
-             wcpu >= 0 && wdone > 0 ? wcpu * 1e6 / wdone : -1, wclient);
+             wcpu >= 0 && wdone > 0 ? wcpu * 1e6 / wdone : -1,
+             wmcpu >= 0 && wdone > 0 ? wmcpu * 1e6 / wdone : -1, wclient);
     warm_ok = wdone == nconns && wround_ok && wheld_after == nconns;
   }
   client_cpu = cold_client_cpu;
   long ticks = ticks0 >= 0 && ticks1 >= 0 ? ticks1 - ticks0 : -1;
+  main_ticks = mticks0 >= 0 && mticks1 >= 0 ? mticks1 - mticks0 : -1;
   int ok = !failed && done == nconns && held_after == nconns && warm_ok;
   print_json(t1 - t0, done, (uint64_t)done * size, ticks, ok, extra);
   return ok ? 0 : 1;
