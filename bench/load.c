@@ -20,7 +20,8 @@
  * primary and its workers), summed. The same for the server's first thread alone (from
  * /proc/<pid>/task/<pid>/stat: the thread where Deno, Bun and Node run JavaScript), as
  * `mainCpuUsPerMsg`: the rest is the runtime's other threads (the optimising compiler's,
- * the garbage collector's, Deno's I/O). The client's own CPU time in the window is given too.
+ * the garbage collector's, Deno's I/O). Go's first thread is not where its goroutines run:
+ * for Go that figure means nothing. The client's own CPU time in the window is given too.
  *
  * conns mode: opens --conns connections, at most --concurrency connecting or waiting for
  * their echo at once; each sends one message and waits for its echo; all stay open.
