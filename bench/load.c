@@ -327,7 +327,8 @@ static void print_json(double window, uint64_t msgs, uint64_t bytes, long ticks,
          (unsigned long long)bytes, ticks, hz, cpu, window > 0 ? msgs / window : 0,
          window > 0 ? bytes / window / 1e6 : 0,
          ticks >= 0 && msgs > 0 ? cpu * 1e6 / msgs : -1, main_ticks,
-         main_ticks >= 0 && msgs > 0 ? (double)main_ticks / hz * 1e6 / msgs : -1, percentile(0.5), percentile(0.99), nlat,
+         main_ticks >= 0 && msgs > 0 ? (double)main_ticks / hz * 1e6 / msgs : -1,
+         percentile(0.5), percentile(0.99), nlat,
          client_cpu, extra ? extra : "", ok ? "true" : "false", error_text);
   fflush(stdout);
 }
