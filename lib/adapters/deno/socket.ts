@@ -323,7 +323,7 @@ export class DenoSocket implements RawSocket {
     } finally {
       this.#writing = false;
       this.#gateOff = false;
-      this.#openGate();
+      this.#waitsForWrite = false; // (the watchdog drops the socket from its list later)
       this.#readOn();
     }
     if (this.#needDrain && !this.#closed) {
@@ -357,20 +357,15 @@ export class DenoSocket implements RawSocket {
     if (!this.#gateSeen) return this.#gateSeen = true;
     this.#listed = false;
     this.#gateOff = true;
-    this.#openGate();
+    this.#waitsForWrite = false;
     this.#readOn();
     return false;
-  }
-
-  /** Reading no longer waits for the write (the watchdog drops the socket later). */
-  #openGate(): void {
-    this.#waitsForWrite = false;
   }
 
   #destroy(error: Error | undefined): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#openGate();
+    this.#waitsForWrite = false;
     this.#closeError = error;
     this.#queue = [];
     this.#queued = 0;
