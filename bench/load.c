@@ -26,10 +26,11 @@
  * conns mode: opens --conns connections, at most --concurrency connecting or waiting for
  * their echo at once; each sends one message and waits for its echo; all stay open.
  * It prints "warm" after a warm-up round and "held" once all are open, and after each
- * waits for a line on stdin (the runner measures the server's memory meanwhile); then
+ * waits for a line on stdin (a runner may measure the server's memory meanwhile:
+ * scripts/bench.ts does so in a server process of its own, with one round); then
  * every connection echoes a second message, and all are closed. With `--rounds 2` it then
- * prints "closed" and waits for a line on stdin (the runner lets the server collect and
- * settle) and at least 1.1 s since the close (see run_conns), and measures a second round the same way against the same, now warm, server
+ * prints "closed" and waits for a line on stdin and at least 1.1 s since the close (see
+ * run_conns), and measures a second round the same way against the same, now warm, server
  * process: --conns more connections, each echoing one message, held, echoing a second, and
  * closed. The first round's figures are the same with one round or two; the second's are
  * the "warm*" fields of the same JSON object.

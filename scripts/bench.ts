@@ -286,7 +286,18 @@ function buildGo(): string | undefined {
   return `${version}, GOMAXPROCS ${process.env.GOMAXPROCS ?? availableParallelism()}`;
 }
 
-async function runLoad(s: Server, mode: Mode, framer: string): Promise<Record<string, unknown>> {
+/**
+ * One load run against `s`. For conns mode, `memory` makes it the memory run: one round, a
+ * full GC and the RSS before the connections open and once they are all held. Otherwise
+ * conns mode is the timed run: the cold round and the warm one, with no GC forced in between
+ * (see the conns branch of `main`).
+ */
+async function runLoad(
+  s: Server,
+  mode: Mode,
+  framer: string,
+  memory = false,
+): Promise<Record<string, unknown>> {
   const args = [
     "--mode",
     mode,
@@ -298,9 +309,10 @@ async function runLoad(s: Server, mode: Mode, framer: string): Promise<Record<st
     String(s.pid),
   ];
   // conns: a cold round (the server's first connections after the warm-up), then a warm
-  // one against the same process.
-  if (mode === "conns") args.push("--conns", String(CONNS), "--size", "32", "--rounds", "2");
-  else {
+  // one against the same process; or the memory run's one round.
+  if (mode === "conns") {
+    args.push("--conns", String(CONNS), "--size", "32", "--rounds", memory ? "1" : "2");
+  } else {
     const l = LOAD[mode];
     args.push("--conns", String(l.conns), "--depth", String(l.depth), "--size", String(l.size));
     args.push("--warmup", String(WARMUP), "--secs", String(SECS));
@@ -312,10 +324,8 @@ async function runLoad(s: Server, mode: Mode, framer: string): Promise<Record<st
   for (;;) {
     const line = await lines.next(mode === "conns" ? 120_000 : (WARMUP + SECS) * 1000 + 30_000);
     if (line === undefined) break;
-    if (line === "warm") [extra.rssBaseKiB, extra.heapBase] = await rssAfterGc(s);
-    else if (line === "held") [extra.rssHeldKiB, extra.heapHeld] = await rssAfterGc(s);
-    // Between the rounds: a full GC and 200 ms to settle, as before the first round.
-    else if (line === "closed") [extra.rssClosedKiB] = await rssAfterGc(s);
+    if (memory && line === "warm") [extra.rssBaseKiB, extra.heapBase] = await rssAfterGc(s);
+    else if (memory && line === "held") [extra.rssHeldKiB, extra.heapHeld] = await rssAfterGc(s);
     else if (line.startsWith("{")) result = JSON.parse(line);
     if (line === "warm" || line === "held" || line === "closed") child.stdin!.write("go\n");
   }
@@ -331,6 +341,33 @@ async function runLoad(s: Server, mode: Mode, framer: string): Promise<Record<st
     extra.heapPerConnBytes = ((extra.heapHeld as number) - (extra.heapBase as number)) / CONNS;
   }
   return { ...result, ...extra };
+}
+
+/**
+ * The conns mode's memory figures, from a server process of their own: a forced full GC
+ * is the memory-reducing kind on V8 (see bench/_harness.ts), and V8 then keeps the heap
+ * small, so connections opened after one pay for extra mark-compacts (each walking every
+ * held connection). Forced in the timed process, that cost landed in its warm round (6
+ * mark-compacts in the warm window instead of none; results/conns.md). This process
+ * repeats the first round: warm-up, GC and RSS, the connections opened and held, GC and RSS.
+ */
+async function memoryRun(rt: Runtime, variant: Variant): Promise<Record<string, unknown>> {
+  const server = await startServer(rt, variant, "lines");
+  try {
+    const r = await runLoad(server, "conns", "lines", true);
+    if (r.ok !== true) return { ok: false, error: `memory run: ${r.error}` };
+    const keys = [
+      "rssBaseKiB",
+      "rssHeldKiB",
+      "heapBase",
+      "heapHeld",
+      "rssPerConnBytes",
+      "heapPerConnBytes",
+    ];
+    return Object.fromEntries(keys.map((k) => [k, r[k]]));
+  } finally {
+    await stopServer(server);
+  }
 }
 
 function modesFor(framer: string): Mode[] {
@@ -356,7 +393,11 @@ async function main(): Promise<void> {
           try {
             server = await startServer(rt, variant, framer);
             for (const mode of modes) {
-              const r = await runLoad(server, mode, framer);
+              let r = await runLoad(server, mode, framer);
+              if (mode === "conns" && r.ok === true) {
+                await stopServer(server);
+                r = { ...r, ...(await memoryRun(rt, variant)) };
+              }
               runs.push({ rep, runtime: rt, variant, framer, mode, ...r } as BenchRun);
               const fig = mode === "conns"
                 ? `${Number(r.connsPerSec).toFixed(0)} conn/s (warm ${
