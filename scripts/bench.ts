@@ -309,9 +309,10 @@ async function runLoad(
     String(s.pid),
   ];
   // conns: a cold round (the server's first connections after the warm-up), then a warm
-  // one against the same process; or the memory run's one round.
+  // one and two more against the same process, the last reported as steady; or the memory
+  // run's one round.
   if (mode === "conns") {
-    args.push("--conns", String(CONNS), "--size", "32", "--rounds", memory ? "1" : "2");
+    args.push("--conns", String(CONNS), "--size", "32", "--rounds", memory ? "1" : "4");
   } else {
     const l = LOAD[mode];
     args.push("--conns", String(l.conns), "--depth", String(l.depth), "--size", String(l.size));
@@ -402,7 +403,9 @@ async function main(): Promise<void> {
               const fig = mode === "conns"
                 ? `${Number(r.connsPerSec).toFixed(0)} conn/s (warm ${
                   Number(r.warmConnsPerSec).toFixed(0)
-                }), ${(Number(r.rssPerConnBytes) / 1024).toFixed(1)} KiB/conn`
+                }, steady ${Number(r.steadyConnsPerSec).toFixed(0)}), ${
+                  (Number(r.rssPerConnBytes) / 1024).toFixed(1)
+                } KiB/conn`
                 : mode === "bulk"
                 ? `${Number(r.mbPerSec).toFixed(0)} MB/s`
                 : mode === "pingpong"
