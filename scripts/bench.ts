@@ -349,7 +349,7 @@ async function runLoad(
  * is the memory-reducing kind on V8 (see bench/_harness.ts), and V8 then keeps the heap
  * small, so connections opened after one pay for extra mark-compacts (each walking every
  * held connection). Forced in the timed process, that cost landed in its warm round (6
- * mark-compacts in the warm window instead of none; results/conns.md). This process
+ * mark-compacts in the second round instead of one or none; results/conns.md). This process
  * repeats the first round: warm-up, GC and RSS, the connections opened and held, GC and RSS.
  */
 async function memoryRun(rt: Runtime, variant: Variant): Promise<Record<string, unknown>> {
