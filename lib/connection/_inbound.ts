@@ -103,8 +103,7 @@ export abstract class ConnectionInbound<In, Out, Data> extends ConnectionOutboun
     const value = this._queue[this._qHead];
     this._queue[this._qHead++] = undefined as In;
     if (this._qHead === this._queue.length) {
-      const q = this._queue;
-      while (q.length > 0) q.pop(); // (cheaper than `length = 0` on V8)
+      this._queue = NO_QUEUE as In[]; // (not emptied in place: it would keep its room)
       this._qHead = 0;
     }
     return value;

@@ -389,8 +389,7 @@ export class ByteQueue {
 
   /** Empties the chunk list (every byte in it consumed). */
   #clear(): void {
-    const chunks = this.#chunks;
-    while (chunks.length > 0) chunks.pop(); // (`length = 0` is a runtime call on V8: 60 ns)
+    this.#chunks = []; // (popped empty, an array keeps its room: 152 B per idle connection)
     this.#head = 0;
     this.#off = 0;
     this.#curIdx = -1;
