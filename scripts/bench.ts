@@ -289,8 +289,8 @@ function buildGo(): string | undefined {
 /**
  * One load run against `s`. For conns mode, `memory` makes it the memory run: one round, a
  * full GC and the RSS before the connections open and once they are all held. Otherwise
- * conns mode is the timed run: the cold round and the warm one, with no GC forced in between
- * (see the conns branch of `main`).
+ * conns mode is the timed run: four rounds (cold, warm, a third, steady) with no GC forced
+ * (see `memoryRun`).
  */
 async function runLoad(
   s: Server,
