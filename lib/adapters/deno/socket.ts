@@ -318,6 +318,8 @@ export class DenoSocket implements RawSocket {
           this.#queued -= n;
         }
       }
+      // Drained: a new list, as popped empty the old one keeps its room on an idle socket.
+      if (this.#queue.length === 0) this.#queue = [];
     } catch (err) {
       return this.#destroy(toSocketError(err));
     } finally {

@@ -176,6 +176,7 @@ export class NodeSocket implements RawSocket {
     const cb = (this.#flags & NEED_DRAIN) !== 0 ? this.#written() : undefined;
     if (held === undefined || held.length === 0) return void s.write(one, cb);
     while (held.length > 0) s.write(takeBatch(held), cb); // (`one` is held[0])
+    this.#held = undefined; // (popped empty, the array would keep its room)
   }
 
   resume(): void {
